@@ -1,0 +1,170 @@
+/**
+ * What an analysis tool is: a typed value with a per-shard state machine over
+ * record batches, a merge of shard results, a printer in DynamoRIO's text
+ * layout and Schemas for its results. The analyzer drives it; a tool never sees
+ * a scheduler, a fiber or a worker thread.
+ *
+ * **When to use**: build your own tool with {@link make}; run it with
+ * `Analyzer.run`. The standard tools (`src/tools/`) are values of this type.
+ *
+ * **Details**
+ * - A shard is a thread (thread-sharded runs, shard index = input ordinal) or a
+ *   core (core-sharded runs, shard index = output ordinal); in serial runs the
+ *   one shard sees the interleaved stream of every input.
+ * - `processBatch(state, batch, start, end, ctx)` is the hot path: loop over the
+ *   typed arrays of `batch` from `start` to `end`. Return `undefined` to go on,
+ *   {@link stop} for DynamoRIO's soft exit (the tool is done, not failed), or
+ *   {@link fail} with the typed error and the batch index of the failing
+ *   record. `ctx` is reused between calls: read it, do not keep it.
+ * - Shard results cross worker threads (and, later, machines) encoded with
+ *   `shardResultSchema`; `merge` receives them decoded, in shard order.
+ * - Every record of one shard goes to one `processBatch` caller, in order.
+ *
+ * **Gotchas**
+ * - A tool that throws from `processBatch` is treated as a defect and reported
+ *   as such (with the shard and record), not swallowed.
+ * - `makeShard` runs on the worker that owns the shard (maybe another thread):
+ *   keep it free of closures over main-thread state.
+ *
+ * @since 0.1.0
+ */
+import type { Schema } from "effect"
+import type { RecordBatch } from "../trace/RecordBatch.ts"
+
+/**
+ * How a run splits records into shards.
+ *
+ * @category models
+ */
+export type ShardType = "thread" | "core"
+
+/**
+ * What a shard is, given to `makeShard`.
+ *
+ * @category models
+ */
+export interface ShardInfo {
+  /** Input ordinal (thread shards) or output/core ordinal (core shards); 0 for serial runs. */
+  readonly shardIndex: number
+  readonly shardType: ShardType
+  /** True when this shard is the single interleaved stream of a serial run. */
+  readonly serial: boolean
+  /** Number of outputs (cores) of the run; tools that model cores read it. */
+  readonly outputCount: number
+}
+
+/**
+ * Per-call context of `processBatch`, owned and reused by the analyzer.
+ *
+ * @category models
+ */
+export interface BatchContext {
+  /** Output (core) ordinal the batch was scheduled on; 0 in thread-sharded runs. */
+  output: number
+  /** Input ordinal the batch came from; -1 for synthetic idle/wait batches. */
+  input: number
+  /** Output record ordinal of `batch[start]` minus one (records the output delivered before it). */
+  outputRecordsBefore: number
+  /** Input record ordinal of `batch[start]` minus one (0 when synthetic). */
+  inputRecordsBefore: number
+}
+
+/**
+ * A shard's result tagged with where it came from, as `merge` receives it.
+ *
+ * @category models
+ */
+export interface ShardOutcome<R> {
+  readonly shardIndex: number
+  readonly shardType: ShardType
+  readonly result: R
+}
+
+/**
+ * Soft exit: the tool has seen all it wants of this shard.
+ *
+ * @category signals
+ */
+export interface Stop {
+  readonly _tag: "Stop"
+}
+
+/**
+ * A typed tool failure on the record at `index` of the current batch.
+ *
+ * @category signals
+ */
+export interface Fail<E> {
+  readonly _tag: "Fail"
+  readonly error: E
+  readonly index: number
+}
+
+/** @category signals */
+export type Signal<E> = Stop | Fail<E>
+
+const stopSignal: Stop = { _tag: "Stop" }
+
+/** DynamoRIO's soft exit (`*_memref` returning false with an empty error). @category signals */
+export const stop = (): Stop => stopSignal
+
+/** A typed failure at record `index` of the batch being processed. @category signals */
+export const fail = <E>(error: E, index: number): Fail<E> => ({ _tag: "Fail", error, index })
+
+/**
+ * An analysis tool.
+ *
+ * @category models
+ */
+export interface Tool<State, ShardResult, Result, E = never> {
+  readonly name: string
+  /** DynamoRIO's `preferred_shard_type()`. */
+  readonly preferredShardType: ShardType
+  /** DynamoRIO's `parallel_shard_supported()`: false means serial-only (view, cache simulator). */
+  readonly parallel: boolean
+  readonly makeShard: (info: ShardInfo) => State
+  readonly processBatch: (
+    state: State,
+    batch: RecordBatch,
+    start: number,
+    end: number,
+    ctx: BatchContext
+  ) => Signal<E> | undefined
+  /** Ends a shard; may fail (DynamoRIO's `parallel_shard_exit` returning false). */
+  readonly finishShard: (state: State) => ShardResult | Fail<E>
+  readonly merge: (shards: ReadonlyArray<ShardOutcome<ShardResult>>) => Result
+  /** DynamoRIO's `print_results()` text, with a trailing newline. */
+  readonly print: (result: Result) => string
+  readonly shardResultSchema: Schema.Codec<ShardResult, any>
+  readonly resultSchema: Schema.Codec<Result, any>
+  /** How a typed error reads in a one-line failure report. */
+  readonly describeError: (error: E) => string
+}
+
+/**
+ * Any tool, for heterogeneous lists.
+ *
+ * @category models
+ */
+export type Any = Tool<any, any, any, any>
+
+/**
+ * Builds a tool value (identity with inference and defaults).
+ *
+ * @category constructors
+ */
+export const make = <State, ShardResult, Result, E = never>(
+  tool: Omit<Tool<State, ShardResult, Result, E>, "describeError" | "parallel" | "preferredShardType"> & {
+    readonly describeError?: (error: E) => string
+    readonly parallel?: boolean
+    readonly preferredShardType?: ShardType
+  }
+): Tool<State, ShardResult, Result, E> => ({
+  parallel: true,
+  preferredShardType: "thread",
+  describeError: (e: E) => String(e),
+  ...tool
+})
+
+/** DynamoRIO's separator between tools' printed results: 75 `=`. @category formatting */
+export const SEPARATOR = "=".repeat(75)

@@ -1,0 +1,245 @@
+/**
+ * A batch of decoded trace records (DynamoRIO `memref_t`s) in struct-of-arrays
+ * form over one `ArrayBuffer`: the unit every layer (reader, scheduler,
+ * analyzer, tools, worker threads) moves around.
+ *
+ * **When to use**: a tool's batch callback receives `(batch, start, end)` and
+ * loops `for (let i = start; i < end; i++)` over the typed arrays. Nothing on
+ * that path allocates or calls Effect.
+ *
+ * **Details**
+ * - Field meanings follow `memref_t`: `type` is the `trace_type_t`; `size` is
+ *   the access size, the instruction length, or (for markers) the
+ *   `trace_marker_type_t`; `addr` is the address or the marker value; `aux` is
+ *   the PC of the last instruction for data and flush records, and the
+ *   indirect-branch target for indirect branches.
+ * - 64-bit values are split into exact 32-bit halves (`addrLo`/`addrHi`,
+ *   `auxLo`/`auxHi`): timestamps and kernel addresses exceed 2^53.
+ * - `tid`/`pid` are doubles: exact for every real thread id, and for
+ *   workload-tagged ids (`workload * 2^48 + tid`) while the workload ordinal is
+ *   below 32.
+ * - All arrays, plus a small header (length, input ordinal, ordinals), live in
+ *   one `ArrayBuffer`, so `transfer(batch)` can post it to a worker thread and
+ *   {@link fromBuffer} rebuilds the views there without copying.
+ * - Records are in stream order; `firstRecordOrdinal` is the input's record
+ *   ordinal (1-based, as DynamoRIO counts visible records) of record 0 and
+ *   `instrOrdinalBefore` the input's instruction count before record 0.
+ *
+ * **Gotchas**
+ * - A batch handed to a consumer is owned by it until the consumer returns;
+ *   producers never write into a batch they have handed out.
+ * - `enc` holds instruction encodings (16 bytes a record: up to 15 encoding
+ *   bytes, then the length) only when the reader was asked to keep
+ *   them (`encodings: true`, used by `view`); otherwise `FLAG_HAS_ENCODING` is
+ *   never set.
+ *
+ * @since 0.1.0
+ */
+import { MarkerType, TraceType } from "./Record.ts"
+
+/** The instruction's encoding bytes came with it (DynamoRIO `encoding_is_new`). @category flags */
+export const FLAG_ENCODING_IS_NEW = 1
+/** Inserted by the scheduler or analyzer, not read from the trace. @category flags */
+export const FLAG_SYNTHETIC = 2
+/** `enc[i * 16 …]` holds this instruction's encoding; its length is at `enc[i * 16 + 15]`. @category flags */
+export const FLAG_HAS_ENCODING = 4
+
+/** Default records per batch: large enough to amortise Effect, small enough for cache. @category constants */
+export const DEFAULT_CAPACITY = 8192
+
+/** Bytes of encoding kept per record when encodings are captured. @category constants */
+export const ENCODING_BYTES_PER_RECORD = 16
+
+const HEADER_SLOTS = 6 // length, input, firstRecordOrdinal, instrOrdinalBefore, capacity, encodingCapacity
+
+/**
+ * @category models
+ */
+export interface RecordBatch {
+  readonly buffer: ArrayBuffer
+  readonly capacity: number
+  readonly header: Float64Array
+  readonly tid: Float64Array
+  readonly pid: Float64Array
+  readonly addrLo: Uint32Array
+  readonly addrHi: Uint32Array
+  readonly auxLo: Uint32Array
+  readonly auxHi: Uint32Array
+  readonly size: Uint16Array
+  readonly type: Uint8Array
+  readonly flags: Uint8Array
+  readonly enc: Uint8Array
+}
+
+const layout = (capacity: number, encodingCapacity: number) => {
+  const pad8 = (n: number) => (n + 7) & ~7
+  let off = HEADER_SLOTS * 8
+  const tid = off
+  off += capacity * 8
+  const pid = off
+  off += capacity * 8
+  const addrLo = off
+  off += capacity * 4
+  const addrHi = off
+  off += capacity * 4
+  const auxLo = off
+  off += capacity * 4
+  const auxHi = off
+  off += capacity * 4
+  const size = off
+  off += capacity * 2
+  const type = off
+  off += capacity
+  const flags = off
+  off += capacity
+  const enc = off
+  off += encodingCapacity
+  return { tid, pid, addrLo, addrHi, auxLo, auxHi, size, type, flags, enc, total: pad8(off) }
+}
+
+const views = (buffer: ArrayBuffer, capacity: number, encodingCapacity: number): RecordBatch => {
+  const l = layout(capacity, encodingCapacity)
+  return {
+    buffer,
+    capacity,
+    header: new Float64Array(buffer, 0, HEADER_SLOTS),
+    tid: new Float64Array(buffer, l.tid, capacity),
+    pid: new Float64Array(buffer, l.pid, capacity),
+    addrLo: new Uint32Array(buffer, l.addrLo, capacity),
+    addrHi: new Uint32Array(buffer, l.addrHi, capacity),
+    auxLo: new Uint32Array(buffer, l.auxLo, capacity),
+    auxHi: new Uint32Array(buffer, l.auxHi, capacity),
+    size: new Uint16Array(buffer, l.size, capacity),
+    type: new Uint8Array(buffer, l.type, capacity),
+    flags: new Uint8Array(buffer, l.flags, capacity),
+    enc: new Uint8Array(buffer, l.enc, encodingCapacity)
+  }
+}
+
+/**
+ * Allocates an empty batch.
+ *
+ * @category constructors
+ */
+export const make = (
+  capacity: number = DEFAULT_CAPACITY,
+  options?: { readonly encodings?: boolean | undefined; readonly shared?: boolean | undefined }
+): RecordBatch => {
+  const encodingCapacity = options?.encodings ? capacity * ENCODING_BYTES_PER_RECORD : 0
+  const bytes = layout(capacity, encodingCapacity).total
+  const buffer = options?.shared ? (new SharedArrayBuffer(bytes) as unknown as ArrayBuffer) : new ArrayBuffer(bytes)
+  const batch = views(buffer, capacity, encodingCapacity)
+  batch.header[1] = -1
+  batch.header[2] = 1
+  batch.header[4] = capacity
+  batch.header[5] = encodingCapacity
+  return batch
+}
+
+/**
+ * Rebuilds a batch's views over a buffer received from another thread.
+ *
+ * @category constructors
+ */
+export const fromBuffer = (buffer: ArrayBuffer): RecordBatch => {
+  const header = new Float64Array(buffer, 0, HEADER_SLOTS)
+  return views(buffer, header[4]!, header[5]!)
+}
+
+/** Records filled. @category getters */
+export const length = (batch: RecordBatch): number => batch.header[0]!
+/** Sets the number of records filled. @category mutations */
+export const setLength = (batch: RecordBatch, n: number): void => {
+  batch.header[0] = n
+}
+/** Ordinal of the input the records came from (-1: none or mixed). @category getters */
+export const input = (batch: RecordBatch): number => batch.header[1]!
+/** Input record ordinal (1-based) of record 0. @category getters */
+export const firstRecordOrdinal = (batch: RecordBatch): number => batch.header[2]!
+/** Instructions the input delivered before record 0. @category getters */
+export const instrOrdinalBefore = (batch: RecordBatch): number => batch.header[3]!
+
+/** Sets the origin fields of a batch. @category mutations */
+export const setOrigin = (
+  batch: RecordBatch,
+  inputOrdinal: number,
+  firstRecord: number,
+  instrsBefore: number
+): void => {
+  batch.header[1] = inputOrdinal
+  batch.header[2] = firstRecord
+  batch.header[3] = instrsBefore
+}
+
+/** True if the batch can take `n` more records. @category getters */
+export const hasRoom = (batch: RecordBatch, n: number): boolean => batch.header[0]! + n <= batch.capacity
+
+/** The 64-bit address/value of record `i` as a BigInt (formatting only, never on the hot path). @category getters */
+export const addrBig = (batch: RecordBatch, i: number): bigint =>
+  (BigInt(batch.addrHi[i]!) << 32n) | BigInt(batch.addrLo[i]!)
+
+/** The 64-bit aux value (data PC / indirect target) of record `i` as a BigInt. @category getters */
+export const auxBig = (batch: RecordBatch, i: number): bigint =>
+  (BigInt(batch.auxHi[i]!) << 32n) | BigInt(batch.auxLo[i]!)
+
+/** The address/value of record `i` as a double (exact below 2^53). @category getters */
+export const addrNumber = (batch: RecordBatch, i: number): number => batch.addrHi[i]! * 4294967296 + batch.addrLo[i]!
+
+/**
+ * Appends a synthetic marker record (idle, wait, window id, …) and returns its index.
+ *
+ * @category mutations
+ */
+export const pushMarker = (
+  batch: RecordBatch,
+  markerType: number,
+  valueLo: number,
+  valueHi: number,
+  tid: number,
+  pid: number
+): number => {
+  const i = batch.header[0]!
+  batch.type[i] = TraceType.MARKER
+  batch.size[i] = markerType
+  batch.addrLo[i] = valueLo >>> 0
+  batch.addrHi[i] = valueHi >>> 0
+  batch.auxLo[i] = 0
+  batch.auxHi[i] = 0
+  batch.tid[i] = tid
+  batch.pid[i] = pid
+  batch.flags[i] = FLAG_SYNTHETIC
+  batch.header[0] = i + 1
+  return i
+}
+
+/**
+ * Copies record `i` of `from` to the end of `to` (encodings included).
+ *
+ * @category mutations
+ */
+export const copyRecord = (from: RecordBatch, i: number, to: RecordBatch): void => {
+  const j = to.header[0]!
+  to.type[j] = from.type[i]!
+  to.size[j] = from.size[i]!
+  to.addrLo[j] = from.addrLo[i]!
+  to.addrHi[j] = from.addrHi[i]!
+  to.auxLo[j] = from.auxLo[i]!
+  to.auxHi[j] = from.auxHi[i]!
+  to.tid[j] = from.tid[i]!
+  to.pid[j] = from.pid[i]!
+  let flags = from.flags[i]!
+  if ((flags & FLAG_HAS_ENCODING) !== 0 && to.enc.length >= (j + 1) * ENCODING_BYTES_PER_RECORD) {
+    const src = i * ENCODING_BYTES_PER_RECORD
+    to.enc.set(from.enc.subarray(src, src + ENCODING_BYTES_PER_RECORD), j * ENCODING_BYTES_PER_RECORD)
+  } else {
+    flags &= ~FLAG_HAS_ENCODING
+  }
+  to.flags[j] = flags
+  to.header[0] = j + 1
+}
+
+/** True if record `i` is a marker of the given sub-type. @category predicates */
+export const isMarker = (batch: RecordBatch, i: number, markerType: number): boolean =>
+  batch.type[i] === TraceType.MARKER && batch.size[i] === markerType
+
+export { MarkerType }
