@@ -1,0 +1,118 @@
+/**
+ * Pull-based reading of a Node zlib/zstd transform fed from a byte range of a
+ * file handle. Output is pulled one piece (≤ the transform's chunkSize) at a
+ * time; the transform is paused while two pieces wait, so memory stays
+ * bounded by the transform's own buffers whatever the compression ratio.
+ */
+import type { FileHandle } from "node:fs/promises"
+import { Readable, type Transform } from "node:stream"
+
+export class ZlibPump {
+  private readonly out: Array<Buffer> = []
+  private ended = false
+  private failure: unknown
+  private failed = false
+  private wake: (() => void) | undefined
+  private readonly input: Readable
+  private readonly transform: Transform
+
+  /** Reads `[start, end)` of `handle` (to end of file when `end` is undefined) through `transform`. */
+  constructor(handle: FileHandle, transform: Transform, readSize: number, start: number, end: number | undefined) {
+    this.transform = transform
+    this.input = rangeStream(handle, start, end, readSize)
+    const signal = () => {
+      const wake = this.wake
+      this.wake = undefined
+      wake?.()
+    }
+    this.input.on("error", (e) => transform.destroy(e))
+    transform.on("data", (piece: Buffer) => {
+      this.out.push(piece)
+      if (this.out.length >= 2) transform.pause()
+      signal()
+    })
+    transform.on("end", () => {
+      this.ended = true
+      signal()
+    })
+    transform.on("error", (e) => {
+      if (!this.failed) {
+        this.failed = true
+        this.failure = e
+      }
+      signal()
+    })
+    transform.on("close", () => {
+      if (!this.ended && !this.failed) {
+        this.failed = true
+        this.failure = Object.assign(new Error("stream closed before its end"), { code: "ERR_STREAM_PREMATURE_CLOSE" })
+      }
+      signal()
+    })
+    // Empty ranges: an empty input must still end the transform (gzip/zstd then report truncation).
+    if (end !== undefined && end <= start) transform.end()
+    else this.input.pipe(transform)
+  }
+
+  /** The next output piece, or undefined at the end of the stream. Rejects with the transform's error. */
+  async next(): Promise<Buffer | undefined> {
+    for (;;) {
+      const piece = this.out.shift()
+      if (piece !== undefined) {
+        if (this.out.length < 2 && this.transform.isPaused()) this.transform.resume()
+        return piece
+      }
+      if (this.failed) throw this.failure
+      if (this.ended) return undefined
+      if (this.transform.isPaused()) this.transform.resume()
+      await new Promise<void>((resolve) => {
+        this.wake = resolve
+      })
+    }
+  }
+
+  /** Stops reading and frees the transform; a pending `next` settles. */
+  destroy(): void {
+    this.input.unpipe(this.transform)
+    this.input.destroy()
+    this.transform.destroy()
+  }
+}
+
+/**
+ * `[start, end)` of a file handle as a byte stream (to end of file when `end`
+ * is undefined). Unlike `handle.createReadStream`, destroying it never closes
+ * the handle, so several ranges of one zip can be read in turn.
+ */
+export const rangeStream = (
+  handle: FileHandle,
+  start: number,
+  end: number | undefined,
+  pieceSize: number
+): Readable => {
+  let position = start
+  return new Readable({
+    highWaterMark: pieceSize,
+    read() {
+      const want = end === undefined ? pieceSize : Math.min(pieceSize, end - position)
+      if (want <= 0) {
+        this.push(null)
+        return
+      }
+      const piece = Buffer.allocUnsafe(want)
+      handle.read(piece, 0, want, position).then(
+        ({ bytesRead }) => {
+          if (this.destroyed) return
+          if (bytesRead === 0) {
+            if (end === undefined) this.push(null)
+            else this.destroy(new Error(`unexpected end of file at byte ${position}, expected data up to ${end}`))
+            return
+          }
+          position += bytesRead
+          this.push(piece.subarray(0, bytesRead))
+        },
+        (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err)))
+      )
+    }
+  })
+}

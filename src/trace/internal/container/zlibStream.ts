@@ -1,0 +1,48 @@
+/**
+ * Single-stream zlib containers: gzip (any number of members, as zlib's
+ * `gzread` reads them) and zstd (Node's built-in zstd decompressor).
+ */
+import type { FileHandle } from "node:fs/promises"
+import * as zlib from "node:zlib"
+import type { ByteSource } from "../source.ts"
+import { fromCodecError, traceError } from "./errors.ts"
+import { guard } from "./guard.ts"
+import { ZlibPump } from "./zlibPump.ts"
+
+/** Compressed bytes read from the file per step. */
+const READ_SIZE = 64 * 1024
+
+export const openGzip = (path: string, handle: FileHandle, chunkSize: number): ByteSource =>
+  openZlibStream(path, "gzip", handle, zlib.createGunzip({ chunkSize }))
+
+export const openZstd = (path: string, handle: FileHandle, chunkSize: number): ByteSource => {
+  if (typeof zlib.createZstdDecompress !== "function") {
+    void handle.close()
+    throw traceError("UnsupportedContainer", path, "this Node.js has no zstd decompressor (needs Node >= 22.15)")
+  }
+  return openZlibStream(path, "zstd", handle, zlib.createZstdDecompress({ chunkSize }))
+}
+
+const openZlibStream = (
+  path: string,
+  container: "gzip" | "zstd",
+  handle: FileHandle,
+  transform: zlib.Gunzip | zlib.ZstdDecompress
+): ByteSource => {
+  const pump = new ZlibPump(handle, transform, READ_SIZE, 0, undefined)
+  let offset = 0
+  return guard(path, container, {
+    next: async () => {
+      const bytes = await pump.next()
+      if (bytes === undefined) return undefined
+      const chunk = { bytes, component: undefined, componentIndex: 0, offset }
+      offset += bytes.length
+      return chunk
+    },
+    release: async () => {
+      pump.destroy()
+      await handle.close()
+    },
+    describe: (cause) => fromCodecError(path, container, cause, { offset })
+  })
+}

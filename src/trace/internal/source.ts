@@ -1,0 +1,109 @@
+/**
+ * Byte sources: the decompressed bytes of one trace file, component by
+ * component, streaming and bounded in memory, with every failure a
+ * `TraceError`.
+ *
+ * **When to use**: the record decoder pulls from a `ByteSource`; nothing
+ * above the decoder sees containers. It is Promise-based on purpose (it also
+ * runs in worker threads and on the per-chunk path); the Effect wrapper lives
+ * in `Trace.ts`.
+ *
+ * **Details**
+ * - The container is picked as DynamoRIO's `get_reader` does, by extension:
+ *   `.zip` zip, `.sz` snappy framing, `.lz4` lz4 frames, `.zst` zstd (ours),
+ *   anything else gzip when it starts with the gzip magic `1f 8b`, else raw.
+ * - Zip members are read in central-directory order, one component each;
+ *   single-stream containers have one component with `component` undefined.
+ * - `chunkSize` is the size of the decompressed pieces (the last piece of a
+ *   component, and snappy/lz4 pieces, may be shorter; an lz4 block larger
+ *   than `chunkSize` comes whole).
+ *
+ * **Gotchas**
+ * - A chunk's `bytes` are only valid until the next `pull()`.
+ * - Pulls are served one at a time in call order; `close()` makes a pending
+ *   pull reject with `IoError` ("source was closed") rather than hang.
+ * - Resources are released at the end of the last component and after the
+ *   first failure, so `close()` is only needed to stop early (it is always
+ *   safe and idempotent).
+ */
+import { open as openFile } from "node:fs/promises"
+import { fromIoError, traceError } from "./container/errors.ts"
+import { openLz4 } from "./container/lz4.ts"
+import { openRaw } from "./container/raw.ts"
+import { openSnappy } from "./container/snappy.ts"
+import { openZip, readZipMembers } from "./container/zip.ts"
+import { openGzip, openZstd } from "./container/zlibStream.ts"
+
+export type ContainerKind = "zip" | "gzip" | "snappy" | "zstd" | "lz4" | "raw"
+
+export interface SourceChunk {
+  /** Decompressed bytes (its own ArrayBuffer or a view); valid until the next pull. */
+  readonly bytes: Uint8Array
+  /** Zip member name (e.g. "chunk.0003"); undefined for single-stream containers. */
+  readonly component: string | undefined
+  /** 0-based; changes when a new component starts (the decoder checks entry alignment at component ends). */
+  readonly componentIndex: number
+  /** Byte offset of bytes[0] in the decompressed stream of this component. */
+  readonly offset: number
+}
+
+export interface ByteSource {
+  readonly path: string
+  readonly container: ContainerKind
+  /** Next chunk, undefined after the last component. Rejects only with TraceError naming path, component and offset. */
+  pull(): Promise<SourceChunk | undefined>
+  /** Releases file handles/decompressors. Idempotent; safe while a pull is pending or after an error. */
+  close(): Promise<void>
+}
+
+/** Default decompressed piece size, picked by measurement (see bench/source.ts). */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024
+
+/** Smaller requested chunk sizes are raised to this. */
+export const MIN_CHUNK_SIZE = 4096
+
+/** The container DynamoRIO would pick from the name alone; `undefined` means "gzip or raw, by content". */
+export const containerByName = (path: string): ContainerKind | undefined => {
+  if (path.endsWith(".zip")) return "zip"
+  if (path.endsWith(".sz")) return "snappy"
+  if (path.endsWith(".lz4")) return "lz4"
+  if (path.endsWith(".zst")) return "zstd"
+  return undefined
+}
+
+export const openSource = async (path: string, options?: { readonly chunkSize?: number }): Promise<ByteSource> => {
+  const chunkSize = Math.max(MIN_CHUNK_SIZE, Math.floor(options?.chunkSize ?? DEFAULT_CHUNK_SIZE))
+  const byName = containerByName(path)
+  if (byName === "zip") return openZip(path, chunkSize)
+  let handle: Awaited<ReturnType<typeof openFile>>
+  try {
+    handle = await openFile(path, "r")
+  } catch (cause) {
+    throw fromIoError(path, cause)
+  }
+  try {
+    const stat = await handle.stat()
+    if (stat.isDirectory()) throw traceError("NotATrace", path, "is a directory, not a trace file")
+    switch (byName) {
+      case "snappy":
+        return openSnappy(path, handle, chunkSize)
+      case "lz4":
+        return openLz4(path, handle, chunkSize)
+      case "zstd":
+        return openZstd(path, handle, chunkSize)
+    }
+    const magic = Buffer.alloc(2)
+    const { bytesRead } = await handle.read(magic, 0, 2, 0)
+    return bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b
+      ? openGzip(path, handle, chunkSize)
+      : openRaw(path, handle, chunkSize)
+  } catch (cause) {
+    await handle.close().catch(() => undefined)
+    throw fromIoError(path, cause)
+  }
+}
+
+/** Every member of a small zip file (cpu_schedule.bin.zip, recorded schedules), whole, in archive order. */
+export const readZipComponents = (
+  path: string
+): Promise<ReadonlyArray<{ readonly name: string; readonly bytes: Uint8Array }>> => readZipMembers(path)
