@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { decodeBytesSync as decodeSync } from "../../src/trace/internal/decodeSync.ts"
 import { FileType, MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 import * as S from "../../src/trace/Synthetic.ts"
+import { decodeSync } from "../../src/trace/Trace.ts"
 import { TraceError } from "../../src/trace/TraceError.ts"
 
 interface Rec {
