@@ -53,15 +53,31 @@ const runShards = <S, SR, R, E>(
   streams: ReadonlyArray<ShardStream>,
   shardType: Tool.ShardType
 ): Effect.Effect<Run<SR, R>, TraceError | ShardFailed<E>> =>
+  Effect.map(runShardsMany([tool], streams, shardType), (runs) => runs[0]!)
+
+/**
+ * Any tool. (`Tool.Any` does not accept tools whose error type is `never`:
+ * `describeError`'s parameter makes the error type contravariant.)
+ */
+export type AnyTool = Tool.Tool<any, any, any, any> | Tool.Tool<any, any, any, never>
+
+/** Several tools over one read of the shards, each tool seeing every batch (DynamoRIO's multi-tool runs). */
+const runShardsMany = <E>(
+  tools: ReadonlyArray<Tool.Tool<any, any, any, E> | AnyTool>,
+  streams: ReadonlyArray<ShardStream>,
+  shardType: Tool.ShardType
+): Effect.Effect<Array<Run<any, any>>, TraceError | ShardFailed<E>> =>
   Effect.gen(function* () {
-    const shards: Array<Tool.ShardOutcome<SR>> = []
+    const shards: Array<Array<Tool.ShardOutcome<unknown>>> = tools.map(() => [])
     for (const stream of streams) {
-      const state = tool.makeShard({
+      const info: Tool.ShardInfo = {
         shardIndex: stream.shardIndex,
         shardType,
         serial: false,
         outputCount: streams.length
-      })
+      }
+      const states = tools.map((tool) => tool.makeShard(info))
+      const stopped = tools.map(() => false)
       const ctx: Tool.BatchContext = {
         output: shardType === "core" ? stream.shardIndex : 0,
         input: stream.shardIndex,
@@ -71,28 +87,36 @@ const runShards = <S, SR, R, E>(
       let records = 0
       for (let b = yield* stream.pull(); b !== undefined; b = yield* stream.pull()) {
         const n = RecordBatch.length(b)
-        ctx.outputRecordsBefore = records
-        ctx.inputRecordsBefore = records
-        const signal = tool.processBatch(state, b, 0, n, ctx)
-        if (signal?._tag === "Fail") {
-          return yield* Effect.fail(new ShardFailed(stream.shardIndex, records + signal.index + 1, signal.error))
+        for (let t = 0; t < tools.length; t++) {
+          if (stopped[t]) continue
+          ctx.outputRecordsBefore = records
+          ctx.inputRecordsBefore = records
+          const signal = tools[t]!.processBatch(states[t], b, 0, n, ctx)
+          if (signal?._tag === "Fail") {
+            return yield* Effect.fail(new ShardFailed(stream.shardIndex, records + signal.index + 1, signal.error))
+          }
+          if (signal?._tag === "Stop") stopped[t] = true
         }
         records += n
-        if (signal?._tag === "Stop") break
+        if (stopped.every((s) => s)) break
       }
-      const finished = tool.finishShard(state)
-      if (typeof finished === "object" && finished !== null && (finished as { _tag?: unknown })._tag === "Fail") {
-        const f = finished as Tool.Fail<E>
-        return yield* Effect.fail(new ShardFailed(stream.shardIndex, records, f.error))
+      for (let t = 0; t < tools.length; t++) {
+        const tool = tools[t]!
+        const finished = tool.finishShard(states[t])
+        if (typeof finished === "object" && finished !== null && (finished as { _tag?: unknown })._tag === "Fail") {
+          return yield* Effect.fail(new ShardFailed(stream.shardIndex, records, (finished as Tool.Fail<E>).error))
+        }
+        shards[t]!.push({
+          shardIndex: stream.shardIndex,
+          shardType,
+          result: roundTrip(tool.shardResultSchema, finished)
+        })
       }
-      shards.push({
-        shardIndex: stream.shardIndex,
-        shardType,
-        result: roundTrip(tool.shardResultSchema, finished as SR)
-      })
     }
-    const result = roundTrip(tool.resultSchema, tool.merge(shards))
-    return { shards, result, text: tool.print(result) }
+    return tools.map((tool, t) => {
+      const result = roundTrip(tool.resultSchema, tool.merge(shards[t]!))
+      return { shards: shards[t]!, result, text: tool.print(result) }
+    })
   })
 
 /** The shard type DynamoRIO picks for these inputs with default options. */
@@ -108,6 +132,21 @@ export const runTool = <S, SR, R, E>(
     tool,
     inputs.map((input) => ({ shardIndex: input.info.ordinal, pull: () => input.next })),
     shardTypeOf(inputs)
+  )
+
+/** Opens a trace directory or file and runs several tools over one read of it. */
+export const runToolsPath = (
+  tools: ReadonlyArray<AnyTool>,
+  path: string
+): Effect.Effect<Array<Run<any, any>>, TraceError | ShardFailed<unknown>> =>
+  Effect.scoped(
+    Effect.flatMap(Trace.open(path), (inputs) =>
+      runShardsMany(
+        tools,
+        inputs.map((input) => ({ shardIndex: input.info.ordinal, pull: () => input.next })),
+        shardTypeOf(inputs)
+      )
+    )
   )
 
 /** Opens a trace directory or file and runs `tool` over it. */
