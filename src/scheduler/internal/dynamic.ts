@@ -1,0 +1,737 @@
+/**
+ * Dynamic mapping (DynamoRIO's MAP_TO_ANY_OUTPUT, `scheduler_dynamic.cpp`):
+ * any input may run on any (allowed) output.
+ *
+ * - Each output has a run queue (a {@link Heap} ordered by priority, then,
+ *   with timestamp deps, by the input's last timestamp relative to its
+ *   workload's first, then FIFO); one more queue holds inputs unscheduled
+ *   indefinitely.
+ * - An input runs until its quantum ends (instructions, or simulated time),
+ *   it blocks in a syscall whose as-traced latency reaches a threshold (it is
+ *   then blocked for the scaled latency), it is unscheduled or it directly
+ *   switches to another thread, or it ends. Switches happen only at
+ *   instruction records.
+ * - An output with an empty queue keeps its input; with nothing to run it
+ *   idles, trying to steal from the others every `stealAttemptPeriod` idles.
+ *   Queues are rebalanced every `rebalancePeriodUs` and when an output's
+ *   activity changes.
+ * - `setOutputActive(false)` gives the output's input back to a queue (the
+ *   input resumes at its next undelivered record) and moves the output's
+ *   whole queue to active outputs. Unlike DynamoRIO (issue #7172), inputs
+ *   that cannot be placed (no active output, or bindings only to inactive
+ *   outputs) are never dropped: they wait in `stranded` and every later
+ *   rebalance (including re-activation) places them first.
+ *
+ * All of it is single-threaded: DynamoRIO's locks and its "someone else is
+ * rebalancing" early return have no equivalent here.
+ */
+import { MarkerType, TraceType } from "../../trace/Record.ts"
+import type { RecordBatch } from "../../trace/RecordBatch.ts"
+import type { Core } from "./core.ts"
+import { Heap } from "./heap.ts"
+import { MinStdRand } from "./random.ts"
+import {
+  CLASS_INSTR,
+  INVALID,
+  type InputState,
+  type Mode,
+  type Pick,
+  recordClass,
+  Stat,
+  Status,
+  type SwitchDecision,
+  TWO32
+} from "./state.ts"
+
+const TWO64 = 2 ** 64
+
+interface RunQueue {
+  readonly heap: Heap
+  fifoCounter: number
+  numBlocked: number
+  readonly rand: MinStdRand
+}
+
+/** @internal */
+export class DynamicMode implements Mode {
+  readonly rewritesMarkers = true
+  private readonly queues: Array<RunQueue>
+  private readonly unscheduled: RunQueue
+  private readonly rand = new MinStdRand()
+  private lastRebalanceTime = 0
+  private readonly directTargets: Heap
+  /** Inputs no active output could take (never dropped; placed by the next rebalance). */
+  readonly stranded: Array<number> = []
+  private readonly workloadLiveOutputs: Int32Array
+  // pop_from_ready_queue results.
+  private popStatus: number = Status.OK
+  private popInput = INVALID
+
+  private readonly core: Core
+
+  constructor(core: Core) {
+    this.core = core
+    const n = core.inputs.length
+    const worse = this.worse
+    this.queues = core.outputs.map((_, o) => ({
+      heap: new Heap(n, worse),
+      fifoCounter: 0,
+      numBlocked: 0,
+      // DynamoRIO seeds these from the wall clock; a fixed seed keeps runs reproducible.
+      rand: new MinStdRand(o + 1)
+    }))
+    this.unscheduled = { heap: new Heap(n, worse), fifoCounter: 0, numBlocked: 0, rand: new MinStdRand(0) }
+    this.directTargets = new Heap(n, (a, b) => a < b)
+    this.workloadLiveOutputs = new Int32Array(core.opts.workloadCount)
+  }
+
+  /** InputTimestampComparator: true if input `a` is a worse pick than `b`. */
+  private readonly worse = (a: number, b: number): boolean => {
+    const A = this.core.inputs[a]!
+    const B = this.core.inputs[b]!
+    if (A.priority !== B.priority) return A.priority < B.priority
+    if (A.orderByTimestamp) {
+      const ra = relTimestamp(A)
+      const rb = relTimestamp(B)
+      if (ra !== rb) return ra > rb
+    }
+    return A.queueCounter > B.queueCounter
+  }
+
+  /** Inputs in `output`'s run queue, best first (for tests and diagnostics). */
+  queueContents(output: number): Array<number> {
+    const q = this.queues[output]!.heap
+    const all = q.toArray()
+    return all.sort((a, b) => (this.worse(a, b) ? 1 : this.worse(b, a) ? -1 : 0))
+  }
+
+  unscheduledCount(): number {
+    return this.unscheduled.heap.size
+  }
+
+  // -------------------------------------------------------------------------
+  // Initial schedule.
+
+  setInitialSchedule(): { option: string; detail: string } | undefined {
+    const core = this.core
+    const inputs = core.inputs
+    const o = core.opts
+    if (o.timestampDeps) {
+      for (let w = 0; w < o.workloadCount; w++) {
+        let min = -1
+        for (const inp of inputs) {
+          if (inp.workload !== w) continue
+          if (min < 0 || tsBefore(inp.nextTsHi, inp.nextTsLo, inputs[min]!.nextTsHi, inputs[min]!.nextTsLo))
+            min = inp.index
+        }
+        if (min < 0) continue
+        for (const inp of inputs) {
+          if (inp.workload !== w) continue
+          inp.baseTsHi = inputs[min]!.nextTsHi
+          inp.baseTsLo = inputs[min]!.nextTsLo
+          inp.orderByTimestamp = true
+        }
+      }
+    }
+    const all = new Heap(inputs.length, this.worse)
+    for (const inp of inputs) {
+      inp.queueCounter = inp.index
+      all.push(inp.index)
+    }
+    const random = o.randomInitialLayout >= 0
+    if (random) this.rand.seed(o.randomInitialLayout)
+    const m = core.outputs.length
+    let output = 0
+    while (!all.isEmpty()) {
+      const idx = all.pop()
+      const inp = inputs[idx]!
+      let target = output
+      if (random) {
+        target = inp.binding.length > 0 ? inp.binding[this.rand.next() % inp.binding.length]! : this.rand.next() % m
+      } else if (inp.binding.length > 0) {
+        target = inp.binding[0]!
+      } else {
+        output = (output + 1) % m
+      }
+      this.addToReadyQueue(target, inp)
+    }
+    const status = this.rebalanceQueues(0, [])
+    if (status !== Status.OK)
+      return { option: "inputs", detail: "the initial layout cannot satisfy the output bindings" }
+    for (let i = 0; i < m; i++) {
+      this.popFromReadyQueue(i, i, false)
+      if (this.popInput < 0) {
+        // Try to steal: the initial layout and rebalance ignore output limits.
+        const st = this.eofOrIdleForMode(i, INVALID)
+        if (st !== Status.STOLE) core.setCurInput(i, INVALID)
+      } else {
+        core.setCurInput(i, this.popInput)
+      }
+    }
+    return undefined
+  }
+
+  // -------------------------------------------------------------------------
+  // Swaps.
+
+  swapOutInput(output: number, input: number): void {
+    if (input === INVALID) return
+    const inp = this.core.inputs[input]!
+    if (!inp.atEof) this.addToReadyQueue(output, inp)
+    if ((this.core.opts.workloadOutputLimits[inp.workload] ?? 0) > 0) this.workloadLiveOutputs[inp.workload]!--
+  }
+
+  swapInInput(_output: number, input: number): void {
+    if (input === INVALID) return
+    const inp = this.core.inputs[input]!
+    if ((this.core.opts.workloadOutputLimits[inp.workload] ?? 0) > 0) this.workloadLiveOutputs[inp.workload]!++
+  }
+
+  // -------------------------------------------------------------------------
+  // Activity.
+
+  setOutputActive(output: number, active: boolean): number {
+    const core = this.core
+    const out = core.outputs[output]!
+    if (out.active === active) return Status.OK
+    out.active = active
+    const ordinals: Array<number> = []
+    if (!active) {
+      // Give the current input back (it resumes at its next undelivered record).
+      if (out.curInput !== INVALID) core.setCurInput(output, INVALID)
+      const q = this.queues[output]!
+      while (!q.heap.isEmpty()) ordinals.push(q.heap.pop())
+      q.numBlocked = 0
+    } else {
+      out.waiting = true
+    }
+    return this.rebalanceQueues(output, ordinals)
+  }
+
+  // -------------------------------------------------------------------------
+  // Queues.
+
+  private addToUnscheduledQueue(inp: InputState): void {
+    inp.queueCounter = ++this.unscheduled.fifoCounter
+    this.unscheduled.heap.push(inp.index)
+    inp.prevOutput = inp.containingOutput
+    inp.containingOutput = INVALID
+  }
+
+  addToReadyQueue(output: number, inp: InputState): void {
+    if (inp.unscheduled && inp.blockedTime === 0) {
+      // So start-unscheduled inputs resume on their initial output, not all on output 0.
+      inp.containingOutput = output
+      this.addToUnscheduledQueue(inp)
+      return
+    }
+    const q = this.queues[output]!
+    if (inp.blockedTime > 0) q.numBlocked++
+    inp.queueCounter = ++q.fifoCounter
+    q.heap.push(inp.index)
+    inp.containingOutput = output
+  }
+
+  /**
+   * DynamoRIO's pop_from_ready_queue_hold_locks. Result in popStatus /
+   * popInput. `forOutput` INVALID ignores bindings; `fromOutput !==
+   * forOutput` is a migration and must pass the migration threshold.
+   */
+  private popFromReadyQueue(fromOutput: number, forOutput: number, fromBack: boolean): void {
+    const core = this.core
+    const o = core.opts
+    const q = this.queues[fromOutput]!
+    const skipped: Array<number> = []
+    const blocked: Array<number> = []
+    let res = INVALID
+    let status: number = Status.OK
+    const curTime = core.outputs[fromOutput]!.curTime
+    while (!q.heap.isEmpty()) {
+      if (fromBack) {
+        res = q.heap.back()
+        q.heap.erase(res)
+      } else if (o.randomizeNextInput) {
+        res = q.heap.randomEntry(q.rand)
+        q.heap.erase(res)
+      } else {
+        res = q.heap.pop()
+      }
+      const inp = core.inputs[res]!
+      if (forOutput === INVALID || inp.bindsTo(forOutput)) {
+        if (inp.blockedTime > 0) {
+          q.numBlocked--
+          // A start-unscheduled input had no valid time at init.
+          if (!o.honorInfiniteTimeouts && inp.blockedStartTime === 0 && curTime > 0) inp.blockedStartTime = curTime
+        }
+        if (
+          inp.blockedTime > 0 &&
+          (curTime === 0 || curTime < inp.blockedStartTime || curTime - inp.blockedStartTime < inp.blockedTime)
+        ) {
+          blocked.push(res)
+        } else {
+          inp.blockedTime = 0
+          inp.unscheduled = false
+          let found = false
+          const limit = o.workloadOutputLimits[inp.workload] ?? 0
+          if (limit > 0 && this.workloadLiveOutputs[inp.workload]! >= limit) {
+            core.outputs[fromOutput]!.stats[Stat.HIT_OUTPUT_LIMIT]!++
+          } else if (fromOutput === forOutput) {
+            found = true
+          } else {
+            // A never-run input counts as having run at the start of the simulation.
+            if (inp.lastRunTime === 0) inp.lastRunTime = core.outputs[fromOutput]!.initialCurTime
+            if (
+              o.migrationThresholdUs === 0 ||
+              curTime === 0 ||
+              (curTime > inp.lastRunTime &&
+                curTime - inp.lastRunTime >= Math.trunc(o.migrationThresholdUs * o.timeUnitsPerUs))
+            ) {
+              found = true
+              // The layout at init is not a migration.
+              if (curTime > 0) core.outputs[fromOutput]!.stats[Stat.MIGRATIONS]!++
+            }
+          }
+          if (found) break
+          skipped.push(res)
+        }
+      } else {
+        skipped.push(res)
+      }
+      res = INVALID
+    }
+    if (res === INVALID && blocked.length > 0) {
+      // Not EOF: inputs are blocked; idle and retry.
+      if (forOutput !== INVALID) core.outputs[forOutput]!.idleCount++
+      status = Status.IDLE
+    }
+    // DynamoRIO re-adds from std::sets of input pointers: input order.
+    skipped.sort(ascending)
+    for (const s of skipped) q.heap.push(s)
+    blocked.sort(ascending)
+    for (const b of blocked) this.addToReadyQueue(fromOutput, core.inputs[b]!)
+    if (res !== INVALID) {
+      const inp = core.inputs[res]!
+      inp.unscheduled = false
+      inp.prevOutput = inp.containingOutput
+      inp.containingOutput = forOutput
+    }
+    this.popStatus = status
+    this.popInput = res
+  }
+
+  /** DynamoRIO's rebalance_queues, without dropping anything. */
+  rebalanceQueues(triggeringOutput: number, toAdd: Array<number>): number {
+    const core = this.core
+    const outputs = core.outputs
+    this.lastRebalanceTime = outputs[triggeringOutput]!.curTime
+    outputs[triggeringOutput]!.stats[Stat.RUNQUEUE_REBALANCES]!++
+    if (this.stranded.length > 0) {
+      toAdd.unshift(...this.stranded)
+      this.stranded.length = 0
+    }
+    // If every live input is unscheduled (their wakers are missing) make them all runnable.
+    if (core.liveInputCount === this.unscheduled.heap.size) {
+      while (!this.unscheduled.heap.isEmpty()) toAdd.push(this.unscheduled.heap.pop())
+      for (const i of toAdd) core.inputs[i]!.unscheduled = false
+    }
+    let liveOutputs = 0
+    for (const out of outputs) if (out.active) liveOutputs++
+    if (liveOutputs === 0) {
+      this.strand(toAdd)
+      return Status.OK
+    }
+    const avgCeiling = Math.ceil(core.liveInputCount / liveOutputs)
+    let status: number = Status.OK
+    let iteration = 0
+    do {
+      for (let i = 0; i < outputs.length; i++) {
+        if (!outputs[i]!.active) continue
+        const q = this.queues[i]!
+        // Only trim on the first pass; later passes may exceed the average for bindings.
+        while (iteration === 0 && q.heap.size > avgCeiling) {
+          // From the back, so the next-to-run inputs are not sent to the back of another queue.
+          this.popFromReadyQueue(i, INVALID, true)
+          if (this.popStatus === Status.OK && this.popInput !== INVALID) toAdd.push(this.popInput)
+          else break
+        }
+        const incompatible: Array<number> = []
+        while ((q.heap.size < avgCeiling || iteration > 1) && toAdd.length > 0) {
+          const ordinal = toAdd.pop()!
+          const inp = core.inputs[ordinal]!
+          if (inp.bindsTo(i)) this.addToReadyQueue(i, inp)
+          else incompatible.push(ordinal)
+        }
+        toAdd.push(...incompatible)
+      }
+      iteration++
+      if (iteration >= 3 && toAdd.length > 0) {
+        // Bindings only to inactive outputs: keep them for a later rebalance.
+        this.strand(toAdd)
+        status = Status.IMPOSSIBLE_BINDING
+        break
+      }
+    } while (toAdd.length > 0)
+    return status
+  }
+
+  private strand(inputs: ReadonlyArray<number>): void {
+    for (const i of inputs) {
+      const inp = this.core.inputs[i]!
+      inp.prevOutput = inp.containingOutput
+      inp.containingOutput = INVALID
+      this.stranded.push(i)
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Picking.
+
+  pickNextInputForMode(output: number, blockedTime: number, prevIndex: number, res: Pick): void {
+    const core = this.core
+    const o = core.opts
+    const inputs = core.inputs
+    const out = core.outputs[output]!
+    const curTime = out.curTime
+    res.status = Status.OK
+    res.index = INVALID
+    if (this.lastRebalanceTime === 0) {
+      this.lastRebalanceTime = curTime
+    } else if (
+      curTime > this.lastRebalanceTime &&
+      curTime - this.lastRebalanceTime >= Math.trunc(o.rebalancePeriodUs * o.timeUnitsPerUs)
+    ) {
+      // Its only failure, inputs bound to inactive outputs only, leaves them stranded: not this pick's error.
+      this.rebalanceQueues(output, [])
+    }
+    if (blockedTime > 0 && prevIndex !== INVALID) {
+      const prev = inputs[prevIndex]!
+      if (prev.blockedTime === 0) {
+        prev.blockedTime = blockedTime
+        prev.blockedStartTime = curTime
+      }
+    }
+    let index = INVALID
+    // Direct switches.
+    let localTargets: Heap | undefined
+    let localRand: MinStdRand | undefined
+    if (o.directSwitchFallbacks && prevIndex !== INVALID && inputs[prevIndex]!.switchToInput !== INVALID) {
+      localTargets = this.directTargets
+      // DynamoRIO copies the target set, generator included: every copy starts from the same state.
+      localRand = new MinStdRand(0)
+    }
+    let fallbackAttempts = 0
+    const maxFallbackAttempts = localTargets === undefined ? 0 : localTargets.size * 2
+    while (prevIndex !== INVALID && inputs[prevIndex]!.switchToInput !== INVALID) {
+      const prev = inputs[prevIndex]!
+      const target = inputs[prev.switchToInput]!
+      prev.switchToInput = INVALID
+      if (target.containingOutput !== INVALID) {
+        const tq = this.queues[target.containingOutput]!
+        if (tq.heap.has(target.index)) {
+          tq.heap.erase(target.index)
+          index = target.index
+          // Erase any remaining wait time for the target.
+          if (target.blockedTime > 0) {
+            tq.numBlocked--
+            target.blockedTime = 0
+            target.unscheduled = false
+          }
+          if (target.containingOutput !== output) out.stats[Stat.MIGRATIONS]!++
+          out.stats[Stat.DIRECT_SWITCH_SUCCESSES]!++
+        } // Else it is running elsewhere.
+      }
+      if (index === INVALID && this.unscheduled.heap.has(target.index)) {
+        target.unscheduled = false
+        this.unscheduled.heap.erase(target.index)
+        index = target.index
+        if (target.prevOutput !== INVALID && target.prevOutput !== output) out.stats[Stat.MIGRATIONS]!++
+        out.stats[Stat.DIRECT_SWITCH_SUCCESSES]!++
+      }
+      if (index === INVALID) {
+        // The target runs elsewhere: no dependence after all; make sure it does not wait forever.
+        if (fallbackAttempts === 0) target.skipNextUnscheduled = true
+        if (o.directSwitchFallbacks && localTargets !== undefined && fallbackAttempts < maxFallbackAttempts) {
+          do {
+            prev.switchToInput = localTargets.randomEntry(localRand!)
+            ++fallbackAttempts
+          } while (prev.switchToInput === prevIndex && fallbackAttempts < maxFallbackAttempts)
+          if (fallbackAttempts >= maxFallbackAttempts) prev.switchToInput = INVALID
+        } else {
+          break
+        }
+      } else {
+        break
+      }
+    }
+    if (index !== INVALID) {
+      res.index = index
+      return
+    }
+    if (this.queues[output]!.heap.isEmpty() && blockedTime === 0) {
+      // Nothing else to run: keep the current input, or go idle / EOF.
+      if (prevIndex === INVALID) {
+        this.idleOrSteal(output, prevIndex, res)
+        return
+      }
+      const prev = inputs[prevIndex]!
+      if (prev.atEof || prev.unscheduled) {
+        this.idleOrSteal(output, prevIndex, res)
+        return
+      }
+      res.index = prevIndex
+      return
+    }
+    // Give the input up first so it can compete in the queue (FIFO among equals).
+    core.setCurInput(output, INVALID)
+    this.popFromReadyQueue(output, output, false)
+    if (this.popStatus !== Status.OK) {
+      if (this.popStatus === Status.IDLE) {
+        out.waiting = true
+        if (prevIndex !== INVALID) out.stats[Stat.SWITCH_INPUT_TO_IDLE]!++
+      }
+      res.status = this.popStatus
+      return
+    }
+    if (this.popInput === INVALID) {
+      this.idleOrSteal(output, prevIndex, res)
+      return
+    }
+    res.index = this.popInput
+  }
+
+  private idleOrSteal(output: number, prevIndex: number, res: Pick): void {
+    const st = this.core.eofOrIdle(output, prevIndex)
+    if (st !== Status.STOLE) {
+      res.status = st
+      return
+    }
+    res.status = Status.OK
+    res.index = this.core.outputs[output]!.curInput
+  }
+
+  eofOrIdleForMode(output: number, _prevInput: number): number {
+    const core = this.core
+    const live = core.liveInputCount
+    if (live === 0) return Status.EOF
+    if (live <= Math.trunc(core.inputs.length * core.opts.exitIfFractionInputsLeft)) return Status.EOF
+    const out = core.outputs[output]!
+    const period = core.opts.stealAttemptPeriod
+    if (period > 0 && out.consecutiveIdles++ % period === 0) {
+      const m = core.outputs.length
+      for (let k = 1; k < m; k++) {
+        const target = (output + k) % m
+        this.popFromReadyQueue(target, output, false)
+        if (this.popStatus === Status.OK && this.popInput !== INVALID) {
+          core.setCurInput(output, this.popInput)
+          out.stats[Stat.RUNQUEUE_STEALS]!++
+          return Status.STOLE
+        }
+      }
+    }
+    return Status.IDLE
+  }
+
+  markInputEofForMode(inp: InputState): void {
+    if (this.core.opts.directSwitchFallbacks) this.directTargets.erase(inp.index)
+  }
+
+  // -------------------------------------------------------------------------
+  // Switch checks.
+
+  /** DynamoRIO's syscall_incurs_switch; the blocked time goes to `decision.blockedTime`. */
+  private syscallIncursSwitch(inp: InputState, decision: SwitchDecision | undefined): boolean {
+    const o = this.core.opts
+    if (inp.version < 6) {
+      // Legacy traces have no timestamps around syscalls: switch on every maybe-blocking one.
+      if (decision !== undefined) decision.blockedTime = o.blockingSwitchThreshold
+      return inp.processingMaybeBlockingSyscall
+    }
+    let latency = (inp.lastTsHi - inp.preSyscallTsHi) * TWO32 + (inp.lastTsLo - inp.preSyscallTsLo)
+    if (latency < 0) latency += TWO64
+    const threshold = inp.processingMaybeBlockingSyscall ? o.blockingSwitchThreshold : o.syscallSwitchThreshold
+    if (decision !== undefined) decision.blockedTime = this.core.scaleBlockedTime(latency)
+    return latency >= threshold
+  }
+
+  wouldSwitch(_output: number, inp: InputState, batch: RecordBatch, i: number, curTime: number): boolean {
+    const o = this.core.opts
+    const isInstr = (recordClass[batch.type[i]!]! & CLASS_INSTR) !== 0
+    if (o.quantumByTime) {
+      if (curTime === 0 || curTime < inp.prevTimeInQuantum) return true // An error the next call reports.
+      if (!isInstr) return false
+      if ((inp.timeSpentInQuantum + curTime - inp.prevTimeInQuantum) / o.timeUnitsPerUs >= o.quantumDurationUs)
+        return true
+    } else {
+      if (!isInstr) return false
+      if (inp.instrsInQuantum + 1 > o.quantumDurationInstrs) return true
+    }
+    if (inp.processingSyscall || inp.processingMaybeBlockingSyscall) {
+      if (inp.switchToInput !== INVALID) return true
+      if (inp.unscheduled) return !o.ignoreLowLatencyUnsched || this.syscallIncursSwitch(inp, undefined)
+      if (inp.blockedTime > 0) return true
+      return this.syscallIncursSwitch(inp, undefined)
+    }
+    return false
+  }
+
+  checkForInputSwitch(
+    output: number,
+    inp: InputState,
+    batch: RecordBatch,
+    i: number,
+    curTime: number,
+    decision: SwitchDecision
+  ): void {
+    const core = this.core
+    const o = core.opts
+    const isInstr = (recordClass[batch.type[i]!]! & CLASS_INSTR) !== 0
+    if ((inp.processingSyscall || inp.processingMaybeBlockingSyscall) && isInstr) {
+      // Past the syscall's markers: decide whether it blocks.
+      if (inp.switchToInput !== INVALID) {
+        decision.needNewInput = true
+      } else if (inp.unscheduled) {
+        let doSwitch = true
+        if (o.ignoreLowLatencyUnsched && !this.syscallIncursSwitch(inp, undefined)) {
+          // Ignore unschedule requests with short latencies (inflated by tracing).
+          doSwitch = false
+          inp.unscheduled = false
+          inp.blockedTime = 0
+          inp.blockedStartTime = 0
+        }
+        if (doSwitch) decision.needNewInput = true
+      } else if (inp.blockedTime > 0) {
+        decision.needNewInput = true
+        decision.blockedTime = inp.blockedTime
+      } else if (this.syscallIncursSwitch(inp, decision)) {
+        decision.needNewInput = true
+      }
+      inp.processingSyscall = false
+      inp.processingMaybeBlockingSyscall = false
+      inp.preSyscallTsHi = 0
+      inp.preSyscallTsLo = 0
+      inp.syscallTimeoutArg = 0
+    }
+    if (batch.type[i] === TraceType.MARKER) this.processMarker(inp, output, batch.size[i]!, batch, i)
+    if (!o.quantumByTime) {
+      if (isInstr) {
+        inp.instrsInQuantum++
+        if (inp.instrsInQuantum > o.quantumDurationInstrs) {
+          // Preempt even if this input has the oldest timestamp: quanta beat timestamp order.
+          decision.preempt = true
+          decision.needNewInput = true
+          inp.instrsInQuantum = 0
+          core.outputs[output]!.stats[Stat.QUANTUM_PREEMPTS]!++
+        }
+      }
+    } else {
+      if (curTime === 0 || curTime < inp.prevTimeInQuantum) {
+        decision.status = Status.INVALID
+        return
+      }
+      inp.timeSpentInQuantum += curTime - inp.prevTimeInQuantum
+      inp.prevTimeInQuantum = curTime
+      if (inp.timeSpentInQuantum / o.timeUnitsPerUs >= o.quantumDurationUs && isInstr) {
+        decision.preempt = true
+        decision.needNewInput = true
+        inp.timeSpentInQuantum = 0
+        core.outputs[output]!.stats[Stat.QUANTUM_PREEMPTS]!++
+      }
+    }
+  }
+
+  private unscheduleWithTimeout(inp: InputState, output: number): void {
+    const o = this.core.opts
+    inp.unscheduled = true
+    if (!o.honorInfiniteTimeouts && inp.syscallTimeoutArg === 0) {
+      // Scheduling is imperfect: never block forever, use the maximum instead.
+      inp.syscallTimeoutArg = o.blockTimeMaxUs === 0 ? 1 : o.blockTimeMaxUs
+    }
+    if (inp.syscallTimeoutArg > 0) {
+      inp.blockedTime = this.core.scaleBlockedTime(inp.syscallTimeoutArg)
+      if (inp.blockedTime === 0) inp.blockedTime = 1 // 0 means forever when unscheduled.
+      inp.blockedStartTime = this.core.outputs[output]!.curTime
+    }
+  }
+
+  private processMarker(inp: InputState, output: number, marker: number, batch: RecordBatch, i: number): void {
+    const core = this.core
+    const o = core.opts
+    switch (marker) {
+      case MarkerType.SYSCALL:
+        inp.processingSyscall = true
+        inp.preSyscallTsHi = inp.lastTsHi
+        inp.preSyscallTsLo = inp.lastTsLo
+        break
+      case MarkerType.MAYBE_BLOCKING_SYSCALL:
+        // Usually right after a SYSCALL marker; synthetic traces may have only this one.
+        inp.processingMaybeBlockingSyscall = true
+        inp.preSyscallTsHi = inp.lastTsHi
+        inp.preSyscallTsLo = inp.lastTsLo
+        break
+      case MarkerType.DIRECT_THREAD_SWITCH: {
+        if (!o.honorDirectSwitches) break
+        core.outputs[output]!.stats[Stat.DIRECT_SWITCH_ATTEMPTS]!++
+        const target = core.tid2input.get(inp.workload * 2 ** 48 + markerValue(batch, i))
+        if (target !== undefined) {
+          inp.switchToInput = target
+          if (o.directSwitchFallbacks && !this.directTargets.has(target)) this.directTargets.push(target)
+        }
+        if (inp.skipNextUnscheduled) {
+          // A schedule request came first: requests do not accumulate.
+          inp.skipNextUnscheduled = false
+          break
+        }
+        this.unscheduleWithTimeout(inp, output)
+        break
+      }
+      case MarkerType.SYSCALL_ARG_TIMEOUT:
+        inp.syscallTimeoutArg = markerValue(batch, i)
+        break
+      case MarkerType.SYSCALL_UNSCHEDULE:
+        if (!o.honorDirectSwitches) break
+        if (inp.skipNextUnscheduled) {
+          inp.skipNextUnscheduled = false
+          break
+        }
+        this.unscheduleWithTimeout(inp, output)
+        break
+      case MarkerType.SYSCALL_SCHEDULE: {
+        if (!o.honorDirectSwitches) break
+        const t = core.tid2input.get(inp.workload * 2 ** 48 + markerValue(batch, i))
+        if (t === undefined) break
+        const target = core.inputs[t]!
+        if (target.atEof) break
+        if (target.unscheduled) {
+          target.unscheduled = false
+          if (this.unscheduled.heap.has(t)) {
+            this.unscheduled.heap.erase(t)
+            const resume = target.prevOutput === INVALID ? output : target.prevOutput
+            this.addToReadyQueue(resume, target)
+          } else if (target.blockedTime > 0) {
+            // The blocked time came from the timeout argument: waking cancels it.
+            const tOut = target.containingOutput
+            if (tOut !== INVALID && this.queues[tOut]!.heap.has(t)) this.queues[tOut]!.numBlocked--
+            target.blockedTime = 0
+          }
+        } else {
+          target.skipNextUnscheduled = true
+        }
+        break
+      }
+      default:
+        break
+    }
+  }
+}
+
+const ascending = (a: number, b: number): number => a - b
+
+const markerValue = (batch: RecordBatch, i: number): number => batch.addrHi[i]! * TWO32 + batch.addrLo[i]!
+
+/** (last timestamp − workload base) as an exact double, wrapping like uint64 when negative. */
+const relTimestamp = (inp: InputState): number => {
+  const r = (inp.lastTsHi - inp.baseTsHi) * TWO32 + (inp.lastTsLo - inp.baseTsLo)
+  return r < 0 ? r + TWO64 : r
+}
+
+const tsBefore = (aHi: number, aLo: number, bHi: number, bLo: number): boolean => (aHi !== bHi ? aHi < bHi : aLo < bLo)

@@ -1,0 +1,356 @@
+/**
+ * The shared state model of the pure scheduling core: what is known about
+ * each input and each output, the step values handed to callers, and the
+ * interface each mapping mode (consistent, serial, dynamic; later replay)
+ * implements. DynamoRIO keeps the same split: `input_info_t` /
+ * `output_info_t` in `scheduler_impl.h`, one subclass per mode.
+ *
+ * **Concurrency rule.** Everything here is plain mutable state owned by one
+ * `Core`. The core is synchronous and JavaScript is single-threaded, so each
+ * core call is atomic with respect to every fiber: no locks. The only
+ * interleaving point is outside the core, when the Effect layer loads an
+ * input's next batch after a `NeedData` step; the rules for that window are
+ * documented next to `Core.supply` and in `Scheduler.ts`.
+ */
+
+import { MarkerType, TraceType } from "../../trace/Record.ts"
+import type { RecordBatch } from "../../trace/RecordBatch.ts"
+
+// ---------------------------------------------------------------------------
+// Record classification (a 256-entry table: the hot loop indexes it by type).
+
+/** `type_is_instr` (fetched instructions; DynamoRIO's instruction boundary for memref_t). */
+export const CLASS_INSTR = 1
+export const CLASS_MARKER = 2
+/** Reads, writes and prefetches: `addr` and `aux` (the PC) are canonicalized. */
+export const CLASS_DATA = 4
+export const CLASS_FLUSH = 8
+export const CLASS_EXIT = 16
+/** Indirect branches: `aux` holds the target (canonicalized when non-zero). */
+export const CLASS_INDIRECT = 32
+
+export const recordClass: Uint8Array = (() => {
+  const t = new Uint8Array(256)
+  for (let ty = 0; ty < 256; ty++) {
+    let c = 0
+    if (
+      (ty >= TraceType.INSTR && ty <= TraceType.INSTR_RETURN) ||
+      ty === TraceType.INSTR_SYSENTER ||
+      ty === TraceType.INSTR_TAKEN_JUMP ||
+      ty === TraceType.INSTR_UNTAKEN_JUMP
+    )
+      c |= CLASS_INSTR
+    if (ty === TraceType.INSTR_INDIRECT_JUMP || ty === TraceType.INSTR_INDIRECT_CALL || ty === TraceType.INSTR_RETURN)
+      c |= CLASS_INDIRECT
+    if (ty === TraceType.MARKER) c |= CLASS_MARKER
+    if (
+      ty === TraceType.READ ||
+      ty === TraceType.WRITE ||
+      (ty >= TraceType.PREFETCH && ty <= TraceType.PREFETCH_INSTR) ||
+      (ty >= TraceType.PREFETCH_READ_L1_NT && ty <= TraceType.PREFETCH_WRITE_L3_NT) ||
+      ty === TraceType.HARDWARE_PREFETCH
+    )
+      c |= CLASS_DATA
+    if (ty >= TraceType.INSTR_FLUSH && ty <= TraceType.DATA_FLUSH_END) c |= CLASS_FLUSH
+    if (ty === TraceType.THREAD_EXIT) c |= CLASS_EXIT
+    t[ty] = c
+  }
+  return t
+})()
+
+/** Marker sub-types whose value is an address (canonicalized like DynamoRIO does). */
+export const addressMarker: Uint8Array = (() => {
+  const t = new Uint8Array(256)
+  for (const m of [
+    MarkerType.KERNEL_EVENT,
+    MarkerType.KERNEL_XFER,
+    MarkerType.FUNC_RETADDR,
+    MarkerType.RSEQ_ABORT,
+    MarkerType.PHYSICAL_ADDRESS,
+    MarkerType.VIRTUAL_ADDRESS,
+    MarkerType.RSEQ_ENTRY,
+    MarkerType.BRANCH_TARGET,
+    MarkerType.HARDWARE_EVENT,
+    MarkerType.HARDWARE_CONTEXT_RETURN
+  ])
+    t[m] = 1
+  return t
+})()
+
+/** 2^32, to combine the u32 halves of a 64-bit value. */
+export const TWO32 = 4294967296
+
+/** DynamoRIO's INSTRS_PER_US: rewritten timestamps advance one µs per 1000 instructions + idles. */
+export const INSTRS_PER_US = 1000
+
+// ---------------------------------------------------------------------------
+// Status codes (DynamoRIO's stream_status_t values, plus NEED_DATA).
+
+export const Status = {
+  OK: 0,
+  EOF: 1,
+  WAIT: 2,
+  INVALID: 3,
+  SKIPPED: 6,
+  IDLE: 8,
+  IMPOSSIBLE_BINDING: 9,
+  STOLE: 10,
+  /** Not DynamoRIO's: the core needs the next batch of an input. */
+  NEED_DATA: 100
+} as const
+
+// ---------------------------------------------------------------------------
+// Statistics (DynamoRIO's schedule_statistic_t, same order).
+
+export const Stat = {
+  SWITCH_INPUT_TO_INPUT: 0,
+  SWITCH_INPUT_TO_IDLE: 1,
+  SWITCH_IDLE_TO_INPUT: 2,
+  SWITCH_NOP: 3,
+  QUANTUM_PREEMPTS: 4,
+  DIRECT_SWITCH_ATTEMPTS: 5,
+  DIRECT_SWITCH_SUCCESSES: 6,
+  MIGRATIONS: 7,
+  RUNQUEUE_STEALS: 8,
+  RUNQUEUE_REBALANCES: 9,
+  HIT_OUTPUT_LIMIT: 10,
+  KERNEL_SWITCH_SEQUENCE_INJECTIONS: 11,
+  KERNEL_SYSCALL_SEQUENCE_INJECTIONS: 12,
+  CANONICALIZED_ADDRESSES: 13
+} as const
+
+export const STAT_COUNT = 14
+
+// ---------------------------------------------------------------------------
+// Steps.
+
+/**
+ * A run of records of one input for one output: `batch[start, end)`, handed
+ * out by reference. Valid until the next call on the same output.
+ */
+export interface RecordsStep {
+  readonly _tag: "Records"
+  readonly input: number
+  readonly batch: RecordBatch
+  readonly start: number
+  readonly end: number
+  /** Records (not synthetic) the output delivered before `batch[start]`. */
+  readonly outputRecordsBefore: number
+  /** Instructions the output delivered before `batch[start]`. */
+  readonly outputInstrsBefore: number
+}
+export interface IdleStep {
+  readonly _tag: "Idle"
+}
+export interface WaitStep {
+  readonly _tag: "Wait"
+}
+export interface EofStep {
+  readonly _tag: "Eof"
+}
+/** The core needs `input`'s next batch: call `supply(input, batch | undefined)`, then `next` again. */
+export interface NeedDataStep {
+  readonly _tag: "NeedData"
+  readonly input: number
+}
+/** The call failed (DynamoRIO's STATUS_INVALID / STATUS_IMPOSSIBLE_BINDING). */
+export interface ErrorStep {
+  readonly _tag: "Error"
+  readonly reason: "InvalidTime" | "ImpossibleBinding" | "Invalid"
+  readonly detail: string
+}
+
+export type Step = RecordsStep | IdleStep | WaitStep | EofStep | NeedDataStep | ErrorStep
+
+export const idleStep: IdleStep = Object.freeze({ _tag: "Idle" })
+export const waitStep: WaitStep = Object.freeze({ _tag: "Wait" })
+export const eofStep: EofStep = Object.freeze({ _tag: "Eof" })
+
+/** The mutable form of a RecordsStep, one per output, reused across calls. @internal */
+export interface MutableRecordsStep {
+  _tag: "Records"
+  input: number
+  batch: RecordBatch
+  start: number
+  end: number
+  outputRecordsBefore: number
+  outputInstrsBefore: number
+}
+
+// ---------------------------------------------------------------------------
+// Inputs and outputs.
+
+export const INVALID = -1
+
+/** What the core knows about one input: DynamoRIO's input_info_t plus our record buffer. */
+export class InputState {
+  readonly index: number
+  readonly tid: number
+  readonly workload: number
+  readonly priority: number
+  readonly binding: ReadonlyArray<number>
+
+  // Record buffer. `batch` holds the next record to deliver at `pos`; later
+  // batches (only when read-ahead crossed a batch end) wait in `more`.
+  batch: RecordBatch | undefined = undefined
+  len = 0
+  pos = 0
+  readonly more: Array<RecordBatch> = []
+  /** Absolute record index of `batch[0]`. */
+  base = 0
+  /** Records read so far by the "reader": DynamoRIO's reader is this far ahead of delivery. */
+  readCount = 0
+  /** The loader has reported the end of the input. */
+  eofKnown = false
+
+  // Reader state (values of records read, not delivered).
+  version = 0
+  filetype = 0
+  lastTsHi = 0
+  lastTsLo = 0
+
+  // Delivery ordinals.
+  recordsDelivered = 0
+  instrsDelivered = 0
+
+  // DynamoRIO input_info_t scheduling fields.
+  atEof = false
+  containingOutput = INVALID
+  prevOutput = INVALID
+  curOutput = INVALID
+  nextTsHi = 0
+  nextTsLo = 0
+  instrsInQuantum = 0
+  baseTsHi = 0
+  baseTsLo = 0
+  orderByTimestamp = false
+  queueCounter = 0
+  processingSyscall = false
+  processingMaybeBlockingSyscall = false
+  preSyscallTsHi = 0
+  preSyscallTsLo = 0
+  switchToInput = INVALID
+  syscallTimeoutArg = 0
+  prevTimeInQuantum = 0
+  timeSpentInQuantum = 0
+  blockedTime = 0
+  blockedStartTime = 0
+  unscheduled = false
+  skipNextUnscheduled = false
+  lastRunTime = 0
+
+  constructor(index: number, tid: number, workload: number, priority: number, binding: ReadonlyArray<number>) {
+    this.index = index
+    this.tid = tid
+    this.workload = workload
+    this.priority = priority
+    this.binding = binding
+  }
+
+  /** Records buffered and not yet delivered. */
+  buffered(): number {
+    let n = this.len - this.pos
+    for (const b of this.more) n += b.header[0]!
+    return n
+  }
+
+  /** DynamoRIO's "reader is at its end": the loader said so and nothing is buffered. */
+  readerAtEnd(): boolean {
+    return this.eofKnown && this.buffered() === 0
+  }
+
+  bindsTo(output: number): boolean {
+    return this.binding.length === 0 || this.binding.includes(output)
+  }
+}
+
+/** What the core knows about one output: DynamoRIO's output_info_t. */
+export class OutputState {
+  readonly index: number
+  curInput = INVALID
+  prevInput = INVALID
+  active = true
+  waiting = false
+  consecutiveIdles = 0
+  idleCount = 0
+  curTime = 0
+  initialCurTime = 0
+  /** Records delivered (not counting synthetic ones): the stream's record ordinal. */
+  records = 0
+  /** Instructions delivered: the stream's instruction ordinal. */
+  instrs = 0
+  baseTsHi = 0
+  baseTsLo = 0
+  readonly stats: Array<number> = new Array<number>(STAT_COUNT).fill(0)
+  // Consistent mapping: the inputs statically assigned to this output.
+  readonly inputIndices: Array<number> = []
+  inputIndicesIndex = 0
+  /** The last Records step, if it is still undoable with `unread`. */
+  lastRange = 0
+  lastRangeInstrs = 0
+  lastRangeNonSynthetic = 0
+  lastRangeInput = INVALID
+  readonly step: MutableRecordsStep
+
+  constructor(index: number, step: MutableRecordsStep) {
+    this.index = index
+    this.step = step
+  }
+}
+
+/**
+ * The outcome of a mode's switch check on a candidate record, reused by the
+ * core (DynamoRIO's need_new_input / preempt / blocked_time out-parameters).
+ */
+export class SwitchDecision {
+  needNewInput = false
+  preempt = false
+  blockedTime = 0
+  status: number = Status.OK
+
+  reset(): void {
+    this.needNewInput = false
+    this.preempt = false
+    this.blockedTime = 0
+    this.status = Status.OK
+  }
+}
+
+/** The outcome of `pickNextInputForMode`. */
+export class Pick {
+  status: number = Status.OK
+  index = INVALID
+}
+
+/**
+ * What a mapping mode decides; the core does the rest (DynamoRIO's virtual
+ * methods of scheduler_impl_tmpl_t). Seams for later modes (replay) and
+ * features (regions of interest, kernel sequences) are the same methods.
+ */
+export interface Mode {
+  /** DynamoRIO rewrites TIMESTAMP/CPU_ID values and tags tids with the workload in this mode. */
+  readonly rewritesMarkers: boolean
+  setInitialSchedule(): { readonly option: string; readonly detail: string } | undefined
+  swapOutInput(output: number, input: number): void
+  swapInInput(output: number, input: number): void
+  pickNextInputForMode(output: number, blockedTime: number, prevIndex: number, out: Pick): void
+  /** Examines the candidate record `batch[i]` of `input` (state changes included). */
+  checkForInputSwitch(
+    output: number,
+    input: InputState,
+    batch: RecordBatch,
+    i: number,
+    curTime: number,
+    decision: SwitchDecision
+  ): void
+  /**
+   * True if `checkForInputSwitch` on this record would ask for a switch (or
+   * fail): a pure look-ahead that lets the core end a run of records before
+   * the switch point without changing any state.
+   */
+  wouldSwitch(output: number, input: InputState, batch: RecordBatch, i: number, curTime: number): boolean
+  eofOrIdleForMode(output: number, prevInput: number): number
+  markInputEofForMode(input: InputState): void
+  /** DynamoRIO's set_output_active: INVALID for modes other than dynamic. */
+  setOutputActive(output: number, active: boolean): number
+}
