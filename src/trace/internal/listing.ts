@@ -22,7 +22,7 @@
  */
 import type { Dirent } from "node:fs"
 import { readdir, stat } from "node:fs/promises"
-import { fromIoError, traceError } from "./container/errors.ts"
+import { fromIoError, isTraceError, traceError } from "./container/errors.ts"
 
 const TRACE_SUBDIR = "trace"
 const RAW_SUBDIR = "raw"
@@ -47,7 +47,16 @@ const kind = async (path: string): Promise<"file" | "directory" | "missing" | "o
   } catch (cause) {
     const code = (cause as { code?: unknown }).code
     if (code === "ENOENT" || code === "ENOTDIR") return "missing"
-    throw fromIoError(path, cause)
+    throw cause
+  }
+}
+
+/** DynamoRIO's `is_directory`: false when the path cannot be inspected at all. */
+const isDirectory = async (path: string): Promise<boolean> => {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch {
+    return false
   }
 }
 
@@ -62,7 +71,7 @@ const isWindowDir = (dir: string): boolean => {
 const windowIfPresent = async (dir: string): Promise<string> => {
   if (isWindowDir(dir)) return dir
   const first = join(dir, WINDOW_FIRST)
-  return (await kind(first)) === "directory" ? first : dir
+  return (await isDirectory(first)) ? first : dir
 }
 
 /** The directory DynamoRIO reads for `dir` (`tracedir_from_rawdir`), and the raw directory it came from, if any. */
@@ -77,8 +86,8 @@ const traceDirFor = async (given: string): Promise<{ readonly dir: string; reado
     if (at !== -1) return { dir: dir.slice(0, at) + traceSub + dir.slice(at + rawSub.length), raw: dir }
     return { dir, raw: undefined }
   }
-  const hasRaw = (await kind(dir + rawSub)) === "directory"
-  if (hasRaw || (await kind(dir + traceSub)) === "directory") {
+  const hasRaw = await isDirectory(dir + rawSub)
+  if (hasRaw || (await isDirectory(dir + traceSub))) {
     return { dir: await windowIfPresent(dir + traceSub), raw: hasRaw ? dir + rawSub : undefined }
   }
   return { dir, raw: undefined }
@@ -86,18 +95,13 @@ const traceDirFor = async (given: string): Promise<{ readonly dir: string; reado
 
 /** Files of `dir` DynamoRIO would open, sorted; subdirectories skipped. */
 const traceFiles = async (dir: string): Promise<Array<string>> => {
-  let entries: Array<Dirent>
-  try {
-    entries = await readdir(dir, { withFileTypes: true })
-  } catch (cause) {
-    throw fromIoError(dir, cause)
-  }
+  const entries: Array<Dirent> = await readdir(dir, { withFileTypes: true })
   const files: Array<string> = []
   for (const entry of entries) {
     if (isAuxiliary(entry.name)) continue
     const path = join(dir, entry.name)
     if (entry.isDirectory()) continue
-    if (entry.isSymbolicLink() && (await kind(path)) === "directory") continue
+    if (entry.isSymbolicLink() && (await isDirectory(path))) continue
     files.push(path)
   }
   const keyed = files.map((path) => ({ path, key: Buffer.from(path, "utf8") }))
@@ -106,13 +110,26 @@ const traceFiles = async (dir: string): Promise<Array<string>> => {
 }
 
 export const listInputs = async (path: string): Promise<ReadonlyArray<string>> => {
+  try {
+    return await list(path)
+  } catch (cause) {
+    if (isTraceError(cause)) throw cause
+    // Faults inside the directory (an unreadable trace/ subdirectory, say) name the path the caller gave.
+    const inner = (cause as { path?: unknown }).path
+    const where = typeof inner === "string" && inner !== path ? ` (${inner})` : ""
+    const error = fromIoError(path, cause)
+    throw traceError(error.reason, path, `${error.detail}${where}`)
+  }
+}
+
+const list = async (path: string): Promise<ReadonlyArray<string>> => {
   const what = await kind(path)
   if (what === "missing") throw traceError("NotFound", path, "no such file or directory")
   if (what !== "directory") return [path]
   const { dir, raw } = await traceDirFor(path)
-  const converted = (await kind(dir)) === "directory" ? await traceFiles(dir) : []
+  const converted = (await isDirectory(dir)) ? await traceFiles(dir) : []
   if (converted.length > 0) return converted
-  if (raw !== undefined && (await kind(raw)) === "directory") {
+  if (raw !== undefined && (await isDirectory(raw))) {
     throw traceError(
       "RawTraceNeedsConversion",
       path,
@@ -120,8 +137,6 @@ export const listInputs = async (path: string): Promise<ReadonlyArray<string>> =
         "(it needs DynamoRIO and the traced binaries)"
     )
   }
-  if (dir !== path && (await kind(dir)) !== "directory") {
-    throw traceError("NotFound", path, `no trace directory ${dir}`)
-  }
+  if (dir !== path && !(await isDirectory(dir))) throw traceError("NotFound", path, `no trace directory ${dir}`)
   throw traceError("EmptyDirectory", path, `no trace files in ${dir}`)
 }

@@ -14,11 +14,20 @@ export class ZlibPump {
   private failed = false
   private wake: (() => void) | undefined
   private readonly input: Readable
+  private readonly prefilter: Transform | undefined
   private readonly transform: Transform
 
-  /** Reads `[start, end)` of `handle` (to end of file when `end` is undefined) through `transform`. */
-  constructor(handle: FileHandle, transform: Transform, readSize: number, start: number, end: number | undefined) {
+  /** Reads `[start, end)` of `handle` (to end of file when `end` is undefined) through `prefilter`, then `transform`. */
+  constructor(
+    handle: FileHandle,
+    transform: Transform,
+    readSize: number,
+    start: number,
+    end: number | undefined,
+    prefilter?: Transform
+  ) {
     this.transform = transform
+    this.prefilter = prefilter
     this.input = rangeStream(handle, start, end, readSize)
     const signal = () => {
       const wake = this.wake
@@ -26,6 +35,7 @@ export class ZlibPump {
       wake?.()
     }
     this.input.on("error", (e) => transform.destroy(e))
+    prefilter?.on("error", (e) => transform.destroy(e))
     transform.on("data", (piece: Buffer) => {
       this.out.push(piece)
       if (this.out.length >= 2) transform.pause()
@@ -51,6 +61,7 @@ export class ZlibPump {
     })
     // Empty ranges: an empty input must still end the transform (gzip/zstd then report truncation).
     if (end !== undefined && end <= start) transform.end()
+    else if (prefilter !== undefined) this.input.pipe(prefilter).pipe(transform)
     else this.input.pipe(transform)
   }
 
@@ -73,8 +84,10 @@ export class ZlibPump {
 
   /** Stops reading and frees the transform; a pending `next` settles. */
   destroy(): void {
-    this.input.unpipe(this.transform)
+    this.input.unpipe()
+    this.prefilter?.unpipe()
     this.input.destroy()
+    this.prefilter?.destroy()
     this.transform.destroy()
   }
 }

@@ -1,13 +1,16 @@
 /**
  * Single-stream zlib containers: gzip (any number of members, as zlib's
- * `gzread` reads them) and zstd (Node's built-in zstd decompressor).
+ * `gzread` reads them) and zstd (Node's built-in zstd decompressor, fed one
+ * frame at a time; see `zstdFrames.ts`).
  */
 import type { FileHandle } from "node:fs/promises"
+import type { Transform } from "node:stream"
 import * as zlib from "node:zlib"
 import type { ByteSource } from "../source.ts"
 import { fromCodecError, traceError } from "./errors.ts"
 import { guard } from "./guard.ts"
 import { ZlibPump } from "./zlibPump.ts"
+import { ZstdFrameSplitter } from "./zstdFrames.ts"
 
 /** Compressed bytes read from the file per step. */
 const READ_SIZE = 64 * 1024
@@ -20,16 +23,17 @@ export const openZstd = (path: string, handle: FileHandle, chunkSize: number): B
     void handle.close()
     throw traceError("UnsupportedContainer", path, "this Node.js has no zstd decompressor (needs Node >= 22.15)")
   }
-  return openZlibStream(path, "zstd", handle, zlib.createZstdDecompress({ chunkSize }))
+  return openZlibStream(path, "zstd", handle, zlib.createZstdDecompress({ chunkSize }), new ZstdFrameSplitter(path))
 }
 
 const openZlibStream = (
   path: string,
   container: "gzip" | "zstd",
   handle: FileHandle,
-  transform: zlib.Gunzip | zlib.ZstdDecompress
+  transform: zlib.Gunzip | zlib.ZstdDecompress,
+  prefilter?: Transform
 ): ByteSource => {
-  const pump = new ZlibPump(handle, transform, READ_SIZE, 0, undefined)
+  const pump = new ZlibPump(handle, transform, READ_SIZE, 0, undefined, prefilter)
   let offset = 0
   return guard(path, container, {
     next: async () => {
