@@ -1,0 +1,107 @@
+/**
+ * What a worker pulls its records from: one "output" per worker. The analyzer
+ * adapts the Scheduler (dynamic, serial, lockstep modes) and its own static
+ * thread-sharded partition to this one shape.
+ *
+ * Concurrency: every method is called from fibers of one JS thread; each call
+ * is synchronous up to its first await, and an input is owned by exactly one
+ * output between `next` calls, so no two fibers ever read the same input.
+ */
+import { Effect } from "effect"
+import type { RecordBatch } from "../../trace/RecordBatch.ts"
+import type { TraceInput } from "../../trace/Trace.ts"
+import type { TraceError } from "../../trace/TraceError.ts"
+
+export type Step =
+  | {
+      readonly _tag: "Records"
+      readonly input: number
+      readonly batch: RecordBatch
+      readonly start: number
+      readonly end: number
+    }
+  | { readonly _tag: "Idle" }
+  | { readonly _tag: "Wait" }
+  /** No work for now, and nothing for the tools to see (not an idle core): poll again shortly. */
+  | { readonly _tag: "Pause" }
+  | { readonly _tag: "Eof" }
+
+export interface OutputSource {
+  readonly outputCount: number
+  readonly next: (output: number) => Effect.Effect<Step, TraceError>
+  /** DynamoRIO's `set_active`: an inactive output gets no more work; its work goes to the others. */
+  readonly setActive: (output: number, active: boolean) => Effect.Effect<void>
+  /**
+   * The worker of `output` is done early (every tool soft-exited, or
+   * exit_after_records was reached): its unstarted work is dropped, as
+   * DynamoRIO's worker that returns early leaves its inputs unread.
+   */
+  readonly abandon: (output: number) => void
+  /** Inputs read to their end so far. */
+  readonly inputsDone: () => number
+}
+
+const PAUSE: Step = { _tag: "Pause" }
+const EOF: Step = { _tag: "Eof" }
+
+/**
+ * The thread-sharded partition (DynamoRIO's MAP_TO_CONSISTENT_OUTPUT: input i
+ * goes to output i mod M, in order). When an output goes inactive, the inputs
+ * it has not started move to a shared pool that the active outputs drain once
+ * their own lists are done; the input it was in the middle of is not resumed
+ * elsewhere (its shard failed), so no record is ever processed twice. An
+ * output with no work left pauses, rather than ending, while another active
+ * output still holds unstarted inputs it might yet release.
+ */
+export const makeStatic = (inputs: ReadonlyArray<TraceInput>, outputCount: number): OutputSource => {
+  const lists: Array<Array<number>> = Array.from({ length: outputCount }, () => [])
+  inputs.forEach((_, i) => lists[i % outputCount]!.push(i))
+  const current: Array<number> = Array.from({ length: outputCount }, () => -1)
+  const active: Array<boolean> = Array.from({ length: outputCount }, () => true)
+  const pool: Array<number> = []
+  let done = 0
+  const othersHoldWork = (output: number) => lists.some((l, o) => o !== output && active[o] && l.length > 0)
+  const takeNext = (output: number): number => {
+    const own = lists[output]!
+    if (own.length > 0) return own.shift()!
+    if (pool.length > 0) return pool.shift()!
+    return -1
+  }
+  const next = (output: number): Effect.Effect<Step, TraceError> =>
+    Effect.gen(function* () {
+      if (!active[output]) return EOF
+      while (true) {
+        if (current[output]! < 0) {
+          current[output] = takeNext(output)
+          if (current[output]! < 0) return othersHoldWork(output) ? PAUSE : EOF
+        }
+        const input = current[output]!
+        const batch = yield* inputs[input]!.next
+        if (batch === undefined) {
+          current[output] = -1
+          done++
+          continue
+        }
+        const step: Step = { _tag: "Records", input, batch, start: 0, end: batch.header[0]! }
+        return step
+      }
+    })
+  const setActive = (output: number, value: boolean) =>
+    Effect.sync(() => {
+      if (active[output] === value) return
+      active[output] = value
+      if (!value) {
+        current[output] = -1
+        pool.push(...lists[output]!.splice(0))
+      }
+    })
+  return {
+    outputCount,
+    next,
+    setActive,
+    abandon: (output) => {
+      lists[output] = []
+    },
+    inputsDone: () => done
+  }
+}
