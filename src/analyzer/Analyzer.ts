@@ -34,13 +34,15 @@
  *
  * @since 0.1.0
  */
-import * as os from "node:os"
-import { Deferred, Duration, Effect, type Exit, Fiber, type Scope } from "effect"
+import { type Duration, Effect, type Exit, type Scope } from "effect"
 import * as Trace from "../trace/Trace.ts"
 import type { TraceError } from "../trace/TraceError.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "./AnalyzerError.ts"
+import { defaults } from "./internal/defaults.ts"
+import { makeFiberBackend } from "./internal/fiberBackend.ts"
+import { orchestrate, type Plan } from "./internal/orchestrate.ts"
 import { makeStatic, type OutputSource } from "./internal/outputSource.ts"
-import { type FailureInfo, WorkerCore } from "./internal/worker.ts"
+import { makeThreadBackend } from "./internal/threadBackend.ts"
 import * as Tool from "./Tool.ts"
 
 /**
@@ -54,6 +56,11 @@ export type Mode = "thread-sharded" | "serial" | "core-sharded" | "core-serial"
  * @category models
  */
 export type FailurePolicy = "fail-fast" | "continue"
+
+/**
+ * @category models
+ */
+export type Backend = "fibers" | "threads"
 
 /**
  * A progress sample (workers update counters; a sampler reads them).
@@ -82,6 +89,12 @@ export interface Options {
   /** Outputs (simulated cores) for core-sharded and core-serial runs. Default 4. */
   readonly cores?: number | undefined
   readonly failure?: FailurePolicy | undefined
+  /**
+   * Where workers run: fibers of the main thread (deterministic, default) or
+   * one worker thread each (real parallelism; survives tools that crash or
+   * hang their thread). Worker threads need every tool to carry a `spec`.
+   */
+  readonly backend?: Backend | undefined
   readonly runTimeout?: Duration.Input | undefined
   readonly stallTimeout?: Duration.Input | undefined
   readonly skipRecords?: number | undefined
@@ -97,6 +110,8 @@ export interface Options {
   /** Called with a progress sample about every `progressInterval`. */
   readonly onProgress?: ((progress: Progress) => void) | undefined
   readonly progressInterval?: Duration.Input | undefined
+  /** Old-generation heap cap of each worker thread, in MiB (threads backend). */
+  readonly workerMaxMemoryMb?: number | undefined
 }
 
 /**
@@ -104,13 +119,7 @@ export interface Options {
  *
  * @category defaults
  */
-export const defaults = {
-  cores: 4,
-  failure: "fail-fast" as FailurePolicy,
-  stallTimeout: Duration.seconds(60),
-  progressInterval: Duration.millis(200),
-  jobs: (): number => os.availableParallelism()
-}
+export { defaults }
 
 /**
  * One tool's merged result and printed text.
@@ -157,37 +166,6 @@ export const autoMode = (tools: ReadonlyArray<Tool.Any>): Mode => {
   const allParallel = tools.every((t) => t.parallel)
   if (allCore) return allParallel ? "core-sharded" : "core-serial"
   return allParallel ? "thread-sharded" : "serial"
-}
-
-const toFailure = (f: FailureInfo): ShardFailure =>
-  new ShardFailure({
-    reason: f.reason,
-    worker: f.worker,
-    shard: f.shard,
-    shardType: f.shardType,
-    tid: f.tid,
-    input: f.input,
-    tool: f.tool,
-    record: f.record,
-    message: f.message,
-    toolError: f.toolError
-  })
-
-/** A worker's typed failure inside the fiber backend. */
-class WorkerFailed {
-  readonly _tag = "WorkerFailed"
-  readonly info: FailureInfo
-  constructor(info: FailureInfo) {
-    this.info = info
-  }
-}
-
-interface Plan {
-  readonly mode: Mode
-  readonly workers: number
-  readonly outputs: number
-  readonly shardType: Tool.ShardType
-  readonly serial: boolean
 }
 
 const plan = (options: Options, inputCount: number): Effect.Effect<Plan, AnalyzerOptionError> =>
@@ -255,16 +233,6 @@ const makeSource: SourceFactory = (inputs, p) => {
   return schedulerSource(inputs, p)
 }
 
-const readFailure = (worker: number, e: TraceError): FailureInfo => ({
-  reason: "ReadError",
-  worker,
-  shard: -1,
-  shardType: "thread",
-  input: e.path,
-  record: e.record,
-  message: e.message
-})
-
 /**
  * Runs `options.tools` over already-opened inputs with the fiber backend.
  *
@@ -278,216 +246,34 @@ export const runInputs = (
     const started = Date.now()
     const p = yield* plan(options, inputs.length)
     const source = yield* makeSource(inputs, p)
-    const policy = options.failure ?? defaults.failure
-    const failures: Array<FailureInfo> = []
-    const firstFailure = yield* Deferred.make<void>()
-    const names = inputs.map((i) => i.info.name)
-    const cores = Array.from(
-      { length: p.workers },
-      (_, w) =>
-        new WorkerCore({
-          worker: w,
-          tools: options.tools,
-          shardType: p.shardType,
-          serial: p.serial,
-          outputCount: p.outputs,
-          skipRecords: options.skipRecords ?? 0,
-          exitAfterRecords: options.exitAfterRecords ?? 0,
-          inputName: (i) => names[i] ?? `input ${i}`
-        })
+    const backend = makeFiberBackend(
+      source,
+      p,
+      options,
+      inputs.map((i) => i.info.name)
     )
-    const finished: Array<boolean> = cores.map(() => false)
+    return yield* orchestrate(backend, p, options, started)
+  })
 
-    const workerLoop = (core: WorkerCore, w: number): Effect.Effect<void, WorkerFailed> =>
-      Effect.gen(function* () {
-        // A core-serial worker walks every output in lockstep.
-        const outputs = p.mode === "core-serial" ? p.outputs : 1
-        const eof: Array<boolean> = Array.from({ length: outputs }, () => false)
-        let live = outputs
-        let o = 0
-        while (live > 0) {
-          const output = p.mode === "core-serial" ? o : w
-          if (!eof[o]) {
-            const step = yield* source.next(output).pipe(Effect.mapError((e) => new WorkerFailed(readFailure(w, e))))
-            let outcome: ReturnType<WorkerCore["processSegment"]>
-            switch (step._tag) {
-              case "Records":
-                outcome = core.processSegment(step.batch, step.start, step.end, step.input, output)
-                break
-              case "Idle":
-                outcome = core.idle(output, false)
-                yield* Effect.yieldNow
-                break
-              case "Wait":
-                outcome = core.idle(output, true)
-                yield* Effect.yieldNow
-                break
-              case "Pause":
-                outcome = undefined
-                yield* Effect.yieldNow
-                break
-              case "Eof":
-                eof[o] = true
-                live--
-                outcome = undefined
-                break
-            }
-            if (outcome !== undefined) {
-              if (outcome._tag === "Failed") return yield* Effect.fail(new WorkerFailed(outcome.failure))
-              source.abandon(output)
-              break
-            }
-          }
-          o = (o + 1) % outputs
-        }
-        const end = core.finishAll()
-        if (end !== undefined && end._tag === "Failed") return yield* Effect.fail(new WorkerFailed(end.failure))
-        finished[w] = true
+/**
+ * Runs the tools on worker threads over trace files (thread-sharded: each
+ * worker thread reads and decompresses its own inputs).
+ */
+const runFiles = (
+  files: ReadonlyArray<string>,
+  options: Options
+): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const started = Date.now()
+    const p = yield* plan(options, files.length)
+    if (p.mode !== "thread-sharded") {
+      return yield* new AnalyzerOptionError({
+        option: "backend",
+        message: `the threads backend runs thread-sharded analyses; use the fibers backend for ${p.mode}`
       })
-
-    // Each worker is a scoped resource whose release deactivates its output,
-    // whatever the exit: this is the fix for DynamoRIO's #6666 by construction.
-    const worker = (w: number) =>
-      Effect.acquireUseRelease(
-        Effect.sync(() => cores[w]!),
-        (core) => workerLoop(core, w),
-        (_, exit) =>
-          Effect.gen(function* () {
-            const outputs = p.mode === "core-serial" ? Array.from({ length: p.outputs }, (_, i) => i) : [w]
-            for (const o of outputs) yield* source.setActive(o, false)
-            options.onWorkerReleased?.(w, exit)
-          })
-      ).pipe(
-        Effect.catch((e: WorkerFailed) =>
-          Effect.gen(function* () {
-            failures.push(e.info)
-            if (policy === "fail-fast") yield* Deferred.succeed(firstFailure, undefined)
-          })
-        )
-      )
-
-    const fibers = yield* Effect.forEach(cores, (_, w) => Effect.forkChild(worker(w)))
-    const all = Fiber.joinAll(fibers)
-    const stallTimeout = Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout)
-    const totalProcessed = () => cores.reduce((a, c) => a + c.processed, 0)
-    const watchdog = Effect.gen(function* () {
-      let last = -1
-      let since = 0
-      const tick = Duration.toMillis(stallTimeout) / 4
-      while (true) {
-        yield* Effect.sleep(Duration.millis(tick))
-        const now = totalProcessed()
-        if (now !== last) {
-          last = now
-          since = 0
-          continue
-        }
-        since += tick
-        if (since >= Duration.toMillis(stallTimeout)) {
-          cores.forEach((c, w) => {
-            if (!finished[w]) {
-              failures.push({
-                reason: "WorkerStalled",
-                worker: w,
-                shard: c.lastShard,
-                shardType: p.shardType,
-                input: c.lastInput >= 0 ? names[c.lastInput] : undefined,
-                record: c.lastRecord > 0 ? c.lastRecord : undefined,
-                message: `no record processed for ${Duration.format(stallTimeout)}`
-              })
-            }
-          })
-          return
-        }
-      }
-    })
-    const progress =
-      options.onProgress === undefined
-        ? Effect.never
-        : Effect.gen(function* () {
-            const interval = Duration.fromInputUnsafe(options.progressInterval ?? defaults.progressInterval)
-            while (true) {
-              yield* Effect.sleep(interval)
-              options.onProgress!({
-                records: totalProcessed(),
-                instructions: 0,
-                inputsDone: source.inputsDone(),
-                inputsTotal: inputs.length,
-                elapsedMs: Date.now() - started,
-                perWorker: cores.map((c) => c.processed)
-              })
-            }
-          })
-
-    const race = Effect.raceAll([
-      all.pipe(Effect.asVoid),
-      Deferred.await(firstFailure),
-      watchdog,
-      progress.pipe(Effect.andThen(Effect.never))
-    ])
-    const timed =
-      options.runTimeout === undefined
-        ? race
-        : race.pipe(
-            Effect.timeoutOrElse({
-              duration: options.runTimeout,
-              orElse: () =>
-                Effect.sync(() => {
-                  failures.push({
-                    reason: "Timeout",
-                    worker: -1,
-                    shard: -1,
-                    shardType: p.shardType,
-                    message: `the run did not finish within ${Duration.format(Duration.fromInputUnsafe(options.runTimeout!))}`
-                  })
-                })
-            })
-          )
-    yield* timed
-    // Stop whatever still runs and wait for every finalizer (setActive(false) included).
-    yield* Fiber.interruptAll(fibers)
-    for (const f of fibers) yield* Fiber.await(f)
-
-    const sorted = failures
-      .map((f, i) => [f, i] as const)
-      .sort((a, b) => (a[0].worker === b[0].worker ? a[1] - b[1] : a[0].worker - b[0].worker))
-      .map(([f]) => toFailure(f))
-    const fatal = policy === "fail-fast" || failures.some((f) => f.reason === "Timeout" || f.reason === "WorkerStalled")
-    if (sorted.length > 0 && fatal) return yield* new AnalysisFailed({ failures: sorted })
-
-    const outputs: Array<ToolOutput> = []
-    for (const [t, tool] of options.tools.entries()) {
-      const shards = cores.flatMap((c) => c.results[t]!).sort((a, b) => a.shardIndex - b.shardIndex)
-      const merged = yield* Effect.try({
-        try: () => {
-          const result = tool.merge(shards)
-          return { result, text: tool.print(result) }
-        },
-        catch: (e) =>
-          new AnalysisFailed({
-            failures: [
-              ...sorted,
-              new ShardFailure({
-                reason: "Merge",
-                worker: -1,
-                shard: -1,
-                shardType: p.shardType,
-                tool: tool.name,
-                message: e instanceof Error ? e.message : String(e)
-              })
-            ]
-          })
-      })
-      outputs.push({ name: tool.name, result: merged.result, text: merged.text, shards })
     }
-    return {
-      mode: p.mode,
-      workers: p.workers,
-      tools: outputs,
-      failures: sorted,
-      records: totalProcessed(),
-      elapsedMs: Date.now() - started
-    }
+    const backend = yield* makeThreadBackend(files, p, options)
+    return yield* orchestrate(backend, p, options, started)
   })
 
 /**
@@ -502,12 +288,12 @@ export const run = (
   Effect.scoped(
     Effect.gen(function* () {
       const paths = typeof path === "string" ? [path] : path
+      const files: Array<string> = []
+      for (const p of paths) files.push(...(yield* Trace.list(p)))
+      if ((options.backend ?? defaults.backend) === "threads") return yield* runFiles(files, options)
       const opened: Array<Trace.TraceInput> = []
-      for (const p of paths) {
-        for (const file of yield* Trace.list(p)) {
-          opened.push(yield* Trace.openFile(file, opened.length, { encodings: options.encodings }))
-        }
-      }
+      for (const file of files)
+        opened.push(yield* Trace.openFile(file, opened.length, { encodings: options.encodings }))
       return yield* runInputs(opened, options)
     })
   )

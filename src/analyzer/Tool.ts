@@ -112,6 +112,18 @@ export const stop = (): Stop => stopSignal
 export const fail = <E>(error: E, index: number): Fail<E> => ({ _tag: "Fail", error, index })
 
 /**
+ * How to rebuild a tool in another thread or process: `import(module)`, then
+ * call its export `export` with `args` (JSON-serialisable).
+ *
+ * @category models
+ */
+export interface Spec {
+  readonly module: string
+  readonly export: string
+  readonly args: ReadonlyArray<unknown>
+}
+
+/**
  * An analysis tool.
  *
  * @category models
@@ -137,8 +149,10 @@ export interface Tool<State, ShardResult, Result, E = never> {
   readonly print: (result: Result) => string
   readonly shardResultSchema: Schema.Codec<ShardResult, any>
   readonly resultSchema: Schema.Codec<Result, any>
-  /** How a typed error reads in a one-line failure report. */
-  readonly describeError: (error: E) => string
+  /** How a typed error reads in a one-line failure report (a method: bivariant in E, so any tool fits {@link Any}). */
+  describeError(error: E): string
+  /** How to rebuild this tool in a worker thread; tools without one run only on fibers. */
+  readonly spec?: Spec | undefined
 }
 
 /**
@@ -165,6 +179,14 @@ export const make = <State, ShardResult, Result, E = never>(
   describeError: (e: E) => String(e),
   ...tool
 })
+
+/**
+ * Attaches the recipe that rebuilds `tool` elsewhere: `module` is a module URL
+ * (use `import.meta.url` of the module exporting the constructor).
+ *
+ * @category constructors
+ */
+export const withSpec = <T extends Any>(tool: T, spec: Spec): T => ({ ...tool, spec })
 
 /** DynamoRIO's separator between tools' printed results: 75 `=`. @category formatting */
 export const SEPARATOR = "=".repeat(75)

@@ -7,7 +7,19 @@ import * as Tool from "../../src/analyzer/Tool.ts"
 import { isInstr } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 
-export type Fault = "error" | "defect" | "stop" | "init" | "exit" | "merge" | "print"
+export type Fault =
+  | "error"
+  | "defect"
+  | "stop"
+  | "init"
+  | "exit"
+  | "merge"
+  | "print"
+  // Faults that kill or freeze a worker thread (threads backend).
+  | "processExit"
+  | "uncaught"
+  | "hang"
+  | "oom"
 
 export interface FaultPlan {
   readonly fault: Fault
@@ -42,6 +54,10 @@ interface State {
   runs: Array<[number, number, number]>
 }
 
+/** The counter, rebuildable in a worker thread. */
+export const counterSpec = (plan?: FaultPlan) =>
+  Tool.withSpec(counter(plan), { module: import.meta.url, export: "counter", args: plan === undefined ? [] : [plan] })
+
 /**
  * Counts records per shard; `plan` injects one fault.
  */
@@ -64,6 +80,17 @@ export const counter = (plan?: FaultPlan, options?: { readonly parallel?: boolea
           if (plan.fault === "stop") {
             s.records += i - start
             return Tool.stop()
+          }
+          if (plan.fault === "processExit") process.exit(7)
+          if (plan.fault === "uncaught") {
+            setTimeout(() => {
+              throw new Error("uncaught in worker")
+            }, 0)
+          }
+          if (plan.fault === "hang") while (Date.now() >= 0) {}
+          if (plan.fault === "oom") {
+            const hog: Array<Array<number>> = []
+            while (hog.length >= 0) hog.push(new Array(1 << 16).fill(hog.length))
           }
         }
         if (isInstr(batch.type[i]!)) s.instrs++

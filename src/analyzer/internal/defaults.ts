@@ -1,0 +1,20 @@
+/**
+ * The analyzer's documented defaults (re-exported as `Analyzer.defaults`).
+ */
+import * as os from "node:os"
+import { Duration } from "effect"
+
+export const defaults = {
+  /** Outputs (simulated cores) of core-sharded and core-serial runs. */
+  cores: 4,
+  failure: "fail-fast" as "fail-fast" | "continue",
+  backend: "fibers" as "fibers" | "threads",
+  /** No record processed for this long fails the run with WorkerStalled. */
+  stallTimeout: Duration.seconds(60),
+  /** How often `onProgress` is called. */
+  progressInterval: Duration.millis(200),
+  /** A worker thread reports progress this often; silence for stallTimeout means it is stuck. */
+  heartbeat: Duration.millis(250),
+  /** Workers of thread-sharded runs: the available cores. */
+  jobs: (): number => os.availableParallelism()
+}

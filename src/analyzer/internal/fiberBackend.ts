@@ -1,0 +1,126 @@
+/**
+ * The fiber backend: one fiber per worker on the main thread, each pulling
+ * segments from its output and driving a WorkerCore. Deterministic under
+ * TestClock, which is why it is the default for tests.
+ */
+import { Effect } from "effect"
+import type { TraceError } from "../../trace/TraceError.ts"
+import type { Options } from "../Analyzer.ts"
+import type { Backend, Plan } from "./orchestrate.ts"
+import { WorkerFailed } from "./orchestrate.ts"
+import type { OutputSource } from "./outputSource.ts"
+import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
+
+const readFailure = (worker: number, e: TraceError): FailureInfo => ({
+  reason: "ReadError",
+  worker,
+  shard: -1,
+  shardType: "thread",
+  input: e.path,
+  record: e.record,
+  message: e.message
+})
+
+export const makeFiberBackend = (
+  source: OutputSource,
+  p: Plan,
+  options: Options,
+  names: ReadonlyArray<string>
+): Backend => {
+  const cores = Array.from(
+    { length: p.workers },
+    (_, w) =>
+      new WorkerCore({
+        worker: w,
+        tools: options.tools,
+        shardType: p.shardType,
+        serial: p.serial,
+        outputCount: p.outputs,
+        skipRecords: options.skipRecords ?? 0,
+        exitAfterRecords: options.exitAfterRecords ?? 0,
+        inputName: (i) => names[i] ?? `input ${i}`
+      })
+  )
+  const finished: Array<boolean> = cores.map(() => false)
+  // A core-serial worker walks every output in lockstep; others own one output.
+  const outputsOf = (w: number): ReadonlyArray<number> =>
+    p.mode === "core-serial" ? Array.from({ length: p.outputs }, (_, o) => o) : [w]
+
+  const loop = (core: WorkerCore, w: number): Effect.Effect<void, WorkerFailed> =>
+    Effect.gen(function* () {
+      const outputs = outputsOf(w)
+      const eof: Array<boolean> = outputs.map(() => false)
+      let live = outputs.length
+      let k = 0
+      while (live > 0) {
+        if (!eof[k]) {
+          const output = outputs[k]!
+          const step = yield* source.next(output).pipe(Effect.mapError((e) => new WorkerFailed(readFailure(w, e))))
+          let outcome: SegmentOutcome
+          switch (step._tag) {
+            case "Records":
+              outcome = core.processSegment(step.batch, step.start, step.end, step.input, output)
+              break
+            case "Idle":
+              outcome = core.idle(output, false)
+              yield* Effect.yieldNow
+              break
+            case "Wait":
+              outcome = core.idle(output, true)
+              yield* Effect.yieldNow
+              break
+            case "Pause":
+              outcome = undefined
+              yield* Effect.yieldNow
+              break
+            case "Eof":
+              eof[k] = true
+              live--
+              outcome = undefined
+              break
+          }
+          if (outcome !== undefined) {
+            if (outcome._tag === "Failed") return yield* Effect.fail(new WorkerFailed(outcome.failure))
+            for (const o of outputs) source.abandon(o)
+            break
+          }
+        }
+        k = (k + 1) % outputs.length
+      }
+      const end = core.finishAll()
+      if (end !== undefined && end._tag === "Failed") return yield* Effect.fail(new WorkerFailed(end.failure))
+      finished[w] = true
+    })
+
+  // Each worker is a scoped resource whose release deactivates its outputs,
+  // whatever the exit: DynamoRIO's #6666 fix, by construction.
+  const worker = (w: number) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => cores[w]!),
+      (core) => loop(core, w),
+      (_, exit) =>
+        Effect.gen(function* () {
+          for (const o of outputsOf(w)) yield* source.setActive(o, false)
+          options.onWorkerReleased?.(w, exit)
+        })
+    )
+
+  return {
+    workers: cores.map((_, w) => worker(w)),
+    results: (t) => cores.flatMap((c) => c.results[t]!),
+    processed: () => cores.reduce((a, c) => a + c.processed, 0),
+    perWorker: () => cores.map((c) => c.processed),
+    inputsDone: () => source.inputsDone(),
+    inputsTotal: names.length,
+    snapshot: (w) => {
+      const c = cores[w]!
+      return {
+        finished: finished[w]!,
+        lastShard: c.lastShard,
+        lastInput: c.lastInput >= 0 ? names[c.lastInput] : undefined,
+        lastRecord: c.lastRecord
+      }
+    },
+    needsWatchdog: true
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The standard tools by their DynamoRIO names (`-tool basic_counts:histogram`),
+ * each built with a {@link Tool.Spec} so that worker threads can rebuild it.
+ *
+ * **When to use**: to turn a tool name and its options into a tool value (the
+ * CLI does); to list the available names.
+ *
+ * **Gotchas**: options are plain JSON objects (they travel to worker threads);
+ * unknown names fail with {@link UnknownTool} listing the available ones.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema } from "effect"
+import * as Tool from "../analyzer/Tool.ts"
+import * as BasicCounts from "./BasicCounts.ts"
+import * as CacheSimulator from "./CacheSimulator.ts"
+import * as Histogram from "./Histogram.ts"
+import * as ReuseDistance from "./ReuseDistance.ts"
+import * as ReuseTime from "./ReuseTime.ts"
+import * as SyscallMix from "./SyscallMix.ts"
+import * as TlbSimulator from "./TlbSimulator.ts"
+import * as View from "./View.ts"
+
+/**
+ * A tool name that is not one of ours.
+ *
+ * @category errors
+ */
+export class UnknownTool extends Schema.TaggedError<UnknownTool>()("UnknownTool", {
+  name: Schema.String,
+  available: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `unknown tool "${this.name}"; available tools: ${this.available.join(", ")}`
+  }
+}
+
+/**
+ * A tool's options were rejected by the tool.
+ *
+ * @category errors
+ */
+export class ToolOptionError extends Schema.TaggedError<ToolOptionError>()("ToolOptionError", {
+  tool: Schema.String,
+  message: Schema.String
+}) {}
+
+type Options = Record<string, unknown>
+
+const builders: Record<string, (options: Options) => Effect.Effect<Tool.Any, unknown>> = {
+  basic_counts: () => Effect.succeed(BasicCounts.make()),
+  histogram: (o) => Effect.succeed(Histogram.make(o)),
+  reuse_distance: (o) => Effect.succeed(ReuseDistance.make(o)),
+  reuse_time: (o) => Effect.succeed(ReuseTime.make(o)),
+  syscall_mix: () => Effect.succeed(SyscallMix.make()),
+  cache_simulator: (o) => CacheSimulator.make(o),
+  TLB: (o) => TlbSimulator.make(o),
+  view: (o) => Effect.succeed(View.make(o))
+}
+
+/**
+ * Names of the standard tools, as DynamoRIO spells them.
+ *
+ * @category registry
+ */
+export const names: ReadonlyArray<string> = Object.keys(builders)
+
+/**
+ * Builds the standard tool `name` with `options`.
+ *
+ * @category registry
+ */
+export const make = (name: string, options: Options = {}): Effect.Effect<Tool.Any, UnknownTool | ToolOptionError> => {
+  const build = builders[name]
+  if (build === undefined) return Effect.fail(new UnknownTool({ name, available: [...names] }))
+  return build(options).pipe(
+    Effect.mapError((e) => new ToolOptionError({ tool: name, message: e instanceof Error ? e.message : String(e) })),
+    Effect.map((tool) => Tool.withSpec(tool, { module: import.meta.url, export: "makeSync", args: [name, options] }))
+  )
+}
+
+/**
+ * {@link make}, run synchronously (what a worker thread calls to rebuild a tool).
+ *
+ * @category registry
+ */
+export const makeSync = (name: string, options: Options = {}): Tool.Any => Effect.runSync(make(name, options))

@@ -1,0 +1,122 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, type Exit } from "effect"
+import * as Analyzer from "../../src/analyzer/Analyzer.ts"
+import * as Registry from "../../src/tools/Registry.ts"
+import { counterSpec, type FaultPlan, type ShardCount } from "../utils/faultTools.ts"
+
+const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
+
+const releases = () => {
+  const seen = new Map<number, Exit.Exit<unknown, unknown>>()
+  return { seen, onWorkerReleased: (w: number, exit: Exit.Exit<unknown, unknown>) => void seen.set(w, exit) }
+}
+
+const failWith = (plan: FaultPlan, extra?: Partial<Analyzer.Options>) =>
+  Effect.gen(function* () {
+    const r = releases()
+    const t0 = Date.now()
+    const error = yield* Effect.flip(
+      Analyzer.run(THREADSIG, {
+        tools: [counterSpec(plan)],
+        backend: "threads",
+        jobs: 2,
+        onWorkerReleased: r.onWorkerReleased,
+        ...extra
+      })
+    )
+    assert.strictEqual(error._tag, "AnalysisFailed")
+    if (error._tag !== "AnalysisFailed") throw new Error("unreachable")
+    // Every worker thread was released (output inactive, thread terminated).
+    assert.deepStrictEqual([...r.seen.keys()].sort(), [0, 1])
+    return { failure: error.failures[0]!, ms: Date.now() - t0 }
+  })
+
+describe("Analyzer (worker-thread backend)", () => {
+  it.live("gives the same basic_counts as the fiber backend, reading inputs inside the threads", () =>
+    Effect.gen(function* () {
+      const tool = yield* Registry.make("basic_counts")
+      const threads = yield* Analyzer.run(THREADSIG, { tools: [tool], backend: "threads", jobs: 2 })
+      const fibers = yield* Analyzer.run(THREADSIG, { tools: [tool], backend: "fibers", jobs: 2 })
+      assert.strictEqual(threads.tools[0]!.text, fibers.tools[0]!.text)
+      assert.include(threads.tools[0]!.text, "650576 total (fetched) instructions")
+      assert.strictEqual(threads.records, 928_110)
+    })
+  )
+
+  it.live("a typed tool error inside a thread comes back typed and attributed", () =>
+    Effect.gen(function* () {
+      const { failure } = yield* failWith({ fault: "error", shard: 4, record: 1000 })
+      assert.strictEqual(failure.reason, "ToolError")
+      assert.strictEqual(failure.worker, 0)
+      assert.strictEqual(failure.shard, 4)
+      assert.strictEqual(failure.tid, 872902)
+      assert.strictEqual(failure.input, "drmemtrace.threadsig.872902.5666.trace.zip")
+      assert.strictEqual(failure.record, 1000)
+      assert.deepStrictEqual(failure.toolError, { _tag: "CountError", shard: 4, record: 1000 })
+    })
+  )
+
+  it.live("process.exit in a worker thread becomes WorkerCrashed", () =>
+    Effect.gen(function* () {
+      const { failure } = yield* failWith({ fault: "processExit", shard: 1, record: 50 })
+      assert.strictEqual(failure.reason, "WorkerCrashed")
+      assert.strictEqual(failure.worker, 1)
+      assert.include(failure.message, "exited with code 7")
+    })
+  )
+
+  it.live("an uncaught throw outside the tool driver becomes WorkerCrashed", () =>
+    Effect.gen(function* () {
+      const { failure } = yield* failWith({ fault: "uncaught", shard: 0, record: 50 })
+      assert.strictEqual(failure.reason, "WorkerCrashed")
+      assert.strictEqual(failure.worker, 0)
+      assert.include(failure.message, "uncaught in worker")
+    })
+  )
+
+  it.live("an infinite loop in a worker thread is stopped as WorkerStalled within the stall timeout", () =>
+    Effect.gen(function* () {
+      const { failure, ms } = yield* failWith({ fault: "hang", shard: 3, record: 10 }, { stallTimeout: "2 seconds" })
+      assert.strictEqual(failure.reason, "WorkerStalled")
+      assert.strictEqual(failure.worker, 1)
+      // Generous bound: 2 s of silence, plus thread start-up and termination.
+      assert.isBelow(ms, 20_000)
+    })
+  )
+
+  it.live("a thread that exceeds its memory limit becomes WorkerCrashed naming the limits", () =>
+    Effect.gen(function* () {
+      const { failure } = yield* failWith({ fault: "oom", shard: 2, record: 10 }, { workerMaxMemoryMb: 64 })
+      assert.strictEqual(failure.reason, "WorkerCrashed")
+      assert.include(failure.message, "resource limits")
+    })
+  )
+
+  it.live("continue: a crashed thread's unstarted inputs are analyzed by the other thread", () =>
+    Effect.gen(function* () {
+      const result = yield* Analyzer.run(THREADSIG, {
+        tools: [counterSpec({ fault: "processExit", shard: 1, record: 10 })],
+        backend: "threads",
+        jobs: 2,
+        failure: "continue"
+      })
+      assert.strictEqual(result.failures.length, 1)
+      assert.strictEqual(result.failures[0]!.reason, "WorkerCrashed")
+      const shards = result.tools[0]!.result as ReadonlyArray<ShardCount>
+      // Shard 1 died with its thread; every other input was analyzed exactly once.
+      assert.deepStrictEqual(
+        shards.map((s) => s.shard),
+        [0, 2, 3, 4, 5, 6, 7, 8]
+      )
+      for (const s of shards) assert.deepStrictEqual(s.runs, [[s.shard, 1, s.records]])
+    })
+  )
+
+  it.live("rejects tools that cannot be rebuilt in a thread", () =>
+    Effect.gen(function* () {
+      const { counter } = yield* Effect.promise(() => import("../utils/faultTools.ts"))
+      const e = yield* Effect.flip(Analyzer.run(THREADSIG, { tools: [counter()], backend: "threads" }))
+      assert.strictEqual(e._tag, "AnalyzerOptionError")
+    })
+  )
+})
