@@ -55,7 +55,7 @@ const EOF: Step = { _tag: "Eof" }
  */
 export const makeStatic = (inputs: ReadonlyArray<TraceInput>, outputCount: number): OutputSource => {
   const lists: Array<Array<number>> = Array.from({ length: outputCount }, () => [])
-  inputs.forEach((_, i) => lists[i % outputCount]!.push(i))
+  for (let i = 0; i < inputs.length; i++) lists[i % outputCount]!.push(i)
   const current: Array<number> = Array.from({ length: outputCount }, () => -1)
   const active: Array<boolean> = Array.from({ length: outputCount }, () => true)
   const pool: Array<number> = []

@@ -50,7 +50,7 @@ export const makeThreadBackend = (
     }
     const n = p.workers
     const lists: Array<Array<number>> = Array.from({ length: n }, () => [])
-    files.forEach((_, i) => lists[i % n]!.push(i))
+    for (let i = 0; i < files.length; i++) lists[i % n]!.push(i)
     const pool: Array<number> = []
     const active: Array<boolean> = Array.from({ length: n }, () => true)
     const processed: Array<number> = Array.from({ length: n }, () => 0)
