@@ -196,6 +196,10 @@ interface SubState {
   addedLines: number
   /** Depth of DynamoRIO's gate (the oldest line within the threshold); -1 before the first line. */
   gateDepth: number
+  /** The most recent line (always the stack's head): repeats of it skip the hash and the tree. */
+  headId: number
+  headHi: number
+  headLo: number
   readonly pruned: PairTable
   prunedAddressCount: number
   prunedAddressHits: number
@@ -221,6 +225,9 @@ const newSub = (origin: SubShardOrigin): SubState => ({
   uniqueAccesses: 0,
   addedLines: 0,
   gateDepth: -1,
+  headId: -1,
+  headHi: 0,
+  headLo: 0,
   pruned: new PairTable(16),
   prunedAddressCount: 0,
   prunedAddressHits: 0
@@ -252,7 +259,17 @@ const processSub = (
     if (!isInstr) s.dataRefs++
     const hi = addrHi[i]!
     const lo = (addrLo[i]! & alignMask) >>> 0
+    if (lo === s.headLo && hi === s.headHi && s.headId >= 0) {
+      // A repeat of the most recent line: distance 0 (pruning only ever removes the tail).
+      s.refs[s.headId]!++
+      if (isInstr) s.instrHist[0]!++
+      else s.dataHist[0]!++
+      continue
+    }
     const id = lines.findOrInsert(hi, lo)
+    s.headId = id
+    s.headHi = hi
+    s.headLo = lo
     if (lines.inserted) {
       if (id >= s.refs.length) {
         s.refs = ensureF64(s.refs, id)

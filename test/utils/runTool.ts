@@ -164,7 +164,7 @@ export const runPath = <S, SR, R, E>(
 export const runEntriesSync = <S, SR, R, E>(
   tool: Tool.Tool<S, SR, R, E>,
   threads: ReadonlyArray<ReadonlyArray<Synthetic.Entry>>,
-  options?: { readonly shardType?: Tool.ShardType; readonly batchCapacity?: number }
+  options?: { readonly shardType?: Tool.ShardType | undefined; readonly batchCapacity?: number | undefined }
 ): Run<SR, R> => {
   const streams = threads.map((entries, shardIndex): ShardStream => {
     const batches = Trace.decodeSync(Synthetic.encode(entries), {

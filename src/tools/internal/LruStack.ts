@@ -96,8 +96,10 @@ export class LruStack {
 
   private compact(): void {
     // `live` already counts the id being placed; keep at least half the positions free.
-    const capacity = this.live * 2 > this.capacity ? this.capacity * 2 : this.capacity
-    const owner = new Int32Array(capacity).fill(-1)
+    const grow = this.live * 2 > this.capacity
+    const capacity = grow ? this.capacity * 2 : this.capacity
+    const owner = grow ? new Int32Array(capacity) : this.owner
+    // Live ids slide down in order (p <= q, so in place is safe when not growing).
     let p = 0
     for (let q = 0; q < this.nextPos; q++) {
       const id = this.owner[q]!
@@ -106,8 +108,9 @@ export class LruStack {
       this.posOf[id] = p
       p++
     }
+    owner.fill(-1, p)
     // Positions 0..p-1 are marked: node i covers (i - lowbit(i), i].
-    const tree = new Int32Array(capacity + 1)
+    const tree = grow ? new Int32Array(capacity + 1) : this.tree
     for (let i = 1; i <= capacity; i++) tree[i] = Math.min(i, p) - Math.min(i - (i & -i), p)
     this.capacity = capacity
     this.owner = owner
