@@ -1,0 +1,198 @@
+/**
+ * The `memtrace` program: picks the front end, runs the command, writes
+ * results to stdout and diagnostics to stderr, and returns the exit status.
+ *
+ * **When to use**: `main.ts` runs {@link run} with the process arguments;
+ * tests can run it in-process with a test `Stdio`/`Console`.
+ *
+ * **Details**
+ * - Dispatch: an argument vector whose first word is a single dash and a
+ *   letter (`-indir …`) is the DynamoRIO form (`DrArgs`); anything else goes
+ *   to the `effect/cli` subcommands (`Commands`).
+ * - Exit status: 0 success; 1 analysis or trace failure (one `ERROR:` line
+ *   per failure, naming shard, input, tool and record when known); 2 usage
+ *   error (one `ERROR: Usage error: …` line naming the option); 130
+ *   interrupted (left to the runtime's teardown).
+ * - No stack trace is printed unless `-verbose`/`--verbose` is above 0.
+ *
+ * @since 0.1.0
+ */
+import * as fs from "node:fs"
+import { Console, Effect, type Result } from "effect"
+import { type CliError, CliOutput, Command } from "effect/cli"
+import * as Analyze from "./Analyze.ts"
+import * as Commands from "./Commands.ts"
+import * as DrArgs from "./DrArgs.ts"
+import * as Options from "./Options.ts"
+import * as Progress from "./Progress.ts"
+import { type UsageError, usageError } from "./UsageError.ts"
+
+/**
+ * The version `--version` prints.
+ *
+ * @category constants
+ */
+export const VERSION = "0.1.0"
+
+/**
+ * Exit statuses.
+ *
+ * @category constants
+ */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  interrupted: 130
+} as const
+
+const USAGE_TAGS = new Set(["UsageError", "AnalyzerOptionError"])
+
+const isTagged = (u: unknown): u is { readonly _tag: string; readonly message: string } =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof (u as { _tag: unknown })._tag === "string"
+
+/** One line for an effect/cli parse error. */
+const cliErrorLine = (e: CliError.NonShowHelpErrors): string => {
+  if (e._tag === "UnrecognizedOption") {
+    const hint = e.suggestions.length > 0 ? ` (did you mean ${e.suggestions[0]!.trim()}?)` : ""
+    return `Unknown option: ${e.option}${hint}`
+  }
+  if (e._tag === "UnknownSubcommand") {
+    return `unknown command "${e.subcommand}": use analyze, info or view, or the DynamoRIO form (-indir DIR -tool NAME)`
+  }
+  return e.message.split("\n")[0]!
+}
+
+const presenter = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Effect.forEach(event.errors, (e) => Console.error(`ERROR: Usage error: ${cliErrorLine(e)}`), { discard: true })
+      : CliOutput.defaultPresenter.present(event)
+})
+
+const verboseRequested = (argv: ReadonlyArray<string>): boolean =>
+  argv.some((a, i) => {
+    const m = /^--?verbose(?:=(.*))?$/.exec(a)
+    if (m === null) return false
+    const value = m[1] ?? argv[i + 1]
+    return value !== undefined && /^[1-9][0-9]*$/.test(value)
+  })
+
+const printText = (text: string): Effect.Effect<void> =>
+  text === "" ? Effect.void : Console.log(text.endsWith("\n") ? text.slice(0, -1) : text)
+
+const toJson = (value: unknown): string =>
+  JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2)
+
+/**
+ * Runs an analysis and prints its outcome; the exit status is 1 when
+ * failures were tolerated (`--failure continue`), else 0.
+ *
+ * @category running
+ */
+export const execute = (options: Options.Options): Effect.Effect<number, Analyze.AnalysisError> =>
+  Effect.gen(function* () {
+    if (options.report !== "") {
+      return yield* usageError("NotYetAvailable", "Option --report (HTML report) is not available yet", "report")
+    }
+    const outcome = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const progress = yield* Progress.make({
+          enabled: Progress.isEnabled({ quiet: options.quiet, isTTY: process.stderr.isTTY, env: process.env })
+        })
+        return yield* Analyze.runAnalysis(options, { progress })
+      })
+    )
+    yield* options.json ? Console.log(toJson(outcome.json)) : printText(outcome.text)
+    for (const line of outcome.failures) yield* Console.error(`ERROR: ${line}`)
+    return outcome.failures.length > 0 ? ExitCode.failure : ExitCode.ok
+  })
+
+const viewOptions = (request: Commands.ViewRequest): Result.Result<Options.Options, UsageError> => {
+  let isDir = false
+  try {
+    isDir = fs.statSync(request.path).isDirectory()
+  } catch {
+    // A missing path is reported by the trace reader (exit 1), like any unreadable trace.
+  }
+  const specified = new Set<Options.Key>([isDir ? "indir" : "infile", "tool"])
+  if (request.skipRecords > 0) specified.add("skipRecords")
+  if (request.exitAfterRecords > 0) specified.add("exitAfterRecords")
+  return Options.resolve({
+    values: {
+      ...Options.rawDefaults,
+      [isDir ? "indir" : "infile"]: request.path,
+      tool: "view",
+      skipRecords: request.skipRecords,
+      exitAfterRecords: request.exitAfterRecords
+    },
+    specified,
+    style: "modern"
+  })
+}
+
+const report = (error: unknown, verbose: boolean): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    if (isTagged(error) && error._tag === "ShowHelp") {
+      // effect/cli already printed the help or the parse errors.
+      return ExitCode.usage
+    }
+    if (isTagged(error) && USAGE_TAGS.has(error._tag)) {
+      yield* Console.error(`ERROR: Usage error: ${error.message}`)
+      return ExitCode.usage
+    }
+    if (isTagged(error)) {
+      for (const line of error.message.split("\n")) yield* Console.error(`ERROR: ${line}`)
+      if (verbose && error instanceof Error && error.stack !== undefined) yield* Console.error(error.stack)
+      return ExitCode.failure
+    }
+    yield* Console.error(`ERROR: ${error instanceof Error ? error.message : String(error)}`)
+    return ExitCode.failure
+  })
+
+const reportDefect = (defect: unknown, verbose: boolean): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    yield* Console.error(`ERROR: internal error: ${defect instanceof Error ? defect.message : String(defect)}`)
+    if (verbose && defect instanceof Error && defect.stack !== undefined) yield* Console.error(defect.stack)
+    else yield* Console.error("ERROR: (run with --verbose 1 for the stack trace)")
+    return ExitCode.failure
+  })
+
+/**
+ * Runs `memtrace` with `argv` (the arguments after the program name) and
+ * returns the exit status. Interruption is not caught: the runtime maps it
+ * to 130.
+ *
+ * @category running
+ */
+export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, Command.Environment> => {
+  const verbose = verboseRequested(argv)
+  const program: Effect.Effect<number, unknown, Command.Environment> = DrArgs.isDrForm(argv)
+    ? DrArgs.wantsHelp(argv)
+      ? Console.log(DrArgs.usage().trimEnd()).pipe(Effect.as(ExitCode.ok))
+      : Effect.fromResult(DrArgs.parseOptions(argv)).pipe(Effect.flatMap(execute))
+    : Effect.suspend(() => {
+        let code: number = ExitCode.ok
+        const setCode = (c: number) =>
+          Effect.sync(() => {
+            code = c
+          })
+        const root = Commands.make({
+          analyze: (options) => execute(options).pipe(Effect.flatMap(setCode)),
+          info: (path) =>
+            Effect.fail(
+              usageError("NotYetAvailable", `memtrace info is not available yet (cannot describe ${path})`, "info")
+            ),
+          view: (request) =>
+            Effect.fromResult(viewOptions(request)).pipe(Effect.flatMap(execute), Effect.flatMap(setCode))
+        })
+        return Command.runWith(root, { version: VERSION })(argv).pipe(
+          Effect.provide(presenter),
+          Effect.map(() => code)
+        )
+      })
+  return program.pipe(
+    Effect.catch((e) => report(e, verbose)),
+    Effect.catchDefect((d) => reportDefect(d, verbose))
+  )
+}
