@@ -56,7 +56,7 @@ export interface ByteSource {
   close(): Promise<void>
 }
 
-/** Default decompressed piece size, picked by measurement (see bench/source.ts). */
+/** Default decompressed piece size, picked by measurement (test/trace/container/sourceBench.ts). */
 export const DEFAULT_CHUNK_SIZE = 256 * 1024
 
 /** Smaller requested chunk sizes are raised to this. */

@@ -56,6 +56,24 @@ describe("close", () => {
     }
   })
 
+  it("close() settles a pull pending anywhere in a many-member zip, including between members", async () => {
+    const path = join(dir, "many.zip")
+    writeZip(
+      path,
+      Array.from({ length: 12 }, (_, i) => ({
+        name: `chunk.${String(i).padStart(4, "0")}`,
+        bytes: data.subarray(0, 3000)
+      }))
+    )
+    for (let k = 0; k <= 13; k++) {
+      const source = await openSource(path)
+      for (let i = 0; i < k; i++) await source.pull()
+      const pending = source.pull()
+      await withinTime(source.close())
+      await withinTime(pending.catch((e: unknown) => assert.instanceOf(e, TraceError)))
+    }
+  })
+
   it("close() is idempotent: twice, before any pull, after the end, and after a failure", async () => {
     for (const path of inputs) {
       const early = await openSource(path)
