@@ -18,9 +18,23 @@ const TWO_64 = 2 ** 64
 export const hex = (hi: number, lo: number): string =>
   hi === 0 ? (lo >>> 0).toString(16) : (hi >>> 0).toString(16) + (lo >>> 0).toString(16).padStart(8, "0")
 
+const BYTE_HEX: ReadonlyArray<string> = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
+
+const hex8 = (v: number): string =>
+  BYTE_HEX[v >>> 24]! + BYTE_HEX[(v >>> 16) & 0xff]! + BYTE_HEX[(v >>> 8) & 0xff]! + BYTE_HEX[v & 0xff]!
+
+// Addresses share their high half for long stretches: keep its text.
+let lastHi = 0
+let lastHiText = "00000000"
+
 /** `std::hex << std::setfill('0') << std::setw(16)` of a u64. */
-export const hex16 = (hi: number, lo: number): string =>
-  (hi >>> 0).toString(16).padStart(8, "0") + (lo >>> 0).toString(16).padStart(8, "0")
+export const hex16 = (hi: number, lo: number): string => {
+  if (hi !== lastHi) {
+    lastHi = hi
+    lastHiText = hex8(hi)
+  }
+  return lastHiText + hex8(lo)
+}
 
 /**
  * The exact decimal of a u64. Values below 2^53 go through a double; larger
@@ -242,7 +256,7 @@ export const instrKind = (type: number): string => {
 /** How the disassembler lays out raw bytes: per ISA of the trace. */
 export type ByteLayout = "x86" | "aarch64" | "regdeps"
 
-const hex2 = (b: number): string => (b < 16 ? "0" : "") + b.toString(16)
+const hex2 = (b: number): string => BYTE_HEX[b]!
 
 const word = (bytes: Uint8Array, at: number, len: number): string => {
   let v = 0

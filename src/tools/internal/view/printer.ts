@@ -93,6 +93,8 @@ export class Printer {
   private prevTid = -1
   private prevRecord = 0
   private readonly lastWindow = new Map<number, number>()
+  private labelTid = Number.NaN
+  private label = ""
   // The timestamp held back until the next marker.
   private tsPending = false
   private tsHi = 0
@@ -207,7 +209,11 @@ export class Printer {
       (this.prevTid !== -1 && this.prevTid !== t) || (this.prevRecord !== 0 && this.prevRecord + 1 < recordOrd)
     this.prevTid = t
     this.prevRecord = recordOrd
-    const columns = setw(recordOrd, 12) + setw(this.instrOrd, 12) + ": " + setw(tidLabel(tid), 11) + " "
+    if (tid !== this.labelTid) {
+      this.labelTid = tid
+      this.label = setw(tidLabel(tid), 11) + " "
+    }
+    const columns = setw(recordOrd, 12) + setw(this.instrOrd, 12) + ": " + this.label
     return divider ? DIVIDER + columns : columns
   }
 
