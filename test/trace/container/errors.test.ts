@@ -61,6 +61,9 @@ describe("missing and unreadable paths", () => {
 
   it("a directory given as a trace file is NotATrace", async () => {
     expectError(await rejection(openSource(dir)), "NotATrace", dir)
+    const zipDir = join(dir, "dir.zip")
+    mkdirSync(zipDir)
+    expectError(await rejection(openSource(zipDir)), "NotATrace", zipDir)
   })
 
   it("unreadable files and directories are PermissionDenied (checked as an unprivileged user when run as root)", async () => {
@@ -276,6 +279,14 @@ describe("snappy", () => {
   it("a reserved unskippable chunk type is Corrupt", async () => {
     const reserved = Buffer.concat([SNAPPY_STREAM_ID, Buffer.from([0x10, 2, 0, 0, 1, 2]), snappyChunk(1, data)])
     const path = file("reserved.memtrace.sz", reserved.subarray(0, 200))
+    expectError(await failure(path), "Corrupt", path, { offset: SNAPPY_STREAM_ID.length })
+  })
+
+  it("a chunk longer than the format allows is Corrupt, before it is read", async () => {
+    const path = file(
+      "huge.memtrace.sz",
+      Buffer.concat([SNAPPY_STREAM_ID, Buffer.from([0x01, 0xff, 0xff, 0xff, 1, 2, 3])])
+    )
     expectError(await failure(path), "Corrupt", path, { offset: SNAPPY_STREAM_ID.length })
   })
 

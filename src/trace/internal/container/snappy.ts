@@ -84,6 +84,10 @@ export const openSnappy = (path: string, handle: FileHandle, chunkSize: number):
       }
       if (type > 0x03 && type < 0x80)
         throw fail("Corrupt", `reserved unskippable chunk type 0x${type.toString(16)}`, at)
+      const crcSize = type === 0x00 || type === 0x01 ? 4 : 0
+      const limit =
+        type === 0xff ? MAGIC.length : crcSize + (type === 0x00 || type === 0x02 ? MAX_COMPRESSED : MAX_BLOCK)
+      if (length > limit) throw fail(type === 0xff ? "BadMagic" : "Corrupt", `chunk of ${length} bytes`, at)
       if ((await window.ensure(4 + length)) < 4 + length) {
         throw fail("Truncated", `file ends inside a chunk of ${length} bytes`, at)
       }
@@ -98,13 +102,12 @@ export const openSnappy = (path: string, handle: FileHandle, chunkSize: number):
         seenMagic = true
         continue
       }
-      const hasCrc = type === 0x00 || type === 0x01
+      const hasCrc = crcSize > 0
       const compressed = type === 0x00 || type === 0x02
       const dataStart = hasCrc ? body + 4 : body
       if (dataStart > bodyEnd) throw fail("Corrupt", `data chunk of ${length} bytes is too short for its CRC`, at)
       let data: Uint8Array
       if (compressed) {
-        if (bodyEnd - dataStart > MAX_COMPRESSED) throw fail("Corrupt", `compressed chunk of ${length} bytes`, at)
         const size = snappyLength(wbuf, dataStart, bodyEnd)
         if (size < 0 || size > MAX_BLOCK) {
           throw fail("Corrupt", `compressed block claims ${size < 0 ? "a malformed" : size} uncompressed size`, at)
@@ -115,7 +118,6 @@ export const openSnappy = (path: string, handle: FileHandle, chunkSize: number):
           throw fail("Corrupt", `bad compressed block: ${cause instanceof Error ? cause.message : String(cause)}`, at)
         }
       } else {
-        if (bodyEnd - dataStart > MAX_BLOCK) throw fail("Corrupt", `uncompressed chunk of ${length} bytes`, at)
         data = wbuf.subarray(dataStart, bodyEnd)
       }
       if (hasCrc) {

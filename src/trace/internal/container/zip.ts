@@ -112,7 +112,9 @@ class ZipArchive {
       throw fromIoError(path, cause)
     }
     try {
-      const { size } = await handle.stat()
+      const stat = await handle.stat()
+      if (stat.isDirectory()) throw traceError("NotATrace", path, "is a directory, not a trace file")
+      const size = stat.size
       const zipfile = await new Promise<yauzl.ZipFile>((resolve, reject) =>
         yauzl.fromRandomAccessReader(
           new HandleReader(handle),
@@ -307,6 +309,7 @@ const zipError = (path: string, cause: unknown, where: { component: string | und
 
 /** Why yauzl could not open the archive: a truncated zip keeps its first local header but loses its end record. */
 const describeOpenFailure = async (path: string, handle: FileHandle, cause: unknown): Promise<TraceError> => {
+  if (isTraceError(cause)) return cause
   if (typeof cause === "object" && cause !== null && "syscall" in cause) return fromIoError(path, cause)
   const message = cause instanceof Error ? cause.message : String(cause)
   if (/end of central directory record signature not found/i.test(message)) {
