@@ -88,7 +88,8 @@ export interface Options {
   /**
    * Receives the listing as it is produced (header first, then after every
    * batch); the results then hold no text. Default: keep the text in the
-   * result.
+   * result. A function does not travel to a worker thread: use it with the
+   * analyzer's fiber backend (serial runs) or in-process drivers.
    */
   readonly write?: ((text: string) => void) | undefined
 }
