@@ -1,29 +1,38 @@
 /**
  * The seam between the command line and the analyzer: {@link runAnalysis}
  * takes the validated {@link Options.Options} of `memtrace analyze` (or of
- * the DynamoRIO form, or of `memtrace view`) and returns what to print.
+ * the DynamoRIO form, or of `memtrace view`), runs `Analyzer.run` with the
+ * tools built by `Registry`, and returns what to print.
  *
  * **When to use**: the CLI calls it once per run; nothing else should.
  *
  * **Details**
+ * - Mode: DynamoRIO's rule (`analyzer_multi.cpp`): the run is parallel unless
+ *   `-jobs 0` or a tool is serial-only; `-core_sharded` on a serial run is
+ *   `-core_serial`; without a switch, tools that all prefer cores give a
+ *   core-sharded (or core-serial) run, tools that all prefer threads a
+ *   thread-sharded (or serial) one, and mixed preferences are a usage error.
  * - The result is data, not output: the CLI writes `text` (or `json` under
  *   `--json`) to stdout and one `ERROR:` line per entry of `failures` to
  *   stderr, and picks the exit status.
- * - Every field of the options must be honoured or refused: an option the
- *   analyzer cannot apply yet fails with a `UsageError` (`NotYetAvailable`,
- *   naming the option), never silently ignored.
- * - Errors: `UsageError` (exit 2), the analyzer's option error (exit 2),
- *   `TraceError` and `AnalysisFailed` (exit 1; the CLI prints one line per
- *   line of the error's message, so an `AnalysisFailed` lists every failed
- *   shard).
- *
- * **Gotchas**: until the analyzer lands this fails with `NotYetAvailable`
- * rather than print anything that looks like a result.
+ * - Every field of the options is honoured or refused: an option the analyzer
+ *   cannot apply yet (instruction windows, thread limits, intervals,
+ *   scheduler knobs, schedule files, several workloads) fails with a
+ *   `UsageError` (`NotYetAvailable`) naming it; nothing is silently ignored.
+ *   Tool knobs of tools that are not run are ignored, as in DynamoRIO.
+ * - Errors: `UsageError`, the analyzer's `AnalyzerOptionError` and the
+ *   registry's `ToolOptionError` (exit 2); `TraceError` and `AnalysisFailed`
+ *   (exit 1; the CLI prints one line per line of the message, so an
+ *   `AnalysisFailed` lists every failed shard).
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
-import type * as Options from "./Options.ts"
+import { Duration, Effect, Schema } from "effect"
+import * as Analyzer from "../analyzer/Analyzer.ts"
+import type * as Tool from "../analyzer/Tool.ts"
+import * as Registry from "../tools/Registry.ts"
+import * as Trace from "../trace/Trace.ts"
+import * as Options from "./Options.ts"
 import type * as Progress from "./Progress.ts"
 import { type UsageError, usageError } from "./UsageError.ts"
 
@@ -53,22 +62,199 @@ export interface Hooks {
 
 /**
  * Any error a run may end with. The CLI prints `message` (one `ERROR:` line
- * per line) and maps `_tag` to the exit status (`UsageError` and
- * `AnalyzerOptionError` → 2, anything else → 1).
+ * per line) and maps `_tag` to the exit status.
  *
  * @category models
  */
 export type AnalysisError = UsageError | { readonly _tag: string; readonly message: string }
+
+/** Options the analyzer does not apply yet, refused when they differ from their default. */
+const NOT_YET: ReadonlyArray<Options.Key> = [
+  "skipInstrs",
+  "skipToTimestamp",
+  "exitAfterInstrs",
+  "intervalMicroseconds",
+  "intervalInstrCount",
+  "schedQuantum",
+  "schedTime",
+  "schedOrderTime",
+  "schedSyscallSwitchUs",
+  "schedBlockingSwitchUs",
+  "schedBlockScale",
+  "schedBlockMaxUs",
+  "schedRandomize",
+  "schedDisableDirectSwitches",
+  "schedInfiniteTimeouts",
+  "schedTimeUnitsPerUs",
+  "schedMigrationThresholdUs",
+  "schedRebalancePeriodUs",
+  "schedStealAttemptPeriod",
+  "schedExitIfFractionInputsLeft",
+  "schedRandomInitialLayout",
+  "schedMaxCores",
+  "maxLoadImbalance",
+  "recordFile",
+  "replayFile",
+  "cpuScheduleFile"
+]
+
+const both = (key: Options.Key): string => `${Options.optionName(key, "dr")} (${Options.optionName(key, "modern")})`
+
+const notYet = (what: string, option: string): UsageError =>
+  usageError("NotYetAvailable", `${what} is not available yet: the analyzer does not apply it`, option)
+
+const refuseUnapplied = (options: Options.Options): UsageError | undefined => {
+  for (const key of NOT_YET) {
+    if ((options as unknown as Options.Raw)[key] !== Options.rawDefaults[key]) {
+      return notYet(`Option ${both(key)}`, Options.optionName(key, "dr"))
+    }
+  }
+  if (options.onlyThreads.length > 0) return notYet(`Option ${both("onlyThreads")}`, "-only_threads")
+  if (options.onlyShards.length > 0) return notYet(`Option ${both("onlyShards")}`, "-only_shards")
+  if (options.inputs.length > 1) return notYet(`Several workloads (${both("multiIndir")})`, "-multi_indir")
+  return undefined
+}
+
+/** Registry names differ from DynamoRIO's canonical ones only for the TLB simulator. */
+const registryName = (name: Options.ToolName): string => (name === "TLB_simulator" ? "TLB" : name)
+
+/**
+ * Each tool's options from the command line (DynamoRIO's knobs, by tool).
+ *
+ * @category tools
+ */
+export const toolOptions = (
+  name: Options.ToolName,
+  o: Options.Options,
+  singleInput: boolean
+): Record<string, unknown> => {
+  const simulator = {
+    cores: o.cores,
+    skipRefs: o.skipRefs,
+    warmupRefs: o.warmupRefs,
+    warmupFraction: o.warmupFraction,
+    simRefs: o.simRefs,
+    cpuScheduling: o.cpuScheduling
+  }
+  switch (name) {
+    case "histogram":
+      return { lineSize: o.lineSize, reportTop: o.reportTop }
+    case "reuse_distance":
+      return {
+        lineSize: o.lineSize,
+        reportHistogram: o.reuseDistanceHistogram,
+        distanceThreshold: o.reuseDistanceThreshold,
+        reportTop: o.reportTop,
+        skipListDistance: o.reuseSkipDist,
+        distanceLimit: o.reuseDistanceLimit,
+        histogramBinMultiplier: o.reuseHistogramBinMultiplier
+      }
+    case "reuse_time":
+      return { lineSize: o.lineSize, verbose: o.verbose }
+    case "cache_simulator":
+      return {
+        ...simulator,
+        lineSize: o.lineSize,
+        l1iSize: o.l1iSize,
+        l1iAssoc: o.l1iAssoc,
+        l1dSize: o.l1dSize,
+        l1dAssoc: o.l1dAssoc,
+        llSize: o.llSize,
+        llAssoc: o.llAssoc,
+        replacePolicy: o.replacePolicy,
+        dataPrefetcher: o.dataPrefetcher
+      }
+    case "TLB_simulator":
+      return {
+        ...simulator,
+        pageSize: o.pageSize,
+        l1iEntries: o.tlbL1iEntries,
+        l1iAssoc: o.tlbL1iAssoc,
+        l1dEntries: o.tlbL1dEntries,
+        l1dAssoc: o.tlbL1dAssoc,
+        l2Entries: o.tlbL2Entries,
+        l2Assoc: o.tlbL2Assoc,
+        replacePolicy: o.tlbReplacePolicy
+      }
+    case "view":
+      // DynamoRIO's view prints the input's own ordinals when the run has one input.
+      return { inputOrdinals: singleInput }
+    default:
+      return {}
+  }
+}
+
+/**
+ * The analyzer mode DynamoRIO would run (`analyzer_multi.cpp`), or a usage
+ * error for tools that disagree on their shard type.
+ *
+ * @category modes
+ */
+export const chooseMode = (
+  options: Pick<Options.Options, "sharding" | "jobs">,
+  tools: ReadonlyArray<Pick<Tool.Any, "parallel" | "preferredShardType">>
+): Analyzer.Mode | UsageError => {
+  const parallel = options.jobs !== 0 && tools.every((t) => t.parallel)
+  switch (options.sharding) {
+    case "core-sharded":
+      return parallel ? "core-sharded" : "core-serial"
+    case "core-serial":
+      return "core-serial"
+    case "thread":
+      return parallel ? "thread-sharded" : "serial"
+    case "auto": {
+      if (tools.every((t) => t.preferredShardType === "core")) return parallel ? "core-sharded" : "core-serial"
+      if (tools.every((t) => t.preferredShardType === "thread")) return parallel ? "thread-sharded" : "serial"
+      return usageError(
+        "Conflict",
+        "Selected tools differ in preferred sharding: please re-run with -[no_]core_sharded or -[no_]core_serial"
+      )
+    }
+  }
+}
 
 /**
  * Runs the analysis described by `options`.
  *
  * @category running
  */
-export const runAnalysis = (_options: Options.Options, _hooks: Hooks): Effect.Effect<Outcome, AnalysisError> =>
-  Effect.fail(
-    usageError(
-      "NotYetAvailable",
-      "analysis is not available yet in this build: the analyzer (src/analyzer/Analyzer.ts) is not wired to the CLI"
+export const runAnalysis = (options: Options.Options, hooks: Hooks): Effect.Effect<Outcome, AnalysisError> =>
+  Effect.gen(function* () {
+    const refused = refuseUnapplied(options)
+    if (refused !== undefined) return yield* refused
+    const paths = options.inputs.map((i) => i.path)
+    const files = yield* Trace.list(paths[0]!)
+    const tools = yield* Effect.forEach(options.tools, (name) =>
+      Registry.make(registryName(name), toolOptions(name, options, files.length === 1))
     )
-  )
+    const mode = chooseMode(options, tools)
+    if (typeof mode !== "string") return yield* mode
+    const result = yield* Analyzer.run(paths, {
+      tools,
+      mode,
+      jobs: options.jobs < 0 ? undefined : options.jobs,
+      cores: options.cores,
+      failure: options.failure,
+      backend: options.backend,
+      runTimeout: options.runTimeout > 0 ? Duration.millis(options.runTimeout) : undefined,
+      stallTimeout: options.stallTimeout > 0 ? Duration.millis(options.stallTimeout) : Duration.infinity,
+      skipRecords: options.skipRecords,
+      exitAfterRecords: options.exitAfterRecords,
+      encodings: options.tools.includes("view"),
+      onProgress: (p) => hooks.progress.update(p)
+    })
+    return {
+      text: Analyzer.formatText(result),
+      json: {
+        mode: result.mode,
+        workers: result.workers,
+        records: result.records,
+        tools: result.tools.map((t, i) => ({
+          name: options.tools[i],
+          result: Schema.encodeUnknownSync(tools[i]!.resultSchema)(t.result)
+        })),
+        failures: result.failures.map((f) => Schema.encodeSync(Analyzer.ShardFailure)(f))
+      },
+      failures: result.failures.map((f) => f.line)
+    }
+  })

@@ -18,9 +18,10 @@
  * @since 0.1.0
  */
 import * as fs from "node:fs"
-import { Console, Effect, type Result } from "effect"
+import { Console, Effect, type Result, Schema } from "effect"
 import { type CliError, CliOutput, Command } from "effect/cli"
-import * as Analyze from "./Analyze.ts"
+import * as Info from "../trace/Info.ts"
+import type * as Analyze from "./Analyze.ts"
 import * as Commands from "./Commands.ts"
 import * as DrArgs from "./DrArgs.ts"
 import * as Options from "./Options.ts"
@@ -46,7 +47,7 @@ export const ExitCode = {
   interrupted: 130
 } as const
 
-const USAGE_TAGS = new Set(["UsageError", "AnalyzerOptionError"])
+const USAGE_TAGS = new Set(["UsageError", "AnalyzerOptionError", "ToolOptionError", "UnknownTool"])
 
 const isTagged = (u: unknown): u is { readonly _tag: string; readonly message: string } =>
   typeof u === "object" && u !== null && "_tag" in u && typeof (u as { _tag: unknown })._tag === "string"
@@ -95,18 +96,37 @@ export const execute = (options: Options.Options): Effect.Effect<number, Analyze
     if (options.report !== "") {
       return yield* usageError("NotYetAvailable", "Option --report (HTML report) is not available yet", "report")
     }
+    if (options.verbose > 0 && !options.quiet) {
+      yield* Console.error(
+        `memtrace: running ${options.tools.join(", ")} on ${options.inputs.map((i) => i.path).join(", ")}`
+      )
+    }
     const outcome = yield* Effect.scoped(
       Effect.gen(function* () {
         const progress = yield* Progress.make({
           enabled: Progress.isEnabled({ quiet: options.quiet, isTTY: process.stderr.isTTY, env: process.env })
         })
-        return yield* Analyze.runAnalysis(options, { progress })
+        // Loaded on demand: the analyzer and every tool take a while to load, usage errors should not wait.
+        const { runAnalysis } = yield* Effect.promise(() => import("./Analyze.ts"))
+        return yield* runAnalysis(options, { progress })
       })
     )
     yield* options.json ? Console.log(toJson(outcome.json)) : printText(outcome.text)
     for (const line of outcome.failures) yield* Console.error(`ERROR: ${line}`)
     return outcome.failures.length > 0 ? ExitCode.failure : ExitCode.ok
   })
+
+/**
+ * `memtrace info`: a table of the trace's inputs (or JSON).
+ *
+ * @category running
+ */
+export const describe = (path: string, json: boolean): Effect.Effect<void, Analyze.AnalysisError> =>
+  Effect.scoped(Info.describe(path)).pipe(
+    Effect.flatMap((summaries) =>
+      json ? Console.log(toJson(Schema.encodeSync(Info.InputSummaries)(summaries))) : printText(Info.format(summaries))
+    )
+  )
 
 const viewOptions = (request: Commands.ViewRequest): Result.Result<Options.Options, UsageError> => {
   let isDir = false
@@ -179,10 +199,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
           })
         const root = Commands.make({
           analyze: (options) => execute(options).pipe(Effect.flatMap(setCode)),
-          info: (path) =>
-            Effect.fail(
-              usageError("NotYetAvailable", `memtrace info is not available yet (cannot describe ${path})`, "info")
-            ),
+          info: (path, json) => describe(path, json),
           view: (request) =>
             Effect.fromResult(viewOptions(request)).pipe(Effect.flatMap(execute), Effect.flatMap(setCode))
         })

@@ -320,7 +320,6 @@ export const table = [
   spec("llAssoc", "LL_assoc", V.uint, 16, "cache", "Last-level cache associativity"),
   spec("replacePolicy", "replace_policy", V.choice(["LRU", "LFU", "FIFO"]), "LRU", "cache", "Cache replacement policy"),
   spec("dataPrefetcher", "data_prefetcher", V.choice(["nextline", "none"]), "nextline", "cache", "L1D prefetcher"),
-  spec("coherence", "coherence", V.bool, false, "cache", "Model coherence for private caches"),
   spec("skipRefs", "skip_refs", V.bytesize, 0, "cache", "References the simulators ignore at the start"),
   spec("warmupRefs", "warmup_refs", V.bytesize, 0, "cache", "References that warm the caches up"),
   spec(
@@ -374,10 +373,10 @@ export const table = [
   spec(
     "backend",
     "backend",
-    V.choice(["threads", "fibers"]),
-    "threads",
+    V.choice(["fibers", "threads"]),
+    "fibers",
     "memtrace",
-    "Run workers on worker threads or on fibers of the main thread",
+    "Run workers as fibers of the main thread, or on worker threads (thread-sharded runs)",
     ours
   )
 ] as const
@@ -467,7 +466,7 @@ export const toolTable = {
   reuse_time: { implemented: true, parallel: true, prefers: "thread" },
   syscall_mix: { implemented: true, parallel: true, prefers: "thread" },
   view: { implemented: true, parallel: false, prefers: "thread" },
-  TLB_simulator: { implemented: false, parallel: false, prefers: "core" },
+  TLB_simulator: { implemented: true, parallel: false, prefers: "core" },
   schedule_stats: { implemented: false, parallel: true, prefers: "core" },
   invariant_checker: { implemented: false, parallel: true, prefers: "thread" },
   opcode_mix: { implemented: false, parallel: true, prefers: "thread" },
@@ -501,7 +500,7 @@ export const toolAliases: Readonly<Record<string, ToolName>> = {
  */
 export const availableTools: ReadonlyArray<ToolName> = (Object.keys(toolTable) as Array<ToolName>)
   .filter((t) => toolTable[t].implemented)
-  .sort()
+  .sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()))
 
 const listTools = (): string => {
   const names = [...availableTools]
@@ -866,6 +865,7 @@ export const unsupported: ReadonlySet<string> = new Set([
   "align_endpoints",
   "alt_module_dir",
   "chunk_instr_count",
+  "coherence",
   "collect_syscall_records",
   "compress",
   "confidence_threshold",

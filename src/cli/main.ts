@@ -5,7 +5,9 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+// Deep imports: the package index loads HTTP, cluster and Redis modules too (about a second).
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Exit } from "effect"
 import * as Runtime from "effect/Runtime"
 import * as Cli from "./Cli.ts"

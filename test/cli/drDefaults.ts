@@ -59,7 +59,6 @@ export const drDefaults = (inputs: ReadonlyArray<Options.Input>): Options.Option
   llAssoc: 16,
   replacePolicy: "LRU",
   dataPrefetcher: "nextline",
-  coherence: false,
   skipRefs: 0,
   warmupRefs: 0,
   warmupFraction: 0,
@@ -78,5 +77,5 @@ export const drDefaults = (inputs: ReadonlyArray<Options.Input>): Options.Option
   runTimeout: 0,
   stallTimeout: 60_000,
   report: "",
-  backend: "threads"
+  backend: "fibers"
 })

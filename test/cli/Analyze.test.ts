@@ -1,0 +1,133 @@
+import * as fs from "node:fs"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Result } from "effect"
+import type { Mode } from "../../src/analyzer/Analyzer.ts"
+import * as Analyze from "../../src/cli/Analyze.ts"
+import * as DrArgs from "../../src/cli/DrArgs.ts"
+import type * as Options from "../../src/cli/Options.ts"
+import * as Progress from "../../src/cli/Progress.ts"
+import type { UsageError } from "../../src/cli/UsageError.ts"
+
+const TRACES = "../shared/traces"
+const SMALL = `${TRACES}/drmemtrace.small.x64.trace`
+const expected = (name: string) => fs.readFileSync(`${TRACES}/expected/${name}.txt`, "utf8")
+
+const options = (line: string): Options.Options => {
+  const r = DrArgs.parseOptions(line.split(/\s+/))
+  if (Result.isFailure(r)) assert.fail(r.failure.message)
+  return r.success
+}
+
+const run = (line: string) => Analyze.runAnalysis(options(line), { progress: Progress.none })
+
+describe("Analyze", () => {
+  describe("chooses the mode as DynamoRIO's analyzer_multi does", () => {
+    const thread = { parallel: true, preferredShardType: "thread" } as const
+    const serialThread = { parallel: false, preferredShardType: "thread" } as const
+    const core = { parallel: true, preferredShardType: "core" } as const
+    const serialCore = { parallel: false, preferredShardType: "core" } as const
+    const cases: ReadonlyArray<
+      readonly [
+        string,
+        Options.Sharding,
+        number,
+        ReadonlyArray<typeof thread | typeof serialThread | typeof core | typeof serialCore>,
+        Mode
+      ]
+    > = [
+      ["parallel thread tools", "auto", -1, [thread, thread], "thread-sharded"],
+      ["-jobs 0", "auto", 0, [thread], "serial"],
+      ["a serial-only tool (view)", "auto", -1, [thread, serialThread], "serial"],
+      ["core-preferring parallel tools (schedule_stats)", "auto", -1, [core], "core-sharded"],
+      ["core-preferring serial tools (cache_simulator)", "auto", -1, [serialCore], "core-serial"],
+      ["-core_sharded with a serial tool", "core-sharded", -1, [serialCore], "core-serial"],
+      ["-core_sharded -jobs 0", "core-sharded", 0, [core], "core-serial"],
+      ["-core_sharded", "core-sharded", 4, [thread], "core-sharded"],
+      ["-core_serial", "core-serial", -1, [thread], "core-serial"],
+      ["-no_core_sharded with cache_simulator", "thread", -1, [serialCore], "serial"],
+      ["-no_core_sharded with parallel tools", "thread", 2, [thread, core], "thread-sharded"]
+    ]
+    for (const [what, sharding, jobs, tools, mode] of cases) {
+      it(what, () => assert.strictEqual(Analyze.chooseMode({ sharding, jobs }, tools), mode))
+    }
+    it("refuses tools that disagree on sharding without a switch", () => {
+      const e = Analyze.chooseMode({ sharding: "auto", jobs: -1 }, [thread, core]) as UsageError
+      assert.strictEqual(e.reason, "Conflict")
+      assert.strictEqual(
+        e.message,
+        "Selected tools differ in preferred sharding: please re-run with -[no_]core_sharded or -[no_]core_serial"
+      )
+    })
+  })
+
+  it.effect("prints DynamoRIO's basic_counts for small", () =>
+    Effect.gen(function* () {
+      const out = yield* run(`-infile ${SMALL} -tool basic_counts`)
+      assert.strictEqual(out.text, expected("small.basic_counts"))
+      assert.deepStrictEqual(out.failures, [])
+    })
+  )
+
+  it.effect("separates several tools' results with DynamoRIO's line of 75 '='", () =>
+    Effect.gen(function* () {
+      const out = yield* run(`-infile ${SMALL} -tool basic_counts:histogram`)
+      assert.strictEqual(
+        out.text,
+        `${expected("small.basic_counts")}\n${"=".repeat(75)}\n${expected("small.histogram")}`
+      )
+    })
+  )
+
+  it.effect("passes tool knobs: -reuse_distance_histogram, -report_top", () =>
+    Effect.gen(function* () {
+      const hist = yield* run(`-infile ${SMALL} -tool reuse_distance -reuse_distance_histogram`)
+      assert.strictEqual(hist.text, expected("small.reuse_distance_histogram"))
+      // DynamoRIO's top-10 listing cut to its first entry per side.
+      const top = yield* run(`-infile ${SMALL} -tool histogram -report_top 1`)
+      assert.strictEqual(
+        top.text,
+        [
+          "Cache line histogram tool results:",
+          "icache: 2 unique cache lines",
+          "dcache: 3 unique cache lines",
+          "icache top 1",
+          "          0x400100: 114",
+          "dcache top 1",
+          "    0x7fff413f5bc0: 28",
+          ""
+        ].join("\n")
+      )
+    })
+  )
+
+  it.effect("gives JSON of every tool's result", () =>
+    Effect.gen(function* () {
+      const out = yield* run(`-infile ${SMALL} -tool basic_counts -json`)
+      const json = JSON.parse(JSON.stringify(out.json)) as {
+        tools: Array<{ name: string; result: { total: { instrs: number } } }>
+      }
+      assert.strictEqual(json.tools[0]!.name, "basic_counts")
+      assert.include(JSON.stringify(json.tools[0]!.result), '"instrs":173')
+    })
+  )
+
+  const refused: ReadonlyArray<readonly [string, string]> = [
+    ["-skip_instrs 10", "Option -skip_instrs (--skip-instrs) is not available yet: the analyzer does not apply it"],
+    [
+      "-sched_quantum 1000",
+      "Option -sched_quantum (--sched-quantum) is not available yet: the analyzer does not apply it"
+    ],
+    ["-only_thread 21548", "Option -only_threads (--only-threads) is not available yet: the analyzer does not apply it"]
+  ]
+  for (const [extra, message] of refused) {
+    it.effect(`refuses what the analyzer cannot apply yet: ${extra}`, () =>
+      Effect.gen(function* () {
+        const e = (yield* Effect.flip(
+          run(`-indir ${TRACES}/drmemtrace.threadsig.x64.tracedir -tool basic_counts ${extra}`)
+        )) as UsageError
+        assert.strictEqual(e.reason, "NotYetAvailable")
+        assert.strictEqual(e.message, message)
+      })
+    )
+  }
+})

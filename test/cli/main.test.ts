@@ -1,0 +1,100 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+
+// End-to-end: the real CLI through the pinned Node (vitest's own execPath).
+const TRACES = "../shared/traces"
+
+interface Ran {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const memtrace = (args: ReadonlyArray<string>, onStart?: (child: ChildProcess, stderr: () => string) => void) =>
+  Effect.callback<Ran>((resume) => {
+    const child = spawn(process.execPath, ["src/cli/main.ts", ...args], {
+      env: { ...process.env, CI: "true" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (d) => (stdout += d))
+    child.stderr!.on("data", (d) => {
+      stderr += d
+      onStart?.(child, () => stderr)
+    })
+    child.on("close", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+describe("memtrace (spawned)", () => {
+  it.live("DynamoRIO form: prints basic_counts exactly as DynamoRIO does, exit 0", () =>
+    Effect.gen(function* () {
+      const r = yield* memtrace(["-indir", `${TRACES}/drmemtrace.threadsig.x64.tracedir`, "-tool", "basic_counts"])
+      assert.strictEqual(r.stderr, "")
+      assert.strictEqual(r.code, 0)
+      assert.strictEqual(r.stdout, fs.readFileSync(`${TRACES}/expected/threadsig.basic_counts.txt`, "utf8"))
+    })
+  )
+
+  it.live("info: one row per input in DynamoRIO's order and a total, exit 0", () =>
+    Effect.gen(function* () {
+      const r = yield* memtrace(["info", `${TRACES}/drmemtrace.threadsig.x64.tracedir`])
+      assert.strictEqual(r.code, 0)
+      const lines = r.stdout.split("\n")
+      const files = lines.flatMap((l) => l.match(/drmemtrace\.threadsig\.\d+\.\d+\.trace\.zip/g) ?? [])
+      assert.deepStrictEqual(files, [...files].sort())
+      assert.strictEqual(files.length, 9)
+      // Totals of threadsig (semantics §9): 650,576 instructions; 928,110 records.
+      const total = lines.find((l) => l.startsWith("total"))!
+      assert.match(total, /\b9 inputs\b.*\b928110\s+650576\b/)
+    })
+  )
+
+  it.live("a missing trace: exit 1 with the TraceError line", () =>
+    Effect.gen(function* () {
+      const r = yield* memtrace(["analyze", "--indir", `${TRACES}/no-such-trace`, "--tool", "basic_counts"])
+      assert.strictEqual(r.code, 1)
+      assert.strictEqual(r.stdout, "")
+      const lines = r.stderr.trimEnd().split("\n")
+      assert.strictEqual(lines.length, 1)
+      assert.match(lines[0]!, /^ERROR: NotFound: .*\(\.\.\/shared\/traces\/no-such-trace\)$/)
+    })
+  )
+
+  it.live("an unknown tool: exit 2, one line listing the available tools", () =>
+    Effect.gen(function* () {
+      const r = yield* memtrace(["analyze", "--indir", `${TRACES}/drmemtrace.threadsig.x64.tracedir`, "--tool", "frob"])
+      assert.strictEqual(r.code, 2)
+      assert.strictEqual(r.stdout, "")
+      assert.strictEqual(
+        r.stderr,
+        'ERROR: Usage error: unsupported analyzer type "frob". Please choose basic_counts, cache_simulator, histogram, reuse_distance, reuse_time, syscall_mix, TLB_simulator or view.\n'
+      )
+    })
+  )
+
+  it.live("interrupted (SIGINT) while reading: exit 130", () =>
+    Effect.gen(function* () {
+      // A FIFO nobody writes to: opening it blocks until the process is interrupted.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memtrace-cli-"))
+      const fifo = path.join(dir, "blocked.trace")
+      yield* Effect.sync(() => execFileSync("mkfifo", [fifo]))
+      let sent = false
+      const r = yield* memtrace(["-infile", fifo, "-tool", "basic_counts", "-verbose", "1"], (child, stderr) => {
+        if (!sent && stderr().includes("memtrace: running")) {
+          sent = true
+          child.kill("SIGINT")
+        }
+      })
+      fs.rmSync(dir, { recursive: true, force: true })
+      assert.isTrue(sent)
+      assert.strictEqual(r.code, 130)
+    })
+  )
+})
