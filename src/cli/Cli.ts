@@ -190,7 +190,9 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
   const program: Effect.Effect<number, unknown, Command.Environment> = DrArgs.isDrForm(argv)
     ? DrArgs.wantsHelp(argv)
       ? Console.log(DrArgs.usage().trimEnd()).pipe(Effect.as(ExitCode.ok))
-      : Effect.fromResult(DrArgs.parseOptions(argv)).pipe(Effect.flatMap(execute))
+      : argv.includes("-version")
+        ? Console.log(`memtrace v${VERSION}`).pipe(Effect.as(ExitCode.ok))
+        : Effect.fromResult(DrArgs.parseOptions(argv)).pipe(Effect.flatMap(execute))
     : Effect.suspend(() => {
         let code: number = ExitCode.ok
         const setCode = (c: number) =>

@@ -15,9 +15,13 @@ interface Ran {
   readonly stderr: string
 }
 
-const memtrace = (args: ReadonlyArray<string>, onStart?: (child: ChildProcess, stderr: () => string) => void) =>
+const memtrace = (
+  args: ReadonlyArray<string>,
+  onStart?: (child: ChildProcess, stderr: () => string) => void,
+  entry = "src/cli/main.ts"
+) =>
   Effect.callback<Ran>((resume) => {
-    const child = spawn(process.execPath, ["src/cli/main.ts", ...args], {
+    const child = spawn(process.execPath, [entry, ...args], {
       env: { ...process.env, CI: "true" },
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -39,6 +43,14 @@ describe("memtrace (spawned)", () => {
       assert.strictEqual(r.stderr, "")
       assert.strictEqual(r.code, 0)
       assert.strictEqual(r.stdout, fs.readFileSync(`${TRACES}/expected/threadsig.basic_counts.txt`, "utf8"))
+    })
+  )
+
+  it.live("bin/memtrace.js runs the CLI and passes its exit status through", () =>
+    Effect.gen(function* () {
+      const r = yield* memtrace(["-indir", "t", "-foo"], undefined, "bin/memtrace.js")
+      assert.strictEqual(r.code, 2)
+      assert.strictEqual(r.stderr, "ERROR: Usage error: Unknown option: -foo\n")
     })
   )
 
