@@ -35,6 +35,7 @@
  * @since 0.1.0
  */
 import { type Duration, Effect, type Exit, type Scope } from "effect"
+import type { Options as SchedulerOptions } from "../scheduler/internal/options.ts"
 import * as Trace from "../trace/Trace.ts"
 import type { TraceError } from "../trace/TraceError.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "./AnalyzerError.ts"
@@ -42,6 +43,7 @@ import { defaults } from "./internal/defaults.ts"
 import { makeFiberBackend } from "./internal/fiberBackend.ts"
 import { orchestrate, type Plan } from "./internal/orchestrate.ts"
 import { makeStatic, type OutputSource } from "./internal/outputSource.ts"
+import { makeSchedulerSource } from "./internal/schedulerSource.ts"
 import { makeThreadBackend } from "./internal/threadBackend.ts"
 import * as Tool from "./Tool.ts"
 
@@ -90,6 +92,11 @@ export interface Options {
   readonly cores?: number | undefined
   readonly failure?: FailurePolicy | undefined
   /**
+   * Scheduler options for serial, core-sharded and core-serial runs (quantum,
+   * blocking, migration, …); the mapping and ordering follow the mode.
+   */
+  readonly scheduler?: SchedulerOptions | undefined
+  /**
    * Where workers run: fibers of the main thread (deterministic, default) or
    * one worker thread each (real parallelism; survives tools that crash or
    * hang their thread). Worker threads need every tool to carry a `spec`.
@@ -110,6 +117,12 @@ export interface Options {
   /** Called with a progress sample about every `progressInterval`. */
   readonly onProgress?: ((progress: Progress) => void) | undefined
   readonly progressInterval?: Duration.Input | undefined
+  /**
+   * Test-only: skip the `setActive(false)` of a released worker, reproducing
+   * DynamoRIO's #6666 hang (which the stall watchdog then has to catch).
+   * Never set this in real runs.
+   */
+  readonly unsafeSkipDeactivation?: boolean | undefined
   /** Old-generation heap cap of each worker thread, in MiB (threads backend). */
   readonly workerMaxMemoryMb?: number | undefined
 }
@@ -209,29 +222,14 @@ const plan = (options: Options, inputCount: number): Effect.Effect<Plan, Analyze
     }
   })
 
-/**
- * Builds the output source of a plan. Thread-sharded runs use the static
- * partition; the other modes need the Scheduler.
- */
-type SourceFactory = (
+const makeSource = (
   inputs: ReadonlyArray<Trace.TraceInput>,
-  plan: Plan
-) => Effect.Effect<OutputSource, AnalyzerOptionError | TraceError, Scope.Scope>
-
-let schedulerSource: SourceFactory | undefined
-
-/** @internal Lets the scheduler adapter register itself without an import cycle. */
-export const registerSchedulerSource = (factory: SourceFactory): void => {
-  schedulerSource = factory
-}
-
-const makeSource: SourceFactory = (inputs, p) => {
-  if (p.mode === "thread-sharded") return Effect.succeed(makeStatic(inputs, p.outputs))
-  if (schedulerSource === undefined) {
-    return Effect.fail(new AnalyzerOptionError({ option: "mode", message: `mode ${p.mode} needs the scheduler` }))
-  }
-  return schedulerSource(inputs, p)
-}
+  p: Plan,
+  options: Options
+): Effect.Effect<OutputSource, AnalyzerOptionError | TraceError> =>
+  p.mode === "thread-sharded"
+    ? Effect.succeed(makeStatic(inputs, p.outputs))
+    : makeSchedulerSource(inputs, p, options.scheduler)
 
 /**
  * Runs `options.tools` over already-opened inputs with the fiber backend.
@@ -245,7 +243,7 @@ export const runInputs = (
   Effect.gen(function* () {
     const started = Date.now()
     const p = yield* plan(options, inputs.length)
-    const source = yield* makeSource(inputs, p)
+    const source = yield* makeSource(inputs, p, options)
     const backend = makeFiberBackend(
       source,
       p,

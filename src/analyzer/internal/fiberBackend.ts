@@ -8,7 +8,7 @@ import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
 import { WorkerFailed } from "./orchestrate.ts"
-import type { OutputSource } from "./outputSource.ts"
+import type { OutputSource, Step } from "./outputSource.ts"
 import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
 
 const readFailure = (worker: number, e: TraceError): FailureInfo => ({
@@ -46,16 +46,39 @@ export const makeFiberBackend = (
   const outputsOf = (w: number): ReadonlyArray<number> =>
     p.mode === "core-serial" ? Array.from({ length: p.outputs }, (_, o) => o) : [w]
 
+  const lockstep = p.mode === "core-serial"
+  // Lockstep walks the cores one record at a time, as DynamoRIO's single
+  // lockstep stream does, so that shared state (a shared cache) sees the
+  // same interleaving.
+  const maxRecords = lockstep ? 1 : Number.POSITIVE_INFINITY
+  const mapRead = (w: number) => Effect.mapError((e: TraceError) => new WorkerFailed(readFailure(w, e)))
+
+  const nextStep = (w: number, output: number): Effect.Effect<Step, WorkerFailed> => {
+    const poll = source.poll
+    if (poll === undefined) return source.next(output, maxRecords).pipe(mapRead(w))
+    const s = poll(output, maxRecords)
+    if (typeof s !== "number") return Effect.succeed(s)
+    return Effect.gen(function* () {
+      let r: Step | number = s
+      while (typeof r === "number") {
+        yield* source.supply!(r).pipe(mapRead(w))
+        r = poll(output, maxRecords)
+      }
+      return r
+    })
+  }
+
   const loop = (core: WorkerCore, w: number): Effect.Effect<void, WorkerFailed> =>
     Effect.gen(function* () {
       const outputs = outputsOf(w)
       const eof: Array<boolean> = outputs.map(() => false)
       let live = outputs.length
       let k = 0
+      let steps = 0
       while (live > 0) {
         if (!eof[k]) {
           const output = outputs[k]!
-          const step = yield* source.next(output).pipe(Effect.mapError((e) => new WorkerFailed(readFailure(w, e))))
+          const step = yield* nextStep(w, output)
           let outcome: SegmentOutcome
           switch (step._tag) {
             case "Records":
@@ -63,26 +86,39 @@ export const makeFiberBackend = (
               break
             case "Idle":
               outcome = core.idle(output, false)
-              yield* Effect.yieldNow
               break
             case "Wait":
               outcome = core.idle(output, true)
-              yield* Effect.yieldNow
               break
             case "Pause":
               outcome = undefined
-              yield* Effect.yieldNow
               break
             case "Eof":
               eof[k] = true
               live--
               outcome = undefined
               break
+            case "Error":
+              return yield* Effect.fail(
+                new WorkerFailed({
+                  reason: "SchedulerError",
+                  worker: w,
+                  shard: output,
+                  shardType: p.shardType,
+                  message: step.message
+                })
+              )
           }
           if (outcome !== undefined) {
+            if (core.unconsumed > 0) source.unread?.(output, core.unconsumed)
             if (outcome._tag === "Failed") return yield* Effect.fail(new WorkerFailed(outcome.failure))
             for (const o of outputs) source.abandon(o)
             break
+          }
+          // Let the other workers, the watchdog and the timeout run: after every
+          // segment, and every 256 single-record or idle steps.
+          if ((step._tag === "Records" && !lockstep) || step._tag === "Pause" || ++steps % 256 === 0) {
+            yield* Effect.yieldNow
           }
         }
         k = (k + 1) % outputs.length
@@ -100,7 +136,7 @@ export const makeFiberBackend = (
       (core) => loop(core, w),
       (_, exit) =>
         Effect.gen(function* () {
-          for (const o of outputsOf(w)) yield* source.setActive(o, false)
+          if (!options.unsafeSkipDeactivation) for (const o of outputsOf(w)) yield* source.setActive(o, false)
           options.onWorkerReleased?.(w, exit)
         })
     )

@@ -76,10 +76,12 @@ export const orchestrate = (
     const policy = options.failure ?? defaults.failure
     const failures: Array<FailureInfo> = []
     const firstFailure = yield* Deferred.make<void>()
+    const failed: Array<boolean> = backend.workers.map(() => false)
     const guarded = (w: number) =>
       Effect.scoped(backend.workers[w]!).pipe(
         Effect.catch((e: WorkerFailed) =>
           Effect.gen(function* () {
+            failed[w] = true
             failures.push(e.info)
             if (policy === "fail-fast") yield* Deferred.succeed(firstFailure, undefined)
           })
@@ -105,7 +107,7 @@ export const orchestrate = (
             if (since >= Duration.toMillis(stallTimeout)) {
               for (let w = 0; w < backend.workers.length; w++) {
                 const s = backend.snapshot(w)
-                if (s.finished) continue
+                if (s.finished || failed[w]) continue
                 failures.push({
                   reason: "WorkerStalled",
                   worker: w,

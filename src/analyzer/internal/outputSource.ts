@@ -24,11 +24,24 @@ export type Step =
   | { readonly _tag: "Wait" }
   /** No work for now, and nothing for the tools to see (not an idle core): poll again shortly. */
   | { readonly _tag: "Pause" }
+  /** The scheduler refused the call (DynamoRIO's STATUS_INVALID, STATUS_IMPOSSIBLE_BINDING). */
+  | { readonly _tag: "Error"; readonly message: string }
   | { readonly _tag: "Eof" }
 
 export interface OutputSource {
   readonly outputCount: number
-  readonly next: (output: number) => Effect.Effect<Step, TraceError>
+  /** The next step of `output`, handing out at most `maxRecords` records (default: as many as fit). */
+  readonly next: (output: number, maxRecords?: number) => Effect.Effect<Step, TraceError>
+  /**
+   * Synchronous fast path (no Effect per step): the next step, or the ordinal
+   * of an input whose data must first be loaded with `supply`.
+   */
+  readonly poll?: ((output: number, maxRecords: number) => Step | number) | undefined
+  readonly supply?: ((input: number) => Effect.Effect<void, TraceError>) | undefined
+  /** Gives back the last `count` records of `output`'s last segment (they go to the next reader of the input). */
+  readonly unread?: ((output: number, count: number) => void) | undefined
+  /** DynamoRIO's schedule statistics of `output` (schedule_statistic_t order), when scheduled. */
+  readonly stats?: ((output: number) => ReadonlyArray<number>) | undefined
   /** DynamoRIO's `set_active`: an inactive output gets no more work; its work goes to the others. */
   readonly setActive: (output: number, active: boolean) => Effect.Effect<void>
   /**

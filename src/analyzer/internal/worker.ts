@@ -91,11 +91,20 @@ export class WorkerCore {
   private readonly idleBatch = RecordBatch.make(1)
   /** Records this worker's stream delivered (DynamoRIO's output record ordinal). */
   outputRecords = 0
-  /** Records handed to tools. */
+  /** Trace records handed to tools (progress: what the stall watchdog watches). */
   processed = 0
+  /** Synthetic idle/wait records handed to tools (not progress: an output can idle forever). */
+  synthetic = 0
   instructions = 0
   /** Finished shard results, per tool. */
   readonly results: Array<Array<Tool.ShardOutcome<unknown>>>
+  /**
+   * Records at the end of the last segment that were handed out but not
+   * consumed when processing stopped (after a failing record, or past
+   * exit_after_records): the worker gives them back to the scheduler, so the
+   * input resumes, elsewhere, right after the last consumed record.
+   */
+  unconsumed = 0
   /** What the worker was doing last (for stall and crash reports). */
   lastShard = -1
   lastInput = -1
@@ -123,8 +132,12 @@ export class WorkerCore {
     tool: Tool.Any | undefined,
     message: string,
     record?: number,
-    toolError?: unknown
+    toolError?: unknown,
+    at?: { readonly tid: number; readonly input: number }
   ): Failed {
+    // The failing record's thread and input when known (a core shard sees many), else the shard's.
+    const tid = at?.tid ?? slot?.tid ?? 0
+    const input = at?.input ?? slot?.input ?? -1
     return {
       _tag: "Failed",
       failure: {
@@ -132,8 +145,8 @@ export class WorkerCore {
         worker: this.config.worker,
         shard,
         shardType: this.config.shardType,
-        tid: slot !== undefined && slot.tid > 0 ? slot.tid : undefined,
-        input: slot !== undefined && slot.input >= 0 ? this.config.inputName(slot.input) : undefined,
+        tid: tid > 0 ? tid : undefined,
+        input: input >= 0 ? this.config.inputName(input) : undefined,
         tool: tool?.name,
         record,
         message,
@@ -180,6 +193,8 @@ export class WorkerCore {
     const cfg = this.config
     const before = this.outputRecords
     const origStart = start
+    const origEnd = end
+    this.unconsumed = 0
     this.outputRecords += end - start
     if (cfg.skipRecords > 0) {
       if (this.outputRecords <= cfg.skipRecords) return undefined
@@ -191,6 +206,8 @@ export class WorkerCore {
       if (before >= limit) return done
       if (this.outputRecords >= limit) {
         end -= this.outputRecords - limit
+        this.outputRecords = limit
+        this.unconsumed = origEnd - end
         stopAfter = true
       }
     }
@@ -223,11 +240,14 @@ export class WorkerCore {
           slot,
           tool,
           `${tool.name} threw while processing records ${firstOrdinal + start}–${firstOrdinal + end - 1}: ${defectMessage(e)}`,
-          input >= 0 ? firstOrdinal + start : undefined
+          input >= 0 ? firstOrdinal + start : undefined,
+          undefined,
+          { tid: batch.tid[start]!, input }
         )
       }
       if (signal !== undefined) {
         if (signal._tag === "Fail") {
+          this.unconsumed = origEnd - (signal.index + 1)
           return this.fail(
             "ToolError",
             shard,
@@ -235,14 +255,16 @@ export class WorkerCore {
             tool,
             describe(tool, signal.error),
             input >= 0 ? firstOrdinal + signal.index : undefined,
-            encodeToolError(signal.error)
+            encodeToolError(signal.error),
+            { tid: batch.tid[signal.index] ?? 0, input }
           )
         }
         this.toolExited[t] = true
         this.liveTools--
       }
     }
-    this.processed += end - start
+    if (input >= 0) this.processed += end - start
+    else this.synthetic += end - start
     this.lastRecord = input >= 0 ? firstOrdinal + end - 1 : this.lastRecord
     if (this.liveTools === 0) return done
     if (cfg.shardType === "thread" && batch.type[end - 1] === TraceType.THREAD_EXIT) {

@@ -1,0 +1,102 @@
+/**
+ * Adapts the scheduler's pure core to the analyzer's OutputSource: serial
+ * (timestamp interleave on one output), core-sharded (dynamic mapping onto
+ * `cores` outputs) and core-serial (the same, stepped in lockstep).
+ *
+ * Concurrency: the core is synchronous, so each call is atomic with respect
+ * to fibers. The only await is loading an input's next batch after the core
+ * asked for it (`NeedData`); the core asks only for an input that the calling
+ * output owns, and never twice before it is supplied, so no other fiber can
+ * touch that input meanwhile.
+ */
+import { Effect } from "effect"
+import { Core } from "../../scheduler/internal/core.ts"
+import type { Options as SchedulerOptions } from "../../scheduler/internal/options.ts"
+import type { TraceInput } from "../../trace/Trace.ts"
+import type { TraceError } from "../../trace/TraceError.ts"
+import { AnalyzerOptionError } from "../AnalyzerError.ts"
+import type { Plan } from "./orchestrate.ts"
+import type { OutputSource, Step } from "./outputSource.ts"
+
+const IDLE: Step = { _tag: "Idle" }
+const WAIT: Step = { _tag: "Wait" }
+const EOF: Step = { _tag: "Eof" }
+
+export const makeSchedulerSource = (
+  inputs: ReadonlyArray<TraceInput>,
+  p: Plan,
+  scheduler: SchedulerOptions | undefined
+): Effect.Effect<OutputSource, AnalyzerOptionError | TraceError> =>
+  Effect.gen(function* () {
+    const base: SchedulerOptions =
+      p.mode === "serial"
+        ? { mapping: "recorded", deps: "timestamps", useInputOrdinals: true }
+        : { mapping: "dynamic", deps: "timestamps", singleLockstepOutput: p.mode === "core-serial" }
+    const made = Core.make(
+      inputs.map((i) => ({ tid: i.info.tid })),
+      p.outputs,
+      { ...base, ...scheduler }
+    )
+    if (!(made instanceof Core)) {
+      return yield* new AnalyzerOptionError({ option: `scheduler.${made.option}`, message: made.detail })
+    }
+    const core = made
+    let done = 0
+    const supply = (input: number) =>
+      Effect.map(inputs[input]!.next, (batch) => {
+        if (batch === undefined) done++
+        core.supply(input, batch)
+      })
+    // Initialisation reads each input ahead (filetype, first timestamp).
+    while (true) {
+      const s = core.init()
+      if (s._tag === "Ready") break
+      if (s._tag === "NeedData") {
+        yield* supply(s.input)
+        continue
+      }
+      return yield* new AnalyzerOptionError({ option: s.option ?? "scheduler", message: s.detail })
+    }
+    const map = (output: number, maxRecords: number): Step | number => {
+      const s = core.next(output, 0, maxRecords)
+      switch (s._tag) {
+        case "Records":
+          return { _tag: "Records", input: s.input, batch: s.batch, start: s.start, end: s.end }
+        case "Idle":
+          return IDLE
+        case "Wait":
+          return WAIT
+        case "Eof":
+          return EOF
+        case "NeedData":
+          return s.input
+        case "Error":
+          return { _tag: "Error", message: `${s.reason}: ${s.detail}` }
+      }
+    }
+    const next = (output: number, maxRecords = Number.POSITIVE_INFINITY): Effect.Effect<Step, TraceError> =>
+      Effect.gen(function* () {
+        while (true) {
+          const s = map(output, maxRecords)
+          if (typeof s !== "number") return s
+          yield* supply(s)
+        }
+      })
+    const source: OutputSource = {
+      outputCount: p.outputs,
+      next,
+      poll: map,
+      supply,
+      unread: (output, count) => {
+        core.unread(output, count)
+      },
+      setActive: (output, active) =>
+        Effect.sync(() => {
+          core.setActive(output, active)
+        }),
+      abandon: () => undefined,
+      inputsDone: () => done,
+      stats: (output) => core.stats(output)
+    }
+    return source
+  })

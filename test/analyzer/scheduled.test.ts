@@ -1,0 +1,199 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Schema } from "effect"
+import * as Analyzer from "../../src/analyzer/Analyzer.ts"
+import * as Tool from "../../src/analyzer/Tool.ts"
+import * as Registry from "../../src/tools/Registry.ts"
+import { MarkerType, TraceType } from "../../src/trace/Record.ts"
+import * as S from "../../src/trace/Synthetic.ts"
+import * as Trace from "../../src/trace/Trace.ts"
+import { counter, type ShardCount } from "../utils/faultTools.ts"
+
+const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
+
+/**
+ * DynamoRIO's analysis_unit_tests test_tool_errors: 5 inputs of 9
+ * instructions (tids 100..104), input 4 ends with a CPU_ID marker on which
+ * the tool fails with "cpuid not supported"; 2 outputs, dynamic mapping,
+ * timestamps ignored.
+ */
+const toolErrorsInputs = Effect.forEach([0, 1, 2, 3, 4], (i) =>
+  Trace.fromEntries(
+    S.thread(100 + i, [
+      ...Array.from({ length: 9 }, (_, j) => S.instr(42 + j * 4)),
+      ...(i === 4 ? [S.cpu(4)] : []),
+      S.exit(100 + i)
+    ]),
+    { ordinal: i, name: `input.${100 + i}` }
+  )
+)
+
+const errorTool = Tool.make<{ readonly shard: number }, number, number, string>({
+  name: "error_tool",
+  makeShard: (info) => ({ shard: info.shardIndex }),
+  processBatch: (_, batch, start, end) => {
+    for (let i = start; i < end; i++) {
+      if (batch.type[i] === TraceType.MARKER && batch.size[i] === MarkerType.CPU_ID)
+        return Tool.fail("cpuid not supported", i)
+    }
+    return undefined
+  },
+  finishShard: () => 0,
+  merge: (shards) => shards.length,
+  print: () => "",
+  shardResultSchema: Schema.Number,
+  resultSchema: Schema.Number,
+  describeError: (e) => e
+})
+
+const sched = { deps: "ignore" as const }
+
+/** Per input: the [first, last] record-ordinal runs all shards saw, merged; exactly-once means one run 1..N. */
+const coverage = (shards: ReadonlyArray<ShardCount>) => {
+  const byInput = new Map<number, Array<[number, number]>>()
+  for (const s of shards) {
+    for (const [input, a, b] of s.runs) {
+      const list = byInput.get(input) ?? []
+      list.push([a, b])
+      byInput.set(input, list)
+    }
+  }
+  return new Map(
+    [...byInput.entries()].map(([input, runs]) => {
+      runs.sort((x, y) => x[0] - y[0])
+      const merged: Array<[number, number]> = []
+      for (const r of runs) {
+        const last = merged.at(-1)
+        if (last !== undefined && last[1] + 1 === r[0]) last[1] = r[1]
+        else merged.push([r[0], r[1]])
+      }
+      return [input, merged] as const
+    })
+  )
+}
+
+describe("Analyzer over the scheduler (fiber backend)", () => {
+  it.effect("DynamoRIO's test_tool_errors: the run fails with the tool's error and terminates", () =>
+    Effect.gen(function* () {
+      const inputs = yield* toolErrorsInputs
+      const released: Array<number> = []
+      const error = yield* Effect.flip(
+        Analyzer.runInputs(inputs, {
+          tools: [errorTool],
+          mode: "core-sharded",
+          cores: 2,
+          scheduler: sched,
+          onWorkerReleased: (w) => released.push(w)
+        })
+      )
+      assert.strictEqual(error._tag, "AnalysisFailed")
+      if (error._tag !== "AnalysisFailed") return
+      assert.strictEqual(error.first!.message, "cpuid not supported")
+      assert.strictEqual(error.first!.reason, "ToolError")
+      assert.strictEqual(error.first!.tool, "error_tool")
+      assert.strictEqual(error.first!.tid, 104)
+      assert.strictEqual(error.first!.input, "input.104")
+      // VERSION, FILETYPE, 9 instructions, then the CPU_ID marker.
+      assert.strictEqual(error.first!.record, 12)
+      assert.deepStrictEqual(released.sort(), [0, 1])
+    })
+  )
+
+  it.effect("test_tool_errors under continue: the failed output's input resumes elsewhere at the next record", () =>
+    Effect.gen(function* () {
+      const inputs = yield* toolErrorsInputs
+      const result = yield* Analyzer.runInputs(inputs, {
+        tools: [errorTool, counter()],
+        mode: "core-sharded",
+        cores: 2,
+        scheduler: sched,
+        failure: "continue"
+      })
+      assert.deepStrictEqual(
+        result.failures.map((f) => f.message),
+        ["cpuid not supported"]
+      )
+      const failedCore = result.failures[0]!.shard
+      const shards = result.tools[1]!.result as ReadonlyArray<ShardCount>
+      // The surviving core's counter shard is the only one left.
+      assert.deepStrictEqual(
+        shards.map((s) => s.shard),
+        [1 - failedCore]
+      )
+      // Input 4's THREAD_EXIT (record 13) was delivered to the surviving core after the failure.
+      const runs4 = coverage(shards).get(4) ?? []
+      assert.deepStrictEqual(runs4.at(-1)!.at(-1), 13)
+    })
+  )
+
+  it.live("without setActive(false) the same run would idle forever: the stall watchdog catches it", () =>
+    Effect.gen(function* () {
+      // Demonstrates the DynamoRIO #6666 hang by disabling the release's
+      // deactivation, and checks that the watchdog still ends the run.
+      const inputs = yield* toolErrorsInputs
+      const exit = yield* Effect.exit(
+        Analyzer.runInputs(inputs, {
+          tools: [errorTool],
+          mode: "core-sharded",
+          cores: 2,
+          scheduler: sched,
+          failure: "continue",
+          stallTimeout: "1 second",
+          unsafeSkipDeactivation: true
+        })
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      const failures = (error as { error?: Analyzer.AnalysisFailed })?.error?.failures ?? []
+      assert.deepStrictEqual(failures.map((f) => f.reason).sort(), ["ToolError", "WorkerStalled"])
+    })
+  )
+
+  it.effect("core-sharded threadsig: every record of every input reaches exactly one core, in order", () =>
+    Effect.gen(function* () {
+      const result = yield* Analyzer.run(THREADSIG, {
+        tools: [counter()],
+        mode: "core-sharded",
+        cores: 4,
+        // Short quanta (many switches) and short blocked times (few idles, a fast test).
+        scheduler: { quantumDurationInstrs: 10_000, blockTimeMultiplier: 0.0001 }
+      })
+      const shards = result.tools[0]!.result as ReadonlyArray<ShardCount>
+      assert.deepStrictEqual(
+        shards.map((s) => s.shard),
+        [0, 1, 2, 3]
+      )
+      const cover = coverage(shards)
+      const expected = [33210, 222676, 176667, 69226, 87454, 111104, 64612, 92697, 70464]
+      assert.deepStrictEqual(
+        [...cover.keys()].sort((a, b) => a - b),
+        [0, 1, 2, 3, 4, 5, 6, 7, 8]
+      )
+      for (const [input, runs] of cover) assert.deepStrictEqual(runs, [[1, expected[input]!]])
+      for (const s of shards) assert.isAbove(s.records, 0)
+    })
+  )
+
+  it.effect("serial and core-serial basic_counts give thread-sharded's totals", () =>
+    Effect.gen(function* () {
+      const tool = yield* Registry.make("basic_counts")
+      // Totals without the idle line: core-serial cores idle, thread shards never do.
+      const total = (text: string) =>
+        text
+          .slice(0, text.indexOf("total encodings"))
+          .split("\n")
+          .filter((l) => !l.includes("idle markers"))
+          .join("\n")
+      const threads = yield* Analyzer.run(THREADSIG, { tools: [tool], jobs: 2 })
+      const serial = yield* Analyzer.run(THREADSIG, { tools: [tool], mode: "serial" })
+      const coreSerial = yield* Analyzer.run(THREADSIG, {
+        tools: [tool],
+        mode: "core-serial",
+        cores: 4,
+        scheduler: { blockTimeMultiplier: 0.0001 }
+      })
+      assert.strictEqual(serial.tools[0]!.text, threads.tools[0]!.text)
+      assert.strictEqual(total(coreSerial.tools[0]!.text), total(threads.tools[0]!.text))
+      assert.include(coreSerial.tools[0]!.text, "Core 0 counts:")
+    })
+  )
+})
