@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as fc from "fast-check"
+import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import { dec } from "../../src/tools/internal/view/format.ts"
 import * as View from "../../src/tools/View.ts"
 import { FileType, MarkerType, TraceType } from "../../src/trace/Record.ts"
@@ -55,41 +56,75 @@ const assertSameListing = (ours: string, dynamorio: string, bytesWidth?: number)
   }
 }
 
-const runOn = (path: string, options: View.Options, run?: { skipRecords?: number; exitAfterRecords?: number }) =>
-  Effect.map(runSerialPath(View.make(options), `${TRACES}/${path}`, run), (r) => r.text)
+type Driver = "analyzer" | "harness"
+
+/**
+ * The view's text over a trace in a serial run: through `Analyzer.run`
+ * (serial mode over the real scheduler) or through the test-only
+ * interleaver of View.harness.ts.
+ */
+const runOn = (
+  path: string,
+  options: View.Options,
+  run?: { skipRecords?: number; exitAfterRecords?: number },
+  driver: Driver = "analyzer"
+) =>
+  driver === "harness"
+    ? Effect.map(runSerialPath(View.make(options), `${TRACES}/${path}`, run), (r) => r.text)
+    : Effect.map(
+        Analyzer.run(`${TRACES}/${path}`, {
+          tools: [View.make(options)],
+          mode: "serial",
+          encodings: true,
+          skipRecords: run?.skipRecords,
+          exitAfterRecords: run?.exitAfterRecords
+        }),
+        (r) => r.tools[0]!.text
+      )
+
+const DRIVERS: ReadonlyArray<Driver> = ["analyzer", "harness"]
 
 describe("View on DynamoRIO's traces (-exit_after_records 60)", () => {
-  it.effect("small (one legacy input, no encodings): the listing DynamoRIO printed", () =>
+  it.effect.each(DRIVERS)("%s: small (one legacy input, no encodings): the listing DynamoRIO printed", (driver) =>
     Effect.gen(function* () {
-      const text = yield* runOn("drmemtrace.small.x64.trace", { inputOrdinals: true }, { exitAfterRecords: 60 })
+      const text = yield* runOn("drmemtrace.small.x64.trace", { inputOrdinals: true }, { exitAfterRecords: 60 }, driver)
       assertSameListing(text, expectedView("small"))
     })
   )
 
-  it.effect("allasm (one input, 7 chunks, encodings): DynamoRIO's listing but the disassembly", () =>
-    Effect.gen(function* () {
-      const text = yield* runOn("drmemtrace.allasm_x86_64.trace.zip", { inputOrdinals: true }, { exitAfterRecords: 60 })
-      assertSameListing(text, expectedView("allasm_x86_64"))
-    })
+  it.effect.each(DRIVERS)(
+    "%s: allasm (one input, 7 chunks, encodings): DynamoRIO's listing but the disassembly",
+    (driver) =>
+      Effect.gen(function* () {
+        const text = yield* runOn(
+          "drmemtrace.allasm_x86_64.trace.zip",
+          { inputOrdinals: true },
+          { exitAfterRecords: 60 },
+          driver
+        )
+        assertSameListing(text, expectedView("allasm_x86_64"))
+      })
   )
 
-  it.effect("chase-snappy (two legacy inputs, serial interleave): DynamoRIO's listing", () =>
+  it.effect.each(DRIVERS)("%s: chase-snappy (two legacy inputs, serial interleave): DynamoRIO's listing", (driver) =>
     Effect.gen(function* () {
-      const text = yield* runOn("drmemtrace.chase-snappy.x64.tracedir", {}, { exitAfterRecords: 60 })
+      const text = yield* runOn("drmemtrace.chase-snappy.x64.tracedir", {}, { exitAfterRecords: 60 }, driver)
       assertSameListing(text, expectedView("chase-snappy"))
     })
   )
 
-  it.effect("threadsig (9 inputs interleaved by timestamp, dividers on thread changes): DynamoRIO's listing", () =>
-    Effect.gen(function* () {
-      const text = yield* runOn("drmemtrace.threadsig.x64.tracedir", {}, { exitAfterRecords: 60 })
-      assertSameListing(text, expectedView("threadsig"))
-    })
+  it.effect.each(DRIVERS)(
+    "%s: threadsig (9 inputs interleaved by timestamp, dividers on thread changes): DynamoRIO's listing",
+    (driver) =>
+      Effect.gen(function* () {
+        const text = yield* runOn("drmemtrace.threadsig.x64.tracedir", {}, { exitAfterRecords: 60 }, driver)
+        assertSameListing(text, expectedView("threadsig"))
+      })
   )
 
-  it.effect("threadsig core-sharded (4 core inputs, serial): DynamoRIO's listing", () =>
+  it.effect.each(DRIVERS)("%s: threadsig core-sharded (4 core inputs, serial): DynamoRIO's listing", (driver) =>
     Effect.gen(function* () {
-      const text = yield* runOn("drmemtrace.threadsig-core-sharded.x64.tracedir", {}, { exitAfterRecords: 60 })
+      const text = yield* runOn("drmemtrace.threadsig-core-sharded.x64.tracedir", {}, { exitAfterRecords: 60 }, driver)
       assertSameListing(text, expectedView("threadsig-core-sharded"))
     })
   )
@@ -108,12 +143,13 @@ describe("View on DynamoRIO's traces (-exit_after_records 60)", () => {
 describe("View ordinals (DynamoRIO's test vectors)", () => {
   // clients/drcachesim/tests/offline-stdin.expect: view -exit_after_records 10
   // on drmemtrace.core.000000.trace.zip alone.
-  it.effect("a core-sharded file read alone prints its input's ordinals", () =>
+  it.effect.each(DRIVERS)("%s: a core-sharded file read alone prints its input's ordinals", (driver) =>
     Effect.gen(function* () {
       const text = yield* runOn(
         "drmemtrace.threadsig-core-sharded.x64.tracedir/drmemtrace.core.000000.trace.zip",
         { inputOrdinals: true },
-        { exitAfterRecords: 10 }
+        { exitAfterRecords: 10 },
+        driver
       )
       assertSameListing(
         text,
@@ -140,16 +176,19 @@ View tool results:
   // clients/drcachesim/tests/offline-skip-records.templatex: view
   // -skip_records 10 -exit_after_records 5 on allasm. Skipped records still
   // count in the ordinals; the timestamp that ends the run is printed at exit.
-  it.effect("-skip_records keeps the stream's ordinals and prints a timestamp held at exit", () =>
-    Effect.gen(function* () {
-      const text = yield* runOn(
-        "drmemtrace.allasm_x86_64.trace.zip",
-        { inputOrdinals: true },
-        { skipRecords: 10, exitAfterRecords: 5 }
-      )
-      assertSameListing(
-        text,
-        `${View.header}          11           4: W0.T1992554 ifetch       8 byte(s) @ 0x0000000000401012 48 8d 34 25 00 20 40 lea    0x00402000, %rsi
+  it.effect.each(DRIVERS)(
+    "%s: -skip_records keeps the stream's ordinals and prints a timestamp held at exit",
+    (driver) =>
+      Effect.gen(function* () {
+        const text = yield* runOn(
+          "drmemtrace.allasm_x86_64.trace.zip",
+          { inputOrdinals: true },
+          { skipRecords: 10, exitAfterRecords: 5 },
+          driver
+        )
+        assertSameListing(
+          text,
+          `${View.header}          11           4: W0.T1992554 ifetch       8 byte(s) @ 0x0000000000401012 48 8d 34 25 00 20 40 lea    0x00402000, %rsi
           11           4: W0.T1992554                                             00
           12           5: W0.T1992554 ifetch       7 byte(s) @ 0x000000000040101a 48 c7 c2 0d 00 00 00 mov    $0x0000000d, %rdx
           13           6: W0.T1992554 ifetch       5 byte(s) @ 0x0000000000401021 b8 01 00 00 00       mov    $0x00000001, %eax
@@ -158,25 +197,27 @@ View tool results:
 View tool results:
               4 : total instructions
 `
-      )
-    })
+        )
+      })
   )
 
-  it.effect("-skip_records across a multi-input serial stream keeps the output's ordinals", () =>
-    Effect.gen(function* () {
-      const path = "drmemtrace.threadsig.x64.tracedir"
-      const full = lines(yield* runOn(path, {}, { exitAfterRecords: 60 }))
-      // Records 27..30 hold instructions 1..3: the first record printed (31)
-      // must still show instruction ordinal 4.
-      const skipped = lines(yield* runOn(path, {}, { skipRecords: 30, exitAfterRecords: 30 }))
-      const from = full.findIndex((l) => l.startsWith("          31 "))
-      const to = full.findIndex((l) => l.startsWith("View tool results:"))
-      assert.isAbove(from, 0)
-      assert.deepStrictEqual(skipped.slice(0, 3), full.slice(0, 3))
-      assert.deepStrictEqual(skipped.slice(3, 3 + (to - from)), full.slice(from, to))
-      assert.strictEqual(skipped[3 + (to - from)], "View tool results:")
-      assert.strictEqual(skipped[4 + (to - from)], "             24 : total instructions")
-    })
+  it.effect.each(DRIVERS)(
+    "%s: -skip_records across a multi-input serial stream keeps the output's ordinals",
+    (driver) =>
+      Effect.gen(function* () {
+        const path = "drmemtrace.threadsig.x64.tracedir"
+        const full = lines(yield* runOn(path, {}, { exitAfterRecords: 60 }, driver))
+        // Records 27..30 hold instructions 1..3: the first record printed (31)
+        // must still show instruction ordinal 4.
+        const skipped = lines(yield* runOn(path, {}, { skipRecords: 30, exitAfterRecords: 30 }, driver))
+        const from = full.findIndex((l) => l.startsWith("          31 "))
+        const to = full.findIndex((l) => l.startsWith("View tool results:"))
+        assert.isAbove(from, 0)
+        assert.deepStrictEqual(skipped.slice(0, 3), full.slice(0, 3))
+        assert.deepStrictEqual(skipped.slice(3, 3 + (to - from)), full.slice(from, to))
+        assert.strictEqual(skipped[3 + (to - from)], "View tool results:")
+        assert.strictEqual(skipped[4 + (to - from)], "             24 : total instructions")
+      })
   )
 })
 
