@@ -604,6 +604,30 @@ describe("View wording (tools/view.cpp)", () => {
     })
   )
 
+  it.effect("with the header markers skipped, encodings and branch targets still tell what DynamoRIO knew", () =>
+    Effect.gen(function* () {
+      const thread = body(
+        5,
+        [
+          S.timestamp(10),
+          S.encoding([0x0f, 0x05]),
+          S.instr(0x1000, TraceType.INSTR, 2),
+          S.marker(MarkerType.BRANCH_TARGET, 0x2000),
+          S.encoding([0xc3]),
+          S.instr(0x1002, TraceType.INSTR_RETURN, 1)
+        ],
+        { version: 7, filetype: FileType.ARCH_X86_64 | FileType.ENCODINGS }
+      )
+      // Skip VERSION, FILETYPE and TIMESTAMP: DynamoRIO then asks the stream for
+      // the version and file type; we read them off the records.
+      const run = yield* runSerial(View.view, fromEntries([thread]), { skipRecords: 3 })
+      assert.deepStrictEqual(lines(run.text).slice(3, 5), [
+        `${P(4, 1)}ifetch       2 byte(s) @ 0x0000000000001000 0f 05`,
+        `${P(5, 2)}ifetch       1 byte(s) @ 0x0000000000001002 c3                    (target 0x2000)`
+      ])
+    })
+  )
+
   it.effect("timestamps wait for the next marker; window markers get DynamoRIO's dividers and dangling columns", () =>
     Effect.gen(function* () {
       const text = yield* viewOf([
