@@ -44,7 +44,7 @@ import { makeFiberBackend } from "./internal/fiberBackend.ts"
 import { orchestrate, type Plan } from "./internal/orchestrate.ts"
 import { makeStatic, type OutputSource } from "./internal/outputSource.ts"
 import { makeSchedulerSource } from "./internal/schedulerSource.ts"
-import { makeThreadBackend } from "./internal/threadBackend.ts"
+import { makeThreadBackend, type ThreadWork } from "./internal/threadBackend.ts"
 import * as Tool from "./Tool.ts"
 
 /**
@@ -254,23 +254,27 @@ export const runInputs = (
   })
 
 /**
- * Runs the tools on worker threads over trace files (thread-sharded: each
- * worker thread reads and decompresses its own inputs).
+ * Runs the tools on worker threads over trace files: thread-sharded threads
+ * read their own inputs; core-sharded threads get segments from the
+ * scheduler here; a serial or core-serial run goes whole to one thread.
  */
 const runFiles = (
   files: ReadonlyArray<string>,
   options: Options
-): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError, Scope.Scope> =>
+): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const started = Date.now()
     const p = yield* plan(options, files.length)
-    if (p.mode !== "thread-sharded") {
-      return yield* new AnalyzerOptionError({
-        option: "backend",
-        message: `the threads backend runs thread-sharded analyses; use the fibers backend for ${p.mode}`
-      })
-    }
-    const backend = yield* makeThreadBackend(files, p, options)
+    let work: ThreadWork
+    if (p.mode === "thread-sharded") work = { _tag: "Inputs", files }
+    else if (p.mode === "core-sharded") {
+      const inputs: Array<Trace.TraceInput> = []
+      for (const file of files)
+        inputs.push(yield* Trace.openFile(file, inputs.length, { encodings: options.encodings }))
+      const source = yield* makeSchedulerSource(inputs, p, options.scheduler)
+      work = { _tag: "Segments", source, names: files }
+    } else work = { _tag: "Local", files }
+    const backend = yield* makeThreadBackend(work, p, options)
     return yield* orchestrate(backend, p, options, started)
   })
 

@@ -35,7 +35,7 @@
  *
  * @since 0.1.0
  */
-import { MarkerType, TraceType } from "./Record.ts"
+import { isInstr, MarkerType, TraceType } from "./Record.ts"
 
 /** The instruction's encoding bytes came with it (DynamoRIO `encoding_is_new`). @category flags */
 export const FLAG_ENCODING_IS_NEW = 1
@@ -243,3 +243,35 @@ export const isMarker = (batch: RecordBatch, i: number, markerType: number): boo
   batch.type[i] === TraceType.MARKER && batch.size[i] === markerType
 
 export { MarkerType }
+
+/**
+ * Copies records `[start, end)` into a new batch of their own (for handing a
+ * segment to another thread: the copy's buffer can be transferred without
+ * detaching the original). Keeps the origin fields consistent: the copy's
+ * first record ordinal is that of `batch[start]`.
+ *
+ * @category constructors
+ */
+export const slice = (batch: RecordBatch, start: number, end: number): RecordBatch => {
+  const n = Math.max(0, end - start)
+  const out = make(Math.max(n, 1), { encodings: batch.enc.length > 0 })
+  out.tid.set(batch.tid.subarray(start, end))
+  out.pid.set(batch.pid.subarray(start, end))
+  out.addrLo.set(batch.addrLo.subarray(start, end))
+  out.addrHi.set(batch.addrHi.subarray(start, end))
+  out.auxLo.set(batch.auxLo.subarray(start, end))
+  out.auxHi.set(batch.auxHi.subarray(start, end))
+  out.size.set(batch.size.subarray(start, end))
+  out.type.set(batch.type.subarray(start, end))
+  out.flags.set(batch.flags.subarray(start, end))
+  if (batch.enc.length > 0) {
+    out.enc.set(batch.enc.subarray(start * ENCODING_BYTES_PER_RECORD, end * ENCODING_BYTES_PER_RECORD))
+  }
+  let instrs = batch.header[3]!
+  for (let i = 0; i < start; i++) if (isInstr(batch.type[i]!)) instrs++
+  out.header[0] = n
+  out.header[1] = batch.header[1]!
+  out.header[2] = batch.header[2]! + start
+  out.header[3] = instrs
+  return out
+}

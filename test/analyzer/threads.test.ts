@@ -112,6 +112,65 @@ describe("Analyzer (worker-thread backend)", () => {
     })
   )
 
+  it.live("core-sharded on threads: the scheduler stays on the main thread and hands segments out", () =>
+    Effect.gen(function* () {
+      const tool = yield* Registry.make("basic_counts")
+      const options = {
+        tools: [tool],
+        mode: "core-sharded" as const,
+        cores: 2,
+        scheduler: { blockTimeMultiplier: 0.0001 }
+      }
+      const threads = yield* Analyzer.run(THREADSIG, { ...options, backend: "threads" })
+      const totals = (text: string) =>
+        text
+          .slice(0, text.indexOf("Core "))
+          .split("\n")
+          .filter((l) => !l.includes("idle markers"))
+      assert.strictEqual(threads.workers, 2)
+      assert.include(threads.tools[0]!.text, "Core 1 counts:")
+      const fibers = yield* Analyzer.run(THREADSIG, options)
+      assert.deepStrictEqual(totals(threads.tools[0]!.text), totals(fibers.tools[0]!.text))
+    })
+  )
+
+  it.live("core-sharded on threads: a tool error on one core fails fast; under continue the run completes", () =>
+    Effect.gen(function* () {
+      const plan = { fault: "error" as const, shard: 1, record: 500 }
+      const options = { mode: "core-sharded" as const, cores: 2, backend: "threads" as const, jobs: 2 }
+      const { failure } = yield* failWith(plan, options)
+      assert.strictEqual(failure.reason, "ToolError")
+      assert.strictEqual(failure.worker, 1)
+      assert.strictEqual(failure.shard, 1)
+      assert.strictEqual(failure.record, 500)
+      const result = yield* Analyzer.run(THREADSIG, {
+        ...options,
+        tools: [counterSpec(plan)],
+        failure: "continue",
+        scheduler: { blockTimeMultiplier: 0.0001 }
+      })
+      assert.deepStrictEqual(
+        result.failures.map((f) => [f.reason, f.worker]),
+        [["ToolError", 1]]
+      )
+      const shards = result.tools[0]!.result as ReadonlyArray<ShardCount>
+      assert.deepStrictEqual(
+        shards.map((s) => s.shard),
+        [0]
+      )
+    })
+  )
+
+  it.live("serial on threads: the whole run goes to one thread and matches thread-sharded output", () =>
+    Effect.gen(function* () {
+      const tool = yield* Registry.make("basic_counts")
+      const serial = yield* Analyzer.run(THREADSIG, { tools: [tool], mode: "serial", backend: "threads" })
+      const sharded = yield* Analyzer.run(THREADSIG, { tools: [tool], jobs: 2 })
+      assert.strictEqual(serial.workers, 1)
+      assert.strictEqual(serial.tools[0]!.text, sharded.tools[0]!.text)
+    })
+  )
+
   it.live("rejects tools that cannot be rebuilt in a thread", () =>
     Effect.gen(function* () {
       const { counter } = yield* Effect.promise(() => import("../utils/faultTools.ts"))

@@ -18,9 +18,9 @@ import type { FailureInfo } from "./worker.ts"
 /** A worker's typed failure, carried in the worker effect's error channel. */
 export class WorkerFailed {
   readonly _tag = "WorkerFailed"
-  readonly info: FailureInfo
-  constructor(info: FailureInfo) {
-    this.info = info
+  readonly infos: ReadonlyArray<FailureInfo>
+  constructor(info: FailureInfo | ReadonlyArray<FailureInfo>) {
+    this.infos = Array.isArray(info) ? info : [info as FailureInfo]
   }
 }
 
@@ -82,7 +82,7 @@ export const orchestrate = (
         Effect.catch((e: WorkerFailed) =>
           Effect.gen(function* () {
             failed[w] = true
-            failures.push(e.info)
+            failures.push(...e.infos)
             if (policy === "fail-fast") yield* Deferred.succeed(firstFailure, undefined)
           })
         )

@@ -1,26 +1,34 @@
 /**
- * The worker-thread backend for thread-sharded runs: one Node worker thread
- * per worker, each with its own message channel, reading and decompressing
- * the inputs it is handed (work moves, bytes do not). The main thread hands
- * out input paths, collects Schema-encoded shard results, and supervises:
- * a thread that exits, throws outside the tool driver, hits its resource
+ * The worker-thread backend: one Node worker thread per worker, each with its
+ * own message channel, so one thread's death never touches another's
+ * messages. What a thread does depends on the mode (threadProtocol `Task`):
+ * - thread-sharded: the main thread hands out input paths and the thread
+ *   reads and decompresses them itself (work moves, bytes do not);
+ * - core-sharded: the main thread runs the scheduler and hands each thread
+ *   copies of its outputs' segments, transferred without copying again;
+ * - serial and core-serial: the one thread runs the whole analysis locally.
+ * The main thread collects Schema-encoded shard results and supervises: a
+ * thread that exits, throws outside the tool driver, hits its resource
  * limits, or goes silent becomes a typed WorkerCrashed / WorkerStalled, and
- * its release terminates the thread and returns its unstarted inputs.
+ * its release terminates the thread and deactivates its outputs (their
+ * inputs go to the other threads).
  *
- * Concurrency: the dispatcher state (`lists`, `pool`, `active`) is touched
- * only by the worker fibers of this one JS thread, synchronously between
- * awaits, so no two fibers can take the same input.
+ * Concurrency: the dispatcher state (`lists`, `pool`, `active`) and the
+ * scheduler are touched only by the worker fibers of this one JS thread,
+ * synchronously between awaits, so no two fibers can take the same input.
  */
 import { Worker } from "node:worker_threads"
 import { Clock, Duration, Effect, Queue, Schema } from "effect"
+import * as RecordBatch from "../../trace/RecordBatch.ts"
+import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"
 import { AnalyzerOptionError } from "../AnalyzerError.ts"
 import type * as Tool from "../Tool.ts"
 import { defaults } from "./defaults.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
 import { WorkerFailed } from "./orchestrate.ts"
+import type { OutputSource } from "./outputSource.ts"
 import type { FromWorker, InitData, ToWorker } from "./threadProtocol.ts"
-import type { FailureInfo } from "./worker.ts"
 
 type Event =
   | { readonly _tag: "Message"; readonly message: FromWorker }
@@ -32,12 +40,19 @@ const STARTUP_MS = 30_000
 const workerUrl = new URL("./threadWorker.ts", import.meta.url)
 const basename = (path: string) => path.slice(path.lastIndexOf("/") + 1)
 
+/** What the threads work on. */
+export type ThreadWork =
+  | { readonly _tag: "Inputs"; readonly files: ReadonlyArray<string> }
+  | { readonly _tag: "Segments"; readonly source: OutputSource; readonly names: ReadonlyArray<string> }
+  | { readonly _tag: "Local"; readonly files: ReadonlyArray<string> }
+
 export const makeThreadBackend = (
-  files: ReadonlyArray<string>,
+  work: ThreadWork,
   p: Plan,
   options: Options
 ): Effect.Effect<Backend, AnalyzerOptionError> =>
   Effect.gen(function* () {
+    const files = work._tag === "Segments" ? work.names : work.files
     const specs: Array<Tool.Spec> = []
     for (const tool of options.tools) {
       if (tool.spec === undefined) {
@@ -48,9 +63,11 @@ export const makeThreadBackend = (
       }
       specs.push(tool.spec)
     }
-    const n = p.workers
+    const n = work._tag === "Local" ? 1 : p.workers
+    const source = work._tag === "Segments" ? work.source : undefined
+    const outputsOf = (w: number): ReadonlyArray<number> => (work._tag === "Segments" ? [w] : [])
     const lists: Array<Array<number>> = Array.from({ length: n }, () => [])
-    for (let i = 0; i < files.length; i++) lists[i % n]!.push(i)
+    if (work._tag === "Inputs") for (let i = 0; i < files.length; i++) lists[i % n]!.push(i)
     const pool: Array<number> = []
     const active: Array<boolean> = Array.from({ length: n }, () => true)
     const processed: Array<number> = Array.from({ length: n }, () => 0)
@@ -72,6 +89,17 @@ export const makeThreadBackend = (
       return -1
     }
     const othersHoldWork = (w: number) => lists.some((l, o) => o !== w && active[o] && l.length > 0)
+
+    const readFailed = (w: number, e: TraceError): WorkerFailed =>
+      new WorkerFailed({
+        reason: "ReadError",
+        worker: w,
+        shard: -1,
+        shardType: p.shardType,
+        input: basename(e.path),
+        record: e.record,
+        message: e.message
+      })
 
     const crashed = (w: number, message: string): WorkerFailed => {
       const l = last[w]!
@@ -99,7 +127,20 @@ export const makeThreadBackend = (
           exitAfterRecords: options.exitAfterRecords ?? 0,
           encodings: options.encodings ?? false,
           batchCapacity: 8192,
-          heartbeatMs
+          heartbeatMs,
+          task:
+            work._tag === "Inputs"
+              ? { _tag: "Inputs" }
+              : work._tag === "Segments"
+                ? { _tag: "Segments", outputs: outputsOf(w) }
+                : {
+                    _tag: "Local",
+                    files: work.files,
+                    mode: p.mode === "core-serial" ? "core-serial" : "serial",
+                    cores: p.outputs,
+                    scheduler: options.scheduler,
+                    stallTimeoutMs: stallMs
+                  }
         }
         const thread = new Worker(workerUrl, {
           workerData: init,
@@ -177,6 +218,42 @@ export const makeThreadBackend = (
               }
               break
             }
+            case "NeedSegment": {
+              holding = true
+              const src = source!
+              let step = src.poll!(m.output, Number.POSITIVE_INFINITY)
+              while (typeof step === "number") {
+                yield* src.supply!(step).pipe(Effect.mapError((e: TraceError) => readFailed(w, e)))
+                step = src.poll!(m.output, Number.POSITIVE_INFINITY)
+              }
+              switch (step._tag) {
+                case "Records": {
+                  const copy = RecordBatch.slice(step.batch, step.start, step.end)
+                  const name = basename(files[step.input] ?? `input ${step.input}`)
+                  h.thread.postMessage(
+                    { _tag: "Segment", output: m.output, input: step.input, name, buffer: copy.buffer },
+                    [copy.buffer]
+                  )
+                  break
+                }
+                case "Idle":
+                case "Wait":
+                case "Eof":
+                  send({ _tag: step._tag, output: m.output })
+                  break
+                default:
+                  return yield* Effect.fail(
+                    new WorkerFailed({
+                      reason: "SchedulerError",
+                      worker: w,
+                      shard: m.output,
+                      shardType: p.shardType,
+                      message: step._tag === "Error" ? step.message : `unexpected step ${step._tag}`
+                    })
+                  )
+              }
+              break
+            }
             case "Progress":
               if (m.processed !== processed[w]) lastChange = now
               processed[w] = m.processed
@@ -195,7 +272,8 @@ export const makeThreadBackend = (
               return
             case "Failed":
               processed[w] = m.processed
-              return yield* Effect.fail(new WorkerFailed(m.failure as FailureInfo))
+              if (m.unconsumed > 0) source?.unread?.(m.output, m.unconsumed)
+              return yield* Effect.fail(new WorkerFailed(m.failures))
           }
         }
       })
@@ -209,6 +287,9 @@ export const makeThreadBackend = (
             // setActive(false): this worker gets no more inputs; those it never started go to the others.
             active[w] = false
             if (exit._tag === "Failure") pool.push(...lists[w]!.splice(0))
+            if (source !== undefined && !options.unsafeSkipDeactivation) {
+              for (const o of outputsOf(w)) yield* source.setActive(o, false)
+            }
             yield* Effect.promise(() => h.thread.terminate().catch(() => 0))
             options.onWorkerReleased?.(w, exit)
           })
@@ -219,7 +300,7 @@ export const makeThreadBackend = (
       results: (t) => results[t]!,
       processed: () => processed.reduce((a, b) => a + b, 0),
       perWorker: () => [...processed],
-      inputsDone: () => inputsDone.reduce((a, b) => a + b, 0),
+      inputsDone: () => (source !== undefined ? source.inputsDone() : inputsDone.reduce((a, b) => a + b, 0)),
       inputsTotal: files.length,
       snapshot: (w) => ({
         finished: finished[w]!,

@@ -19,7 +19,26 @@ export interface InitData {
   readonly batchCapacity: number
   /** Heartbeat period (ms): the worker reports progress at least this often while it runs. */
   readonly heartbeatMs: number
+  readonly task: Task
 }
+
+/**
+ * What a worker thread does:
+ * - `Inputs`: reads the inputs the main thread hands it, one shard each (thread-sharded);
+ * - `Segments`: processes record segments the main thread's scheduler hands it for `outputs` (core-sharded);
+ * - `Local`: runs a whole single-worker analysis (serial, core-serial) on its own, scheduler and reading included.
+ */
+export type Task =
+  | { readonly _tag: "Inputs" }
+  | { readonly _tag: "Segments"; readonly outputs: ReadonlyArray<number> }
+  | {
+      readonly _tag: "Local"
+      readonly files: ReadonlyArray<string>
+      readonly mode: "serial" | "core-serial"
+      readonly cores: number
+      readonly scheduler: unknown
+      readonly stallTimeoutMs: number
+    }
 
 /** Main → worker. */
 export type ToWorker =
@@ -27,12 +46,25 @@ export type ToWorker =
   | { readonly _tag: "Input"; readonly ordinal: number; readonly path: string; readonly name: string }
   /** No more inputs: finish shards and report results. */
   | { readonly _tag: "NoMoreInputs" }
+  /** Records for `output`: a batch of their own (transferred). */
+  | {
+      readonly _tag: "Segment"
+      readonly output: number
+      readonly input: number
+      readonly name: string
+      readonly buffer: ArrayBuffer
+    }
+  | { readonly _tag: "Idle"; readonly output: number }
+  | { readonly _tag: "Wait"; readonly output: number }
+  | { readonly _tag: "Eof"; readonly output: number }
 
 /** Worker → main. */
 export type FromWorker =
   | { readonly _tag: "Ready" }
   /** Asks for the next input. */
   | { readonly _tag: "NeedInput" }
+  /** Asks for `output`'s next segment. */
+  | { readonly _tag: "NeedSegment"; readonly output: number }
   | {
       readonly _tag: "Progress"
       readonly processed: number
@@ -49,4 +81,11 @@ export type FromWorker =
       /** True when every tool soft-exited or exit_after_records was reached. */
       readonly early: boolean
     }
-  | { readonly _tag: "Failed"; readonly failure: FailureInfo; readonly processed: number }
+  | {
+      readonly _tag: "Failed"
+      readonly failures: ReadonlyArray<FailureInfo>
+      readonly processed: number
+      /** Records of the last segment handed out but not consumed (Segments task). */
+      readonly unconsumed: number
+      readonly output: number
+    }

@@ -1,21 +1,26 @@
 /**
- * Entry point of an analysis worker thread: rebuilds the tools from their
- * specs, then reads and analyzes the inputs the main thread hands it, one at a
- * time, reporting progress as a heartbeat. Plain async code (no Effect
- * runtime) keeps its start-up short; the main thread owns all supervision.
+ * Entry point of an analysis worker thread. It rebuilds the tools from their
+ * specs and then does one of three tasks (threadProtocol.ts `Task`): analyze
+ * the inputs the main thread hands it (reading and decompressing them here),
+ * process the record segments the main thread's scheduler hands it, or run a
+ * whole single-worker analysis locally. It reports progress as a heartbeat;
+ * the main thread owns all supervision.
  */
 import { parentPort, workerData } from "node:worker_threads"
-import { Effect, Schema } from "effect"
+import { Cause, Effect, Schema } from "effect"
 import { InputReader } from "../../trace/internal/inputReader.ts"
 import { openSource } from "../../trace/internal/source.ts"
+import * as RecordBatch from "../../trace/RecordBatch.ts"
 import { TraceError } from "../../trace/TraceError.ts"
+import type { Options as AnalyzerOptions } from "../Analyzer.ts"
 import type * as Tool from "../Tool.ts"
 import type { FromWorker, InitData, ToWorker } from "./threadProtocol.ts"
-import { type FailureInfo, WorkerCore } from "./worker.ts"
+import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
 
 const port = parentPort!
 const init = workerData as InitData
-const post = (m: FromWorker) => port.postMessage(m)
+const post = (m: FromWorker, transfer?: ReadonlyArray<ArrayBuffer>) =>
+  port.postMessage(m, transfer as Array<ArrayBuffer> | undefined)
 
 const loadTool = async (spec: Tool.Spec): Promise<Tool.Any> => {
   const mod = (await import(spec.module)) as Record<string, (...args: ReadonlyArray<unknown>) => unknown>
@@ -35,8 +40,91 @@ const receive = async (): Promise<ToWorker> => {
   return inbox.shift()!
 }
 
+const encodeResults = (
+  tools: ReadonlyArray<Tool.Any>,
+  results: ReadonlyArray<ReadonlyArray<Tool.ShardOutcome<unknown>>>
+): ReadonlyArray<ReadonlyArray<readonly [number, unknown]>> =>
+  tools.map((tool, t) => {
+    const encode = Schema.encodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
+    return results[t]!.map((o) => [o.shardIndex, encode(o.result)] as const)
+  })
+
+/** Reads and analyzes handed-out inputs (thread-sharded). */
+const runInputs = async (core: WorkerCore, names: Map<number, string>, counters: { inputsDone: number }) => {
+  while (true) {
+    post({ _tag: "NeedInput" })
+    const m = await receive()
+    if (m._tag !== "Input") return undefined
+    names.set(m.ordinal, m.name)
+    let reader: InputReader | undefined
+    try {
+      reader = new InputReader(await openSource(m.path), m.ordinal, {
+        batchCapacity: init.batchCapacity,
+        encodings: init.encodings
+      })
+      for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
+        const outcome = core.processSegment(b, 0, b.header[0]!, m.ordinal, init.worker)
+        if (outcome !== undefined) return outcome
+      }
+      counters.inputsDone++
+    } catch (e) {
+      const te = e instanceof TraceError ? e : undefined
+      const failure: FailureInfo = {
+        reason: "ReadError",
+        worker: init.worker,
+        shard: init.shardType === "thread" ? m.ordinal : init.worker,
+        shardType: init.shardType,
+        input: m.name,
+        record: te?.record,
+        message: te !== undefined ? te.message : String(e)
+      }
+      return { _tag: "Failed", failure } as const
+    } finally {
+      await reader?.close()
+    }
+  }
+}
+
+/** Processes segments of `outputs` handed out by the main thread's scheduler. */
+const runSegments = async (core: WorkerCore, outputs: ReadonlyArray<number>, names: Map<number, string>) => {
+  const eof = outputs.map(() => false)
+  let live = outputs.length
+  let k = 0
+  while (live > 0) {
+    if (!eof[k]) {
+      const output = outputs[k]!
+      post({ _tag: "NeedSegment", output })
+      const m = await receive()
+      let outcome: SegmentOutcome
+      switch (m._tag) {
+        case "Segment": {
+          names.set(m.input, m.name)
+          const batch = RecordBatch.fromBuffer(m.buffer)
+          outcome = core.processSegment(batch, 0, RecordBatch.length(batch), m.input, output)
+          break
+        }
+        case "Idle":
+          outcome = core.idle(output, false)
+          break
+        case "Wait":
+          outcome = core.idle(output, true)
+          break
+        default:
+          eof[k] = true
+          live--
+          outcome = undefined
+      }
+      if (outcome !== undefined) return { outcome, output }
+    }
+    k = (k + 1) % outputs.length
+  }
+  return undefined
+}
+
 const main = async () => {
   const tools = await Promise.all(init.tools.map(loadTool))
+  const task = init.task
+  if (task._tag === "Local") return runLocal(tools, task)
   const names = new Map<number, string>()
   const core = new WorkerCore({
     worker: init.worker,
@@ -48,7 +136,7 @@ const main = async () => {
     exitAfterRecords: init.exitAfterRecords,
     inputName: (i) => names.get(i) ?? `input ${i}`
   })
-  let inputsDone = 0
+  const counters = { inputsDone: 0 }
   const beat = () =>
     post({
       _tag: "Progress",
@@ -56,59 +144,97 @@ const main = async () => {
       lastShard: core.lastShard,
       lastInput: core.lastInput,
       lastRecord: core.lastRecord,
-      inputsDone
+      inputsDone: counters.inputsDone
     })
   const heartbeat = setInterval(beat, init.heartbeatMs)
-  const failed = (failure: FailureInfo) => {
-    clearInterval(heartbeat)
-    post({ _tag: "Failed", failure, processed: core.processed })
-  }
   post({ _tag: "Ready" })
-  let early = false
-  work: while (true) {
-    post({ _tag: "NeedInput" })
-    const m = await receive()
-    if (m._tag === "NoMoreInputs") break
-    names.set(m.ordinal, m.name)
-    let reader: InputReader | undefined
-    try {
-      reader = new InputReader(await openSource(m.path), m.ordinal, {
-        batchCapacity: init.batchCapacity,
-        encodings: init.encodings
-      })
-      for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
-        const outcome = core.processSegment(b, 0, b.header[0]!, m.ordinal, init.worker)
-        if (outcome !== undefined) {
-          if (outcome._tag === "Failed") return failed(outcome.failure)
-          early = true
-          break work
-        }
-      }
-      inputsDone++
-    } catch (e) {
-      const te = e instanceof TraceError ? e : undefined
-      return failed({
-        reason: "ReadError",
-        worker: init.worker,
-        shard: init.shardType === "thread" ? m.ordinal : init.worker,
-        shardType: init.shardType,
-        input: m.name,
-        record: te?.record,
-        message: te !== undefined ? te.message : String(e)
-      })
-    } finally {
-      await reader?.close()
-    }
+  let outcome: SegmentOutcome
+  let output = init.worker
+  if (task._tag === "Inputs") outcome = await runInputs(core, names, counters)
+  else {
+    const r = await runSegments(core, task.outputs, names)
+    outcome = r?.outcome
+    if (r !== undefined) output = r.output
+  }
+  if (outcome?._tag === "Failed") {
+    clearInterval(heartbeat)
+    return post({
+      _tag: "Failed",
+      failures: [outcome.failure],
+      processed: core.processed,
+      unconsumed: core.unconsumed,
+      output
+    })
   }
   const end = core.finishAll()
-  if (end !== undefined && end._tag === "Failed") return failed(end.failure)
-  const results = tools.map((tool, t) => {
-    const encode = Schema.encodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
-    return core.results[t]!.map((o) => [o.shardIndex, encode(o.result)] as const)
-  })
   clearInterval(heartbeat)
+  if (end !== undefined && end._tag === "Failed") {
+    return post({ _tag: "Failed", failures: [end.failure], processed: core.processed, unconsumed: 0, output })
+  }
   beat()
-  post({ _tag: "Done", results, processed: core.processed, early })
+  post({
+    _tag: "Done",
+    results: encodeResults(tools, core.results),
+    processed: core.processed,
+    early: outcome !== undefined
+  })
+}
+
+/** A whole serial or core-serial analysis in this thread (scheduler and reading included). */
+const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["task"], { _tag: "Local" }>) => {
+  const Analyzer = await import("../Analyzer.ts")
+  post({ _tag: "Ready" })
+  let processed = 0
+  const exit = await Effect.runPromiseExit(
+    Analyzer.run(task.files, {
+      tools,
+      mode: task.mode,
+      cores: task.cores,
+      scheduler: task.scheduler as AnalyzerOptions["scheduler"],
+      skipRecords: init.skipRecords,
+      exitAfterRecords: init.exitAfterRecords,
+      encodings: init.encodings,
+      stallTimeout: `${task.stallTimeoutMs} millis`,
+      progressInterval: `${init.heartbeatMs} millis`,
+      onProgress: (p) => {
+        processed = p.records
+        post({
+          _tag: "Progress",
+          processed: p.records,
+          lastShard: -1,
+          lastInput: -1,
+          lastRecord: 0,
+          inputsDone: p.inputsDone
+        })
+      }
+    })
+  )
+  if (exit._tag === "Success") {
+    const result = exit.value
+    return post({
+      _tag: "Done",
+      results: encodeResults(
+        tools,
+        result.tools.map((t) => t.shards)
+      ),
+      processed: result.records,
+      early: false
+    })
+  }
+  const error = Cause.findErrorOption(exit.cause)
+  const failures: Array<FailureInfo> =
+    error._tag === "Some" && error.value._tag === "AnalysisFailed"
+      ? error.value.failures.map((f) => ({ ...f, worker: init.worker }))
+      : [
+          {
+            reason: error._tag === "Some" && error.value._tag === "TraceError" ? "ReadError" : "WorkerCrashed",
+            worker: init.worker,
+            shard: -1,
+            shardType: init.shardType,
+            message: error._tag === "Some" ? error.value.message : Cause.pretty(exit.cause)
+          }
+        ]
+  post({ _tag: "Failed", failures, processed, unconsumed: 0, output: init.worker })
 }
 
 main().catch((e) => {
@@ -116,12 +242,16 @@ main().catch((e) => {
   post({
     _tag: "Failed",
     processed: 0,
-    failure: {
-      reason: "WorkerCrashed",
-      worker: init.worker,
-      shard: -1,
-      shardType: init.shardType,
-      message: `worker failed to run: ${e instanceof Error ? e.message : String(e)}`
-    }
+    unconsumed: 0,
+    output: init.worker,
+    failures: [
+      {
+        reason: "WorkerCrashed",
+        worker: init.worker,
+        shard: -1,
+        shardType: init.shardType,
+        message: `worker failed to run: ${e instanceof Error ? e.message : String(e)}`
+      }
+    ]
   })
 })
