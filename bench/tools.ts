@@ -5,7 +5,9 @@
  * for scale.
  *
  * usage: npx node bench/tools.ts [trace dir or file] [repetitions]
- * (default ../shared/traces/drmemtrace.threadsig.x64.tracedir, 7)
+ * (default ../shared/traces/drmemtrace.threadsig.x64.tracedir, 7). Prints the best and
+ * the median of the repetitions: on a shared machine the best run is the
+ * better estimate of the tool's own cost.
  */
 import { Effect } from "effect"
 import type * as Tool from "../src/analyzer/Tool.ts"
@@ -18,8 +20,8 @@ import { FileType } from "../src/trace/Record.ts"
 import * as RecordBatch from "../src/trace/RecordBatch.ts"
 import * as Trace from "../src/trace/Trace.ts"
 
-const path = process.argv[2] ?? "../shared/traces/drmemtrace.threadsig.x64.tracedir"
-const reps = Number(process.argv[3] ?? 7)
+const path = process.argv[2] || "../shared/traces/drmemtrace.threadsig.x64.tracedir"
+const reps = Number(process.argv[3] || 7)
 
 const readTrace = Effect.scoped(
   Effect.gen(function* () {
@@ -76,10 +78,13 @@ const main = async () => {
       hot.push(hotMs)
       whole.push(performance.now() - start)
     }
+    // On a shared machine the best run estimates the tool's own cost; the median shows the spread.
+    const mrs = (ms: number) => (((records / ms) * 1e3) / 1e6).toFixed(1).padStart(6)
+    const best = Math.min(...hot)
     const h = median(hot)
     const w = median(whole)
     console.log(
-      `${tool.name.padEnd(15)} processBatch ${h.toFixed(1).padStart(7)} ms = ${(((records / h) * 1e3) / 1e6).toFixed(1).padStart(6)} M records/s; with finish+merge+print ${w.toFixed(1).padStart(7)} ms = ${(((records / w) * 1e3) / 1e6).toFixed(1).padStart(6)} M records/s`
+      `${tool.name.padEnd(15)} processBatch best ${best.toFixed(1).padStart(6)} ms = ${mrs(best)} M records/s, median ${mrs(h)}; with finish+merge+print (median) ${mrs(w)} M records/s`
     )
   }
 }
