@@ -12,10 +12,11 @@
  *   the access size, the instruction length, or (for markers) the
  *   `trace_marker_type_t`; `addr` is the address or the marker value; `aux` is
  *   the PC of the last instruction for data and flush records, and the
- *   indirect-branch target for indirect branches.
+ *   indirect-branch target for indirect branches. A flush's length is in
+ *   `size`, clamped to 65,535.
  * - 64-bit values are split into exact 32-bit halves (`addrLo`/`addrHi`,
  *   `auxLo`/`auxHi`): timestamps and kernel addresses exceed 2^53.
- * - `tid`/`pid` are doubles: exact for every real thread id, and for
+ * - `tid`/`pid` are signed doubles (the idle tid is -1): exact for every real thread id, and for
  *   workload-tagged ids (`workload * 2^48 + tid`) while the workload ordinal is
  *   below 32.
  * - All arrays, plus a small header (length, input ordinal, ordinals), live in

@@ -240,3 +240,37 @@ describe("decoder", () => {
     assert.strictEqual(thrown(() => decodeSync(new Uint8Array(0))).reason, "NotATrace")
   })
 })
+
+describe("decoder ids and flushes", () => {
+  it("reads thread and process ids as signed 64-bit values", () => {
+    const recs = records([
+      S.header(),
+      S.version(),
+      S.filetype(FileType.ARCH_X86_64),
+      S.threadEntry(-1),
+      S.pid(-1),
+      S.instr(0x10),
+      S.footer()
+    ])
+    assert.deepStrictEqual(
+      recs.map((r) => [r.tid, r.pid]),
+      [
+        [-1, -1],
+        [-1, -1],
+        [-1, -1]
+      ]
+    )
+  })
+
+  it("gives a flush its start address, its length in size and the last PC in aux", () => {
+    const recs = records(
+      S.thread(1, [
+        S.instr(0x500, TraceType.INSTR, 2),
+        S.entry(TraceType.DATA_FLUSH, 0, 0x1000),
+        S.entry(TraceType.DATA_FLUSH_END, 0, 0x1040)
+      ])
+    )
+    const flush = recs.find((r) => r.type === TraceType.DATA_FLUSH)!
+    assert.deepStrictEqual([flush.addr, flush.size, flush.aux], [0x1000n, 0x40, 0x500n])
+  })
+})

@@ -22,6 +22,9 @@ export interface DecodeFault {
 
 const MAX_ENCODING_LENGTH = 15
 
+/** Thread and process ids are signed 64-bit (DynamoRIO's idle tid is -1). */
+const signed64 = (lo: number, hi: number): number => (hi | 0) * 4294967296 + lo
+
 const SLOW = 0
 const DATA = 1
 const PLAIN_INSTR = 2
@@ -177,7 +180,7 @@ export class Decoder {
       const hi = words[w + 2]!
       if ((type === TraceType.THREAD || type === TraceType.PID || type === TraceType.THREAD_EXIT) && n > 0) {
         // A batch holds one thread's records: end it before the thread changes.
-        const v = hi * 4294967296 + lo
+        const v = signed64(lo, hi)
         if ((type === TraceType.PID ? this.pid : this.tid) !== v) {
           this.split = true
           break
@@ -259,7 +262,7 @@ export class Decoder {
   }
 
   private applyThreadOrPid(type: number, lo: number, hi: number): void {
-    const v = hi * 4294967296 + lo
+    const v = signed64(lo, hi)
     if (type === TraceType.THREAD) {
       this.tid = v
       this.pid = this.tid2pid.get(v) ?? 0
@@ -456,27 +459,21 @@ export class Decoder {
         this.flushHi = hi
         this.flushType = type
         if (size === 0) return n
-        return this.emitFlush(batch, n, type, size, size, 0)
+        return this.emitFlush(batch, n, type, size)
       case TraceType.INSTR_FLUSH_END:
       case TraceType.DATA_FLUSH_END: {
         const diffLo = (lo - this.flushLo) >>> 0
         const borrow = lo < this.flushLo ? 1 : 0
         const diffHi = (hi - this.flushHi - borrow) >>> 0
-        return this.emitFlush(
-          batch,
-          n,
-          this.flushType,
-          diffHi === 0 && diffLo < 0x10000 ? diffLo : 0xffff,
-          diffLo,
-          diffHi
-        )
+        // The flushed length (end - start), clamped to the 16-bit size field.
+        return this.emitFlush(batch, n, this.flushType, diffHi === 0 && diffLo < 0x10000 ? diffLo : 0xffff)
       }
       case TraceType.THREAD:
       case TraceType.PID:
         this.applyThreadOrPid(type, lo, hi)
         return n
       case TraceType.THREAD_EXIT:
-        this.tid = hi * 4294967296 + lo
+        this.tid = signed64(lo, hi)
         this.pid = this.tid2pid.get(this.tid) ?? this.pid
         batch.type[n] = type
         batch.size[n] = size
@@ -500,13 +497,13 @@ export class Decoder {
     }
   }
 
-  private emitFlush(batch: RecordBatch, n: number, type: number, size: number, lenLo: number, lenHi: number): number {
+  private emitFlush(batch: RecordBatch, n: number, type: number, size: number): number {
     batch.type[n] = type
     batch.size[n] = size
     batch.addrLo[n] = this.flushLo
     batch.addrHi[n] = this.flushHi
-    batch.auxLo[n] = lenLo
-    batch.auxHi[n] = lenHi
+    batch.auxLo[n] = this.curPcLo
+    batch.auxHi[n] = this.curPcHi
     batch.flags[n] = 0
     return n + 1
   }
