@@ -215,7 +215,7 @@ describe("next-line prefetcher", () => {
     access(l1d, 0x2000n, 8, TraceType.PREFETCHT0)
     assert.strictEqual(l1d.stats[Stat.PREFETCH_MISSES], 1)
     assert.strictEqual(l1d.stats[Stat.PREFETCH_HITS], 1)
-    assert.strictEqual(l1d.stats[Stat.MISSES] + l1d.stats[Stat.HITS], 0)
+    assert.strictEqual(l1d.stats[Stat.MISSES]! + l1d.stats[Stat.HITS]!, 0)
     assert.isFalse(holdsLine(l1d, 0x2040n / 64n))
   })
 
@@ -269,7 +269,7 @@ describe("addresses", () => {
     const d = cache(16, 4)
     access(d, 0xfffffffffffffffcn, 8)
     access(d, 0x1000n, 0)
-    assert.strictEqual(d.stats[Stat.MISSES] + d.stats[Stat.HITS], 0)
+    assert.strictEqual(d.stats[Stat.MISSES]! + d.stats[Stat.HITS]!, 0)
     access(d, 0x1001n, 0)
     assert.strictEqual(d.stats[Stat.MISSES], 1)
   })
