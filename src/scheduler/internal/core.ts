@@ -231,7 +231,7 @@ export class Core {
         if (o.gatherTimestamps && inp.nextTsHi === 0 && inp.nextTsLo === 0) {
           return {
             _tag: "Error",
-            reason: "Invalid",
+            reason: "InvalidInput",
             option: "deps",
             detail: `input ${inp.index} has no timestamp before its first instruction: timestamp ordering needs one`
           }
@@ -244,14 +244,15 @@ export class Core {
       if (first !== undefined && (first.filetype & 0x40000) !== 0 && (o.mapping !== "consistent" || o.timestampDeps)) {
         return {
           _tag: "Error",
-          reason: "Invalid",
+          reason: "InvalidOption",
           option: "mapping",
           detail: "Only MAP_TO_CONSISTENT_OUTPUT and DEPENDENCY_IGNORE are supported for whole-system traces"
         }
       }
     }
     const fault = this.mode.setInitialSchedule()
-    if (fault !== undefined) return { _tag: "Error", reason: "Invalid", option: fault.option, detail: fault.detail }
+    if (fault !== undefined)
+      return { _tag: "Error", reason: "InvalidOption", option: fault.option, detail: fault.detail }
     this.initialized = true
     return readyStep
   }

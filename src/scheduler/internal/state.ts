@@ -156,7 +156,7 @@ export interface NeedDataStep {
 /** The call failed (DynamoRIO's STATUS_INVALID / STATUS_IMPOSSIBLE_BINDING). */
 export interface ErrorStep {
   readonly _tag: "Error"
-  readonly reason: "InvalidTime" | "ImpossibleBinding" | "Invalid"
+  readonly reason: "InvalidTime" | "ImpossibleBinding" | "InvalidInput" | "InvalidOption" | "Invalid"
   readonly detail: string
 }
 

@@ -1,0 +1,424 @@
+/**
+ * The scheduler: takes N trace inputs and M outputs and hands each output a
+ * stream of record runs with DynamoRIO `scheduler_t` semantics — consistent
+ * (thread-sharded), serial (timestamp interleave) or dynamic (core-sharded:
+ * quanta, blocking syscalls, run queues, steals, rebalancing, direct
+ * switches, `set_active`).
+ *
+ * **When to use**: {@link make} over `Trace.open`'s inputs, then one caller
+ * (fiber or worker coordinator) per output loops on `next(output)` until
+ * `Eof`. A failing caller calls `unread` for the records of its last run it
+ * did not process and `setActive(output, false)`, so another output finishes
+ * its input (DynamoRIO #6666); it then stops polling its output.
+ *
+ * **Details**
+ * - A `Records` step is a range `batch[start, end)` of one input's batch,
+ *   handed out by reference (no copy). In dynamic mode the scheduler rewrites
+ *   TIMESTAMP (output time) and CPU_ID (output ordinal) values and tags the
+ *   tids/pids of workloads > 0 inside the range, as DynamoRIO does; addresses
+ *   are canonicalized in every mode (option `canonicalizeAddresses`).
+ * - A run ends where DynamoRIO would decide something (a quantum end, a
+ *   blocking syscall, a timestamp in serial mode, an input's end), at the
+ *   batch end, or after `maxRecords`. With `maxRecords: 1` the sequence of
+ *   steps is exactly DynamoRIO's `next_record` sequence.
+ * - Time is DynamoRIO's: `1 + instructions + idles` of the output, unless the
+ *   caller passes `now` (quantum by time).
+ * - The scheduling itself is a pure synchronous core (`internal/core.ts`);
+ *   this module only loads input batches when the core asks for them.
+ *
+ * **Concurrency rules**
+ * - JavaScript runs one fiber at a time and every core call is synchronous,
+ *   so each scheduling decision is atomic with respect to every fiber: no
+ *   locks.
+ * - The only interleaving point is the load of an input's next batch after
+ *   the core answered `NeedData(input)`. The core asks only for an input the
+ *   asking output owns (its current input, not in any run queue, so no other
+ *   output can pick it), and the layer runs at most one load per input: a
+ *   second request for an input being loaded (possible only if its owner was
+ *   deactivated meanwhile and another output took it) waits for the same
+ *   load. Loads are uninterruptible so a batch is never lost between the
+ *   reader and the core. A failed load fails every later request for that
+ *   input with the same `TraceError`.
+ * - Each output must have one caller at a time.
+ * - `Idle` and `Wait` never block inside the scheduler: `next` yields
+ *   (`Effect.yieldNow`) before returning `Idle` and sleeps `waitSleep`
+ *   (default 1 ms, DynamoRIO #7054; `TestClock` controls it) before returning
+ *   `Wait`, so a caller's loop never busy-spins.
+ *
+ * **Gotchas**
+ * - A step's range is valid until the next `next`/`unread` on the same
+ *   output; the records themselves stay valid (batches are never reused).
+ * - An inactive output returns `Idle` forever, never `Eof` (DynamoRIO).
+ * - `setActive` is only supported by the dynamic mapping (DynamoRIO returns
+ *   STATUS_INVALID otherwise): other mappings fail with `NotSupported`.
+ * - Not yet supported: replaying a recorded or as-traced schedule
+ *   (`asPreviously`, `recorded` with several outputs), regions of interest,
+ *   skipping, kernel syscall/switch sequence injection, speculation.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Scheduler, Trace } from "memtrace"
+ *
+ * const count = Effect.scoped(Effect.gen(function* () {
+ *   const inputs = yield* Trace.open("../shared/traces/drmemtrace.threadsig.x64.tracedir")
+ *   const s = yield* Scheduler.make(inputs, 1, { mapping: "recorded", deps: "timestamps" })
+ *   let records = 0
+ *   for (let step = yield* s.next(0); step._tag !== "Eof"; step = yield* s.next(0))
+ *     if (step._tag === "Records") records += step.end - step.start
+ *   return records
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Clock, Deferred, Duration, Effect, Exit, type Scope } from "effect"
+import type { RecordBatch } from "../trace/RecordBatch.ts"
+import type { InputInfo, TraceInput } from "../trace/Trace.ts"
+import type { TraceError } from "../trace/TraceError.ts"
+import { Core } from "./internal/core.ts"
+import { type Options as CoreOptions, defaults as coreDefaults, type InputOptions } from "./internal/options.ts"
+import { Stat, Status } from "./internal/state.ts"
+import { SchedulerError } from "./SchedulerError.ts"
+
+export type { InputOptions, Mapping } from "./internal/options.ts"
+
+/**
+ * Scheduler options: DynamoRIO's `scheduler_options_t` (see {@link defaults}
+ * for every default) plus input filters and the Wait pacing.
+ *
+ * @category models
+ */
+export interface Options extends CoreOptions {
+  /** Keep only inputs with these thread ids (DynamoRIO `only_threads`). Input ordinals are renumbered. */
+  readonly onlyThreads?: ReadonlyArray<number> | undefined
+  /** Keep only inputs with these ordinals (DynamoRIO `only_shards`). Input ordinals are renumbered. */
+  readonly onlyShards?: ReadonlyArray<number> | undefined
+  /** How long `next` sleeps before returning `Wait`. Default 1 millisecond. */
+  readonly waitSleep?: Duration.Input | undefined
+}
+
+/**
+ * Every default (DynamoRIO's `scheduler_options_t` defaults).
+ *
+ * @category defaults
+ */
+export const defaults = { ...coreDefaults, waitSleep: Duration.millis(1) } as const
+
+/**
+ * A run of records of one input: `batch[start, end)`.
+ *
+ * @category models
+ */
+export interface Records {
+  readonly _tag: "Records"
+  /** Input ordinal (after `onlyThreads`/`onlyShards` filtering). */
+  readonly input: number
+  readonly batch: RecordBatch
+  readonly start: number
+  readonly end: number
+  /** Records the output delivered before `batch[start]` (its record ordinal − 1). */
+  readonly outputRecordsBefore: number
+  /** Instructions the output delivered before `batch[start]`. */
+  readonly outputInstrsBefore: number
+}
+
+/**
+ * What `next` returns: records, an idle output (advance simulated time), a
+ * wait (do not), or the end of the output.
+ *
+ * @category models
+ */
+export type Step = Records | { readonly _tag: "Idle" } | { readonly _tag: "Wait" } | { readonly _tag: "Eof" }
+
+/**
+ * DynamoRIO's `schedule_statistic_t` counters of one output.
+ *
+ * @category models
+ */
+export interface Statistics {
+  readonly switchInputToInput: number
+  readonly switchInputToIdle: number
+  readonly switchIdleToInput: number
+  /** Quantum ends where the same input kept running. */
+  readonly switchNop: number
+  readonly quantumPreempts: number
+  readonly directSwitchAttempts: number
+  readonly directSwitchSuccesses: number
+  /** Counted on the output an input was taken from (steals, rebalances), or that received a direct switch. */
+  readonly migrations: number
+  readonly runqueueSteals: number
+  readonly runqueueRebalances: number
+  readonly hitOutputLimit: number
+  readonly kernelSwitchSequenceInjections: number
+  readonly kernelSyscallSequenceInjections: number
+  readonly canonicalizedAddresses: number
+}
+
+/**
+ * Per-call options of `next`.
+ *
+ * @category models
+ */
+export interface NextOptions {
+  /** Simulated time (> 0) for quantum-by-time; default DynamoRIO's instruction-count time. */
+  readonly now?: number | undefined
+  /** Cap on the records of a run (1 = DynamoRIO's record at a time). Default: no cap. */
+  readonly maxRecords?: number | undefined
+}
+
+/**
+ * A scheduler over a set of inputs.
+ *
+ * @category models
+ */
+export interface Scheduler {
+  readonly outputCount: number
+  /** The scheduled inputs (after filtering), indexed by the input ordinal steps carry. */
+  readonly inputs: ReadonlyArray<InputInfo>
+  /** The next step of `output`. */
+  readonly next: (output: number, options?: NextOptions) => Effect.Effect<Step, TraceError | SchedulerError>
+  /**
+   * DynamoRIO's `set_active`. Deactivating gives the output's current input
+   * back to a run queue (resuming at its next undelivered record) and moves
+   * its queue to the active outputs; the output then returns `Idle`.
+   * Re-activating makes it pick an input on its next call. Deactivating an
+   * inactive output is a no-op. Inputs that no active output can take wait
+   * (never dropped) until one can.
+   */
+  readonly setActive: (output: number, active: boolean) => Effect.Effect<void, SchedulerError>
+  /**
+   * Gives back the last `count` records of the output's last `Records` step
+   * (only right after it): they are delivered again, here or, after
+   * `setActive(false)`, on another output. False if not possible.
+   */
+  readonly unread: (output: number, count: number) => Effect.Effect<boolean, SchedulerError>
+  readonly isActive: (output: number) => boolean
+  readonly stats: (output: number) => Statistics
+  /** DynamoRIO's `get_output_cpuid`: the output ordinal in these mappings. */
+  readonly outputCpuid: (output: number) => number
+  /** The output's current input, or -1. */
+  readonly currentInput: (output: number) => number
+  /** The output's ordinals: records and instructions delivered, idles returned. */
+  readonly outputOrdinals: (output: number) => {
+    readonly records: number
+    readonly instrs: number
+    readonly idles: number
+  }
+  /** Records and instructions of `input` delivered so far. */
+  readonly inputOrdinals: (input: number) => { readonly records: number; readonly instrs: number }
+  /** Inputs not yet at their end. */
+  readonly liveInputCount: () => number
+}
+
+const statistics = (s: ReadonlyArray<number>): Statistics => ({
+  switchInputToInput: s[Stat.SWITCH_INPUT_TO_INPUT]!,
+  switchInputToIdle: s[Stat.SWITCH_INPUT_TO_IDLE]!,
+  switchIdleToInput: s[Stat.SWITCH_IDLE_TO_INPUT]!,
+  switchNop: s[Stat.SWITCH_NOP]!,
+  quantumPreempts: s[Stat.QUANTUM_PREEMPTS]!,
+  directSwitchAttempts: s[Stat.DIRECT_SWITCH_ATTEMPTS]!,
+  directSwitchSuccesses: s[Stat.DIRECT_SWITCH_SUCCESSES]!,
+  migrations: s[Stat.MIGRATIONS]!,
+  runqueueSteals: s[Stat.RUNQUEUE_STEALS]!,
+  runqueueRebalances: s[Stat.RUNQUEUE_REBALANCES]!,
+  hitOutputLimit: s[Stat.HIT_OUTPUT_LIMIT]!,
+  kernelSwitchSequenceInjections: s[Stat.KERNEL_SWITCH_SEQUENCE_INJECTIONS]!,
+  kernelSyscallSequenceInjections: s[Stat.KERNEL_SYSCALL_SEQUENCE_INJECTIONS]!,
+  canonicalizedAddresses: s[Stat.CANONICALIZED_ADDRESSES]!
+})
+
+/** Applies only_threads / only_shards (DynamoRIO: one or the other) and remaps per-input options. */
+const filterInputs = (
+  inputs: ReadonlyArray<TraceInput>,
+  options: Options | undefined
+):
+  | { readonly kept: ReadonlyArray<TraceInput>; readonly perInput: ReadonlyArray<InputOptions | undefined> }
+  | SchedulerError => {
+  const threads = options?.onlyThreads
+  const shards = options?.onlyShards
+  if (threads !== undefined && threads.length > 0 && shards !== undefined && shards.length > 0)
+    return new SchedulerError({
+      reason: "InvalidOption",
+      option: "onlyThreads",
+      detail: "only_threads and only_shards cannot both be set"
+    })
+  const keep = inputs.map((inp, i) =>
+    threads !== undefined && threads.length > 0
+      ? threads.includes(inp.info.tid)
+      : shards !== undefined && shards.length > 0
+        ? shards.includes(i)
+        : true
+  )
+  const perInput = options?.inputs ?? []
+  return {
+    kept: inputs.filter((_, i) => keep[i]),
+    perInput: inputs.flatMap((_, i) => (keep[i] ? [perInput[i]] : []))
+  }
+}
+
+const outputError = (output: number, count: number): SchedulerError =>
+  new SchedulerError({
+    reason: "InvalidOutput",
+    output,
+    detail: `output ${output} is not in 0..${count - 1}`
+  })
+
+/**
+ * Makes a scheduler over `inputs` for `outputCount` outputs. Reads each input
+ * ahead to its file type (and first timestamp when ordering by timestamps)
+ * and lays out the initial schedule before returning.
+ *
+ * @category constructors
+ */
+export const make = (
+  inputs: ReadonlyArray<TraceInput>,
+  outputCount: number,
+  options?: Options
+): Effect.Effect<Scheduler, SchedulerError | TraceError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const filtered = filterInputs(inputs, options)
+    if (filtered instanceof SchedulerError) return yield* filtered
+    const { kept, perInput } = filtered
+    let randomInitialLayout = options?.randomInitialLayout
+    if (randomInitialLayout === 0) randomInitialLayout = (yield* Clock.currentTimeMillis) % 2147483647 || 1
+    const made = Core.make(
+      kept.map((inp) => ({ tid: inp.info.tid })),
+      outputCount,
+      { ...options, randomInitialLayout, inputs: perInput }
+    )
+    if (!(made instanceof Core))
+      return yield* new SchedulerError({ reason: "InvalidOption", option: made.option, detail: made.detail })
+    const core = made
+    const waitSleep = options?.waitSleep ?? defaults.waitSleep
+
+    const inflight = new Map<number, Deferred.Deferred<void, TraceError>>()
+    const failed = new Map<number, TraceError>()
+    /** Loads `input`'s next batch into the core, once per request even with several askers. */
+    const load = (input: number): Effect.Effect<void, TraceError> =>
+      Effect.suspend(() => {
+        const f = failed.get(input)
+        if (f !== undefined) return Effect.fail(f)
+        const pending = inflight.get(input)
+        if (pending !== undefined) return Deferred.await(pending)
+        const done = Deferred.makeUnsafe<void, TraceError>()
+        inflight.set(input, done)
+        return kept[input]!.next.pipe(
+          Effect.tap((batch) => Effect.sync(() => core.supply(input, batch))),
+          Effect.tapError((e) => Effect.sync(() => failed.set(input, e))),
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              inflight.delete(input)
+              Deferred.doneUnsafe(done, Exit.asVoid(exit))
+            })
+          ),
+          Effect.asVoid,
+          Effect.uninterruptible
+        )
+      })
+
+    for (;;) {
+      const s = core.init()
+      if (s._tag === "Ready") break
+      if (s._tag === "NeedData") {
+        yield* load(s.input)
+        continue
+      }
+      return yield* new SchedulerError({
+        reason: s.reason === "InvalidInput" ? "InvalidInput" : "InvalidOption",
+        ...(s.option !== undefined ? { option: s.option } : {}),
+        detail: s.detail
+      })
+    }
+
+    const checkOutput = (output: number): SchedulerError | undefined =>
+      Number.isInteger(output) && output >= 0 && output < outputCount ? undefined : outputError(output, outputCount)
+
+    const next = (output: number, opts?: NextOptions): Effect.Effect<Step, TraceError | SchedulerError> =>
+      Effect.gen(function* () {
+        const bad = checkOutput(output)
+        if (bad !== undefined) return yield* bad
+        const now = opts?.now ?? 0
+        const max = opts?.maxRecords ?? Number.POSITIVE_INFINITY
+        for (;;) {
+          const s = core.next(output, now, max)
+          switch (s._tag) {
+            case "NeedData":
+              yield* load(s.input)
+              continue
+            case "Records":
+              return {
+                _tag: "Records",
+                input: s.input,
+                batch: s.batch,
+                start: s.start,
+                end: s.end,
+                outputRecordsBefore: s.outputRecordsBefore,
+                outputInstrsBefore: s.outputInstrsBefore
+              } satisfies Records
+            case "Idle":
+              yield* Effect.yieldNow
+              return s
+            case "Wait":
+              yield* Effect.sleep(waitSleep)
+              return s
+            case "Eof":
+              return s
+            case "Error":
+              return yield* new SchedulerError({
+                reason:
+                  s.reason === "InvalidTime" || s.reason === "ImpossibleBinding" || s.reason === "InvalidInput"
+                    ? s.reason
+                    : "InvalidOption",
+                output,
+                detail: s.detail
+              })
+          }
+        }
+      })
+
+    const setActive = (output: number, active: boolean): Effect.Effect<void, SchedulerError> =>
+      Effect.suspend(() => {
+        const bad = checkOutput(output)
+        if (bad !== undefined) return Effect.fail(bad)
+        const st = core.setActive(output, active)
+        // IMPOSSIBLE_BINDING is informational here: the inputs wait for an allowed output.
+        if (st === Status.OK || st === Status.IMPOSSIBLE_BINDING) return Effect.void
+        return Effect.fail(
+          new SchedulerError({
+            reason: "NotSupported",
+            option: "mapping",
+            output,
+            detail: `setActive needs the dynamic mapping (this one is ${core.opts.mapping})`
+          })
+        )
+      })
+
+    const unread = (output: number, count: number): Effect.Effect<boolean, SchedulerError> =>
+      Effect.suspend(() => {
+        const bad = checkOutput(output)
+        return bad !== undefined ? Effect.fail(bad) : Effect.succeed(core.unread(output, count))
+      })
+
+    const scheduler: Scheduler = {
+      outputCount,
+      inputs: kept.map((k) => k.info),
+      next,
+      setActive,
+      unread,
+      isActive: (output) => core.outputs[output]?.active ?? false,
+      stats: (output) => statistics(core.stats(output)),
+      outputCpuid: (output) => core.outputCpuid(output),
+      currentInput: (output) => core.outputs[output]?.curInput ?? -1,
+      outputOrdinals: (output) => {
+        const o = core.outputs[output]!
+        return { records: o.records, instrs: o.instrs, idles: o.idleCount }
+      },
+      inputOrdinals: (input) => {
+        const i = core.inputs[input]!
+        return { records: i.recordsDelivered, instrs: i.instrsDelivered }
+      },
+      liveInputCount: () => core.liveInputCount
+    }
+    return scheduler
+  })
