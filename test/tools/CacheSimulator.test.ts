@@ -100,6 +100,31 @@ describe("DynamoRIO's unit-test scenarios", () => {
     assert.strictEqual(run.result.cores[0]!.l1i.compulsoryMisses, 5)
   })
 
+  it("invalidates flushed lines in the core's L1 and the LLC", () => {
+    // Read lines 0..3 and fetch line 8; flush data [0x40, 0xbf] (start/end entry pair: lines 1
+    // and 2) and instructions at line 8 (8 bytes). Re-reading lines 0..3 then hits 0 and 3 and
+    // misses 1 and 2 in both L1D and LLC (none compulsory); re-fetching line 8 misses in L1I and LLC.
+    const run = simulate(
+      make(small),
+      stream(
+        as(
+          1,
+          ...times(4, (i) => read(i * 64)),
+          instr(0x200),
+          entry(TraceType.DATA_FLUSH, 0, 0x40),
+          entry(TraceType.DATA_FLUSH_END, 0, 0xc0),
+          entry(TraceType.INSTR_FLUSH, 8, 0x200),
+          ...times(4, (i) => read(i * 64)),
+          instr(0x200)
+        )
+      )
+    )
+    const { l1i, l1d } = run.result.cores[0]!
+    assert.deepStrictEqual([l1d.hits, l1d.misses, l1d.compulsoryMisses, l1d.flushes], [2, 6, 4, 1])
+    assert.deepStrictEqual([l1i.hits, l1i.misses, l1i.compulsoryMisses, l1i.flushes], [0, 2, 1, 1])
+    assert.deepStrictEqual([run.result.ll.misses, run.result.ll.compulsoryMisses, run.result.ll.flushes], [8, 5, 2])
+  })
+
   it("halves sequential misses with the next-line prefetcher (unit_test_nextline_prefetcher)", () => {
     const reads = as(1, ...times(6, (i) => read(i * 64, 4)))
     assert.strictEqual(simulate(make(small), stream(reads)).result.cores[0]!.l1d.misses, 6)

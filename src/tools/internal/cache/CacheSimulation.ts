@@ -199,10 +199,10 @@ export class CacheSimulation {
           request(this.l1d[core]!, type, lo[i]!, hi[i]!, sizes[i]!, 0)
           break
         case IFLUSH:
-          flush(this.l1i[core]!, lo[i]!, hi[i]!, b.auxLo[i]!, b.auxHi[i]!)
+          flush(this.l1i[core]!, lo[i]!, hi[i]!, sizes[i]!, 0)
           break
         case DFLUSH:
-          flush(this.l1d[core]!, lo[i]!, hi[i]!, b.auxLo[i]!, b.auxHi[i]!)
+          flush(this.l1d[core]!, lo[i]!, hi[i]!, sizes[i]!, 0)
           break
         case EXIT:
           cm.threadExit(tid)
