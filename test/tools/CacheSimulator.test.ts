@@ -7,12 +7,11 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as CacheSimulator from "../../src/tools/CacheSimulator.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 import * as Synthetic from "../../src/trace/Synthetic.ts"
-import * as Trace from "../../src/trace/Trace.ts"
-import { interleave } from "./CacheSimulator.interleave.ts"
 import { as, rate, row, simulate, simulateBatches, stream } from "./CacheSimulator.run.ts"
 
 const { instr, read, write, entry, marker, cpu, exit } = Synthetic
@@ -343,17 +342,14 @@ describe("real traces", () => {
   it.effect("reproduces DynamoRIO's serial run on chase-snappy exactly (LL hits 78,312)", () =>
     Effect.gen(function* () {
       // drmemtrace_launcher -indir drmemtrace.chase-snappy.x64.tracedir -tool cache_simulator -no_core_sharded:
-      // thread shards, the serial timestamp interleave of both inputs, default geometry.
-      const inputs = yield* Trace.open("../shared/traces/drmemtrace.chase-snappy.x64.tracedir")
-      const batches: Array<RecordBatch.RecordBatch> = []
-      yield* interleave(inputs, (b) => {
-        batches.push(b)
-        return true
+      // thread shards over the serial timestamp interleave of both inputs, default geometry.
+      const run = yield* Analyzer.run("../shared/traces/drmemtrace.chase-snappy.x64.tracedir", {
+        tools: [CacheSimulator.tool],
+        mode: "serial"
       })
-      const run = simulateBatches(CacheSimulator.tool, batches, "thread")
       const expected = readFileSync("../shared/traces/expected/chase-snappy.cache_simulator.thread.txt", "utf8")
-      assert.strictEqual(run.text, expected)
-      assert.strictEqual(run.result.ll.hits, 78312)
+      assert.strictEqual(run.tools[0]!.text, expected)
+      assert.strictEqual((run.tools[0]!.result as CacheSimulator.Result).ll.hits, 78312)
     })
   )
 })

@@ -5,11 +5,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as TlbSimulator from "../../src/tools/TlbSimulator.ts"
 import { TraceType } from "../../src/trace/Record.ts"
 import * as Synthetic from "../../src/trace/Synthetic.ts"
-import * as Trace from "../../src/trace/Trace.ts"
-import { as, rate, row, simulate, simulateBatches, stream } from "./CacheSimulator.run.ts"
+import { as, rate, row, simulate, stream } from "./CacheSimulator.run.ts"
 
 const { instr, read, write, entry, exit } = Synthetic
 
@@ -133,17 +133,17 @@ describe("TLB simulator", () => {
     assert.isTrue(failure({ l1dAssoc: 5 }).startsWith("Usage error: failed to initialize dtlbs_."))
   })
 
-  it.effect("allasm with -sim_refs 10 on core 0: L1I hits 9, misses 1 (offline-one-early)", () =>
+  it.effect("allasm with -core_serial -sim_refs 10: L1I hits 9, misses 1 (offline-one-early)", () =>
     Effect.gen(function* () {
-      // DynamoRIO runs `-tool TLB:opcode_mix -core_serial -sim_refs 10`; its expected output shows the
-      // single input on core 0 ("Core #0 (traced CPU(s): #0)"). The other cores only see idle records,
-      // which the simulator skips, so feeding the input's records as output 0 is that run.
-      const [input] = yield* Trace.open("../shared/traces/drmemtrace.allasm_x86_64.trace.zip")
-      const batches = yield* Trace.readAll(input!)
-      const run = simulateBatches(make({ simRefs: 10 }), batches, "core")
-      assert.strictEqual(run.signal?._tag, "Stop")
+      // drmemtrace_launcher -infile drmemtrace.allasm_x86_64.trace.zip -tool TLB:opcode_mix -core_serial
+      // -sim_refs 10: the dynamic scheduler puts the single input on core 0 of 4.
+      const run = yield* Analyzer.run("../shared/traces/drmemtrace.allasm_x86_64.trace.zip", {
+        tools: [make({ simRefs: 10 })],
+        mode: "core-serial",
+        cores: 4
+      })
       assert.isTrue(
-        run.text.startsWith(
+        run.tools[0]!.text.startsWith(
           "TLB simulation results:\nCore #0 (traced CPU(s): #0)\n  L1I stats:\n" + row("Hits:", 9) + row("Misses:", 1)
         )
       )
