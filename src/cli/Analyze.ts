@@ -17,9 +17,11 @@
  *   stderr, and picks the exit status.
  * - Every field of the options is honoured or refused: an option the analyzer
  *   cannot apply yet (instruction windows, thread limits, intervals,
- *   scheduler knobs, schedule files, several workloads) fails with a
- *   `UsageError` (`NotYetAvailable`) naming it; nothing is silently ignored.
- *   Tool knobs of tools that are not run are ignored, as in DynamoRIO.
+ *   wall-clock scheduling, load balancing, schedule files, several
+ *   workloads) fails with a `UsageError` (`NotYetAvailable`) naming it;
+ *   nothing is silently ignored. As in DynamoRIO, tool knobs of tools that
+ *   are not run, and `-sched_*` knobs outside core-sharded and core-serial
+ *   runs, have no effect.
  * - Errors: `UsageError`, the analyzer's `AnalyzerOptionError` and the
  *   registry's `ToolOptionError` (exit 2); `TraceError` and `AnalysisFailed`
  *   (exit 1; the CLI prints one line per line of the message, so an
@@ -75,23 +77,8 @@ const NOT_YET: ReadonlyArray<Options.Key> = [
   "exitAfterInstrs",
   "intervalMicroseconds",
   "intervalInstrCount",
-  "schedQuantum",
+  // The analyzer feeds the scheduler instruction time, never wall-clock time.
   "schedTime",
-  "schedOrderTime",
-  "schedSyscallSwitchUs",
-  "schedBlockingSwitchUs",
-  "schedBlockScale",
-  "schedBlockMaxUs",
-  "schedRandomize",
-  "schedDisableDirectSwitches",
-  "schedInfiniteTimeouts",
-  "schedTimeUnitsPerUs",
-  "schedMigrationThresholdUs",
-  "schedRebalancePeriodUs",
-  "schedStealAttemptPeriod",
-  "schedExitIfFractionInputsLeft",
-  "schedRandomInitialLayout",
-  "schedMaxCores",
   "maxLoadImbalance",
   "recordFile",
   "replayFile",
@@ -185,6 +172,32 @@ export const toolOptions = (
 }
 
 /**
+ * The scheduler knobs of a core-sharded or core-serial run, as DynamoRIO's
+ * `init_dynamic_schedule` sets them from the `-sched_*` options. Thread-sharded
+ * and serial runs ignore them, as in DynamoRIO.
+ *
+ * @category modes
+ */
+export const schedulerOptions = (o: Options.Options) => ({
+  deps: o.schedOrderTime ? ("timestamps" as const) : ("ignore" as const),
+  quantumDurationInstrs: o.schedQuantum,
+  syscallSwitchThreshold: o.schedSyscallSwitchUs,
+  blockingSwitchThreshold: o.schedBlockingSwitchUs,
+  blockTimeMultiplier: o.schedBlockScale,
+  blockTimeMaxUs: o.schedBlockMaxUs,
+  honorInfiniteTimeouts: o.schedInfiniteTimeouts,
+  timeUnitsPerUs: o.schedTimeUnitsPerUs,
+  migrationThresholdUs: o.schedMigrationThresholdUs,
+  rebalancePeriodUs: o.schedRebalancePeriodUs,
+  stealAttemptPeriod: o.schedStealAttemptPeriod,
+  randomizeNextInput: o.schedRandomize,
+  honorDirectSwitches: !o.schedDisableDirectSwitches,
+  exitIfFractionInputsLeft: o.schedExitIfFractionInputsLeft,
+  randomInitialLayout: o.schedRandomInitialLayout,
+  workloadOutputLimits: o.schedMaxCores > 0 ? [o.schedMaxCores] : []
+})
+
+/**
  * The analyzer mode DynamoRIO would run (`analyzer_multi.cpp`), or a usage
  * error for tools that disagree on their shard type.
  *
@@ -234,6 +247,7 @@ export const runAnalysis = (options: Options.Options, hooks: Hooks): Effect.Effe
       mode,
       jobs: options.jobs < 0 ? undefined : options.jobs,
       cores: options.cores,
+      scheduler: mode === "core-sharded" || mode === "core-serial" ? schedulerOptions(options) : undefined,
       failure: options.failure,
       backend: options.backend,
       runTimeout: options.runTimeout > 0 ? Duration.millis(options.runTimeout) : undefined,

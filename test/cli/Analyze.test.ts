@@ -60,7 +60,7 @@ describe("Analyze", () => {
     })
   })
 
-  it.effect("prints DynamoRIO's basic_counts for small", () =>
+  it.live("prints DynamoRIO's basic_counts for small", () =>
     Effect.gen(function* () {
       const out = yield* run(`-infile ${SMALL} -tool basic_counts`)
       assert.strictEqual(out.text, expected("small.basic_counts"))
@@ -68,7 +68,7 @@ describe("Analyze", () => {
     })
   )
 
-  it.effect("separates several tools' results with DynamoRIO's line of 75 '='", () =>
+  it.live("separates several tools' results with DynamoRIO's line of 75 '='", () =>
     Effect.gen(function* () {
       const out = yield* run(`-infile ${SMALL} -tool basic_counts:histogram`)
       assert.strictEqual(
@@ -78,7 +78,7 @@ describe("Analyze", () => {
     })
   )
 
-  it.effect("passes tool knobs: -reuse_distance_histogram, -report_top", () =>
+  it.live("passes tool knobs: -reuse_distance_histogram, -report_top", () =>
     Effect.gen(function* () {
       const hist = yield* run(`-infile ${SMALL} -tool reuse_distance -reuse_distance_histogram`)
       assert.strictEqual(hist.text, expected("small.reuse_distance_histogram"))
@@ -100,7 +100,7 @@ describe("Analyze", () => {
     })
   )
 
-  it.effect("gives JSON of every tool's result", () =>
+  it.live("gives JSON of every tool's result", () =>
     Effect.gen(function* () {
       const out = yield* run(`-infile ${SMALL} -tool basic_counts -json`)
       const json = JSON.parse(JSON.stringify(out.json)) as {
@@ -111,16 +111,61 @@ describe("Analyze", () => {
     })
   )
 
+  it("sets the scheduler knobs as DynamoRIO's init_dynamic_schedule does", () => {
+    const o = options(
+      `-indir t -core_sharded -sched_quantum 1000 -no_sched_order_time -sched_syscall_switch_us 7 -sched_blocking_switch_us 8 -sched_block_scale 0.01 -sched_block_max_us 9 -sched_infinite_timeouts -sched_time_units_per_us 2.5 -sched_migration_threshold_us 10 -sched_rebalance_period_us 11 -sched_steal_attempt_period 0 -sched_randomize -sched_disable_direct_switches -sched_exit_if_fraction_inputs_left 0 -sched_random_initial_layout -1 -sched_max_cores 2`
+    )
+    assert.deepStrictEqual(Analyze.schedulerOptions(o), {
+      deps: "ignore",
+      quantumDurationInstrs: 1000,
+      syscallSwitchThreshold: 7,
+      blockingSwitchThreshold: 8,
+      blockTimeMultiplier: 0.01,
+      blockTimeMaxUs: 9,
+      honorInfiniteTimeouts: true,
+      timeUnitsPerUs: 2.5,
+      migrationThresholdUs: 10,
+      rebalancePeriodUs: 11,
+      stealAttemptPeriod: 0,
+      randomizeNextInput: true,
+      honorDirectSwitches: false,
+      exitIfFractionInputsLeft: 0,
+      randomInitialLayout: -1,
+      workloadOutputLimits: [2]
+    })
+    // Defaults: timestamps order the run queues (-sched_order_time), no output limit.
+    const d = Analyze.schedulerOptions(options("-indir t"))
+    assert.strictEqual(d.deps, "timestamps")
+    assert.deepStrictEqual(d.workloadOutputLimits, [])
+  })
+
+  it.live("core-serial basic_counts keeps DynamoRIO's totals (semantics §9, core_serial.templatex)", () =>
+    Effect.gen(function* () {
+      // DynamoRIO's own core_serial test line (suite/tests/CMakeLists.txt) uses -sched_block_scale 0.01.
+      const out = yield* run(
+        `-indir ${TRACES}/drmemtrace.threadsig.x64.tracedir -sched_block_scale 0.01 -tool basic_counts -core_serial`
+      )
+      const totals = (text: string) =>
+        text
+          .split("\n")
+          .slice(0, 26)
+          // Idle and wait markers depend on the schedule; DynamoRIO's reference is thread-sharded.
+          .filter((l) => !/idle markers|wait markers/.test(l))
+      assert.deepStrictEqual(totals(out.text), totals(expected("threadsig.basic_counts")))
+      assert.include(out.text, "Core 0 counts:")
+    })
+  )
+
   const refused: ReadonlyArray<readonly [string, string]> = [
     ["-skip_instrs 10", "Option -skip_instrs (--skip-instrs) is not available yet: the analyzer does not apply it"],
     [
-      "-sched_quantum 1000",
-      "Option -sched_quantum (--sched-quantum) is not available yet: the analyzer does not apply it"
+      "-core_sharded -sched_time",
+      "Option -sched_time (--sched-time) is not available yet: the analyzer does not apply it"
     ],
     ["-only_thread 21548", "Option -only_threads (--only-threads) is not available yet: the analyzer does not apply it"]
   ]
   for (const [extra, message] of refused) {
-    it.effect(`refuses what the analyzer cannot apply yet: ${extra}`, () =>
+    it.live(`refuses what the analyzer cannot apply yet: ${extra}`, () =>
       Effect.gen(function* () {
         const e = (yield* Effect.flip(
           run(`-indir ${TRACES}/drmemtrace.threadsig.x64.tracedir -tool basic_counts ${extra}`)

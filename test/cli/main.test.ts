@@ -68,6 +68,15 @@ describe("memtrace (spawned)", () => {
     })
   )
 
+  it.live("view: DynamoRIO's record listing of a trace without encodings, exit 0", () =>
+    Effect.gen(function* () {
+      const r = yield* memtrace(["view", `${TRACES}/drmemtrace.small.x64.trace`, "--exit-after-records", "60"])
+      assert.strictEqual(r.stderr, "")
+      assert.strictEqual(r.code, 0)
+      assert.strictEqual(r.stdout, fs.readFileSync(`${TRACES}/expected/small.view.txt`, "utf8"))
+    })
+  )
+
   it.live("a missing trace: exit 1 with the TraceError line", () =>
     Effect.gen(function* () {
       const r = yield* memtrace(["analyze", "--indir", `${TRACES}/no-such-trace`, "--tool", "basic_counts"])
