@@ -263,7 +263,7 @@ const build = (options: Options): Tool.Tool<State, Result, Result, SimulatorErro
 
 /**
  * A TLB simulator with the given options (unspecified ones from
- * {@link defaults}); fails with DynamoRIO's usage error when a TLB geometry is
+ * {@link defaults}; keys set to `undefined` count as unspecified); fails with DynamoRIO's usage error when a TLB geometry is
  * impossible.
  *
  * @category constructors
@@ -272,7 +272,8 @@ export const make = (
   options: Partial<Options> = {}
 ): Effect.Effect<Tool.Tool<State, Result, Result, SimulatorError>, SimulatorError> =>
   Effect.suspend(() => {
-    const full: Options = { ...defaults, ...options }
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined))
+    const full: Options = { ...defaults, ...given }
     const problem = validate(full)
     return problem === undefined ? Effect.succeed(build(full)) : Effect.fail(problem)
   })

@@ -310,6 +310,13 @@ describe("options and errors", () => {
     assert.strictEqual(failure({ cores: 0 }).reason, "InvalidOptions")
   })
 
+  it("treats options set to undefined as unspecified", () => {
+    const sim = make({ cores: undefined, llSize: undefined } as unknown as Partial<CacheSimulator.Options>)
+    const run = simulate(sim, stream(as(1, read(0))))
+    assert.strictEqual(run.result.cores.length, 4)
+    assert.strictEqual(run.result.ll.sizeBytes, 8 * 1024 * 1024)
+  })
+
   it("accepts non-power-of-2 associativities and sizes when the set count is a power of 2", () => {
     // 24 KiB 6-way: 384 lines, 64 sets.
     const sim = make({ l1dSize: 24 * 1024, l1dAssoc: 6 })
