@@ -55,8 +55,8 @@ export class ConsistentMode implements Mode {
     _decision: SwitchDecision
   ): void {}
 
-  wouldSwitch(): boolean {
-    return false
+  extendRun(output: number, input: InputState, batch: RecordBatch, from: number, stop: number): number {
+    return this.core.extendFixed(this.core.outputs[output]!, input, batch, from, stop, false)
   }
 
   eofOrIdleForMode(): number {

@@ -13,7 +13,7 @@
  * for its first record, then keeps going through the same batch for as long
  * as DynamoRIO would hand the following records to the same output without
  * a decision: it stops before a record at which the mode would switch (a pure
- * look-ahead, `Mode.wouldSwitch`), at the batch end, or after `maxRecords`.
+ * look-ahead, `Mode.extendRun`), at the batch end, or after `maxRecords`.
  * With `maxRecords = 1` the calls are exactly DynamoRIO's calls.
  *
  * **Records by reference.** A Records step is a range of the input's own
@@ -31,17 +31,12 @@ import { FLAG_SYNTHETIC, type RecordBatch } from "../../trace/RecordBatch.ts"
 import { ConsistentMode } from "./consistent.ts"
 import { DynamicMode } from "./dynamic.ts"
 import { isFault, type OptionFault, type Options, type Resolved, resolve } from "./options.ts"
+import { canonicalize, rewriteMarker, tagWorkload } from "./records.ts"
 import { SerialMode } from "./serial.ts"
 import {
-  addressMarker,
-  CLASS_DATA,
-  CLASS_FLUSH,
-  CLASS_INDIRECT,
   CLASS_INSTR,
-  CLASS_MARKER,
   type ErrorStep,
   eofStep,
-  INSTRS_PER_US,
   INVALID,
   InputState,
   idleStep,
@@ -56,7 +51,6 @@ import {
   Status,
   type Step,
   SwitchDecision,
-  TWO32,
   waitStep
 } from "./state.ts"
 
@@ -530,25 +524,8 @@ export class Core {
     const records0 = out.records
     const instrs0 = out.instrs
     this.deliver(out, inp, batch, i)
-    let end = i + 1
-    let count = 1
-    const len = inp.len
-    const mode = this.mode
-    while (count < maxRecords && end < len) {
-      const t = now > 0 ? now : this.defaultTime(out)
-      out.curTime = t
-      if (inp.base + end >= inp.readCount) this.readerSee(inp, batch, end)
-      if (batch.type[end] === TraceType.MARKER) {
-        const m = batch.size[end]!
-        if (m === MarkerType.CORE_IDLE || m === MarkerType.CORE_WAIT) break
-      }
-      if (mode.wouldSwitch(output, inp, batch, end, t)) break
-      decision.reset()
-      mode.checkForInputSwitch(output, inp, batch, end, t, decision)
-      this.deliver(out, inp, batch, end)
-      end++
-      count++
-    }
+    const stop = maxRecords >= inp.len - i ? inp.len : i + maxRecords
+    const end = i + 1 < stop ? this.mode.extendRun(output, inp, batch, i + 1, stop, now) : i + 1
     step.end = end
     out.lastRange = end - i
     out.lastRangeInput = inp.index
@@ -577,32 +554,65 @@ export class Core {
       if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
     }
     if (!this.mode.rewritesMarkers) return
-    const w = inp.workload
-    if (w > 0) {
-      const tid = batch.tid[i]!
-      if (tid !== 0 && tid !== -1) batch.tid[i] = w * WORKLOAD_SHIFT_FACTOR + (tid % WORKLOAD_SHIFT_FACTOR)
-      const pid = batch.pid[i]!
-      if (pid !== -1) batch.pid[i] = w * WORKLOAD_SHIFT_FACTOR + (pid % WORKLOAD_SHIFT_FACTOR)
-    }
-    if (batch.type[i] !== TraceType.MARKER) return
-    const m = batch.size[i]!
-    if (m === MarkerType.TIMESTAMP) {
-      if (out.baseTsHi === 0 && out.baseTsLo === 0) {
-        out.baseTsHi = batch.addrHi[i]!
-        out.baseTsLo = batch.addrLo[i]!
+    if (inp.workload > 0) tagWorkload(batch, i, inp.workload)
+    if (batch.type[i] === TraceType.MARKER)
+      rewriteMarker(out, batch, i, this.streamInstrOrdinal(out, inp), this.shardIndex(out, inp))
+  }
+
+  /** The instruction ordinal DynamoRIO's stream reports (input's with useInputOrdinals, else the stream's). */
+  streamInstrOrdinal(out: OutputState, inp: InputState): number {
+    return this.opts.useInputOrdinals
+      ? inp.instrsDelivered
+      : this.opts.singleLockstepOutput
+        ? this.globalInstrs
+        : out.instrs
+  }
+
+  /** DynamoRIO's get_shard_index: the input ordinal with useInputOrdinals, else the output ordinal. */
+  shardIndex(out: OutputState, inp: InputState): number {
+    return this.opts.useInputOrdinals ? inp.index : out.index
+  }
+
+  /**
+   * The run loop of the modes that neither rewrite records nor decide
+   * anything inside an input (consistent, serial): stops only before an
+   * idle/wait marker and, in serial mode, before a TIMESTAMP.
+   */
+  extendFixed(
+    out: OutputState,
+    inp: InputState,
+    batch: RecordBatch,
+    from: number,
+    stop: number,
+    stopAtTimestamp: boolean
+  ): number {
+    const types = batch.type
+    const sizes = batch.size
+    const flags = batch.flags
+    const canon = this.opts.canonicalizeAddresses
+    let end = from
+    for (; end < stop; end++) {
+      const ty = types[end]!
+      if (inp.base + end >= inp.readCount) this.readerSee(inp, batch, end)
+      if (ty === TraceType.MARKER) {
+        const m = sizes[end]!
+        if (m === MarkerType.CORE_IDLE || m === MarkerType.CORE_WAIT || (stopAtTimestamp && m === MarkerType.TIMESTAMP))
+          break
       }
-      const instrOrd = o.useInputOrdinals
-        ? inp.instrsDelivered
-        : o.singleLockstepOutput
-          ? this.globalInstrs
-          : out.instrs
-      const lo = out.baseTsLo + Math.floor((instrOrd + out.idleCount) / INSTRS_PER_US)
-      batch.addrLo[i] = lo % TWO32
-      batch.addrHi[i] = (out.baseTsHi + Math.floor(lo / TWO32)) >>> 0
-    } else if (m === MarkerType.CPU_ID) {
-      batch.addrLo[i] = o.useInputOrdinals ? inp.index : out.index
-      batch.addrHi[i] = 0
+      if (canon) {
+        const n = canonicalize(batch, end)
+        if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
+      }
+      if ((flags[end]! & FLAG_SYNTHETIC) === 0) out.records++
+      if ((recordClass[ty]! & CLASS_INSTR) !== 0) {
+        out.instrs++
+        inp.instrsDelivered++
+        this.globalInstrs++
+      }
     }
+    inp.recordsDelivered += end - from
+    inp.pos = end
+    return end
   }
 
   // -------------------------------------------------------------------------
@@ -640,7 +650,13 @@ export class Core {
 
   /** DynamoRIO's set_output_active; OK, INVALID (mode without it) or IMPOSSIBLE_BINDING. */
   setActive(output: number, active: boolean): number {
-    this.outputs[output]!.lastRange = 0
+    const out = this.outputs[output]!
+    out.lastRange = 0
+    if (!this.initialized && this.opts.mapping === "dynamic") {
+      // Before the initial layout there is nothing to move: the layout skips inactive outputs.
+      out.active = active
+      return Status.OK
+    }
     return this.mode.setOutputActive(output, active)
   }
 
@@ -653,26 +669,4 @@ export class Core {
   outputCpuid(output: number): number {
     return output
   }
-}
-
-/** Canonicalizes the addresses of record `i` in place; returns how many fields changed. */
-const canonicalize = (batch: RecordBatch, i: number): number => {
-  const c = recordClass[batch.type[i]!]!
-  let n = 0
-  if ((c & (CLASS_INSTR | CLASS_DATA | CLASS_FLUSH)) !== 0) {
-    n += canonHi(batch.addrHi, i)
-    if ((c & CLASS_INSTR) === 0 || ((c & CLASS_INDIRECT) !== 0 && (batch.auxLo[i] !== 0 || batch.auxHi[i] !== 0)))
-      n += canonHi(batch.auxHi, i)
-  } else if ((c & CLASS_MARKER) !== 0 && addressMarker[batch.size[i]!] === 1) {
-    n += canonHi(batch.addrHi, i)
-  }
-  return n
-}
-
-const canonHi = (hi: Uint32Array, i: number): number => {
-  const h = hi[i]!
-  const want = (h & 0x8000) !== 0 ? (h | 0xffff0000) >>> 0 : h & 0xffff
-  if (want === h) return 0
-  hi[i] = want
-  return 1
 }

@@ -21,17 +21,24 @@
  *   that cannot be placed (no active output, or bindings only to inactive
  *   outputs) are never dropped: they wait in `stranded` and every later
  *   rebalance (including re-activation) places them first.
+ * - Two more deliberate differences, both where DynamoRIO can hang: an input
+ *   is never queued on an inactive output or one its binding excludes (a
+ *   wake-up or swap-out goes to the allowed active output with the shortest
+ *   queue), and a direct switch never takes a target past its binding (the
+ *   target counts as unavailable, as when it runs elsewhere).
  *
  * All of it is single-threaded: DynamoRIO's locks and its "someone else is
  * rebalancing" early return have no equivalent here.
  */
 import { MarkerType, TraceType } from "../../trace/Record.ts"
-import type { RecordBatch } from "../../trace/RecordBatch.ts"
+import { FLAG_SYNTHETIC, type RecordBatch } from "../../trace/RecordBatch.ts"
 import type { Core } from "./core.ts"
 import { Heap } from "./heap.ts"
 import { MinStdRand } from "./random.ts"
+import { canonicalize, rewriteMarker, tagWorkload } from "./records.ts"
 import {
   CLASS_INSTR,
+  CLASS_MARKER,
   INVALID,
   type InputState,
   type Mode,
@@ -63,6 +70,8 @@ export class DynamicMode implements Mode {
   /** Inputs no active output could take (never dropped; placed by the next rebalance). */
   readonly stranded: Array<number> = []
   private readonly workloadLiveOutputs: Int32Array
+  /** set_output_active(false) is queueing the output's own input on its (now inactive) queue. */
+  private deactivating = false
   // pop_from_ready_queue results.
   private popStatus: number = Status.OK
   private popInput = INVALID
@@ -112,7 +121,7 @@ export class DynamicMode implements Mode {
   // -------------------------------------------------------------------------
   // Initial schedule.
 
-  setInitialSchedule(): { option: string; detail: string } | undefined {
+  setInitialSchedule(): undefined {
     const core = this.core
     const inputs = core.inputs
     const o = core.opts
@@ -155,10 +164,11 @@ export class DynamicMode implements Mode {
       }
       this.addToReadyQueue(target, inp)
     }
-    const status = this.rebalanceQueues(0, [])
-    if (status !== Status.OK)
-      return { option: "inputs", detail: "the initial layout cannot satisfy the output bindings" }
+    // Bindings are valid, so only outputs deactivated before the start can
+    // leave inputs unplaced: those wait (stranded) for their outputs.
+    this.rebalanceQueues(0, [])
     for (let i = 0; i < m; i++) {
+      if (!core.outputs[i]!.active) continue
       this.popFromReadyQueue(i, i, false)
       if (this.popInput < 0) {
         // Try to steal: the initial layout and rebalance ignore output limits.
@@ -197,8 +207,11 @@ export class DynamicMode implements Mode {
     out.active = active
     const ordinals: Array<number> = []
     if (!active) {
-      // Give the current input back (it resumes at its next undelivered record).
+      // Give the current input back (it resumes at its next undelivered record);
+      // it goes through this output's queue to the rebalance, as in DynamoRIO.
+      this.deactivating = true
       if (out.curInput !== INVALID) core.setCurInput(output, INVALID)
+      this.deactivating = false
       const q = this.queues[output]!
       while (!q.heap.isEmpty()) ordinals.push(q.heap.pop())
       q.numBlocked = 0
@@ -224,6 +237,17 @@ export class DynamicMode implements Mode {
       inp.containingOutput = output
       this.addToUnscheduledQueue(inp)
       return
+    }
+    if (!this.deactivating && (!this.core.outputs[output]!.active || !inp.bindsTo(output))) {
+      // DynamoRIO can queue an input where it can never run (a wake-up onto an
+      // inactive output, a direct switch past a binding): it then waits for a
+      // steal that may never come. Queue it where it can run instead.
+      const alt = this.placeFor(inp)
+      if (alt < 0) {
+        this.strand([inp.index])
+        return
+      }
+      output = alt
     }
     const q = this.queues[output]!
     if (inp.blockedTime > 0) q.numBlocked++
@@ -374,6 +398,16 @@ export class DynamicMode implements Mode {
     return status
   }
 
+  /** An active output `inp` may run on, with the shortest queue (lowest ordinal on ties); -1 if none. */
+  private placeFor(inp: InputState): number {
+    let best = -1
+    for (let o = 0; o < this.queues.length; o++) {
+      if (!this.core.outputs[o]!.active || !inp.bindsTo(o)) continue
+      if (best < 0 || this.queues[o]!.heap.size < this.queues[best]!.heap.size) best = o
+    }
+    return best
+  }
+
   private strand(inputs: ReadonlyArray<number>): void {
     for (const i of inputs) {
       const inp = this.core.inputs[i]!
@@ -425,7 +459,9 @@ export class DynamicMode implements Mode {
       const prev = inputs[prevIndex]!
       const target = inputs[prev.switchToInput]!
       prev.switchToInput = INVALID
-      if (target.containingOutput !== INVALID) {
+      // Unlike DynamoRIO, a target bound elsewhere is not taken past its binding.
+      const allowed = target.bindsTo(output)
+      if (allowed && target.containingOutput !== INVALID) {
         const tq = this.queues[target.containingOutput]!
         if (tq.heap.has(target.index)) {
           tq.heap.erase(target.index)
@@ -440,7 +476,7 @@ export class DynamicMode implements Mode {
           out.stats[Stat.DIRECT_SWITCH_SUCCESSES]!++
         } // Else it is running elsewhere.
       }
-      if (index === INVALID && this.unscheduled.heap.has(target.index)) {
+      if (allowed && index === INVALID && this.unscheduled.heap.has(target.index)) {
         target.unscheduled = false
         this.unscheduled.heap.erase(target.index)
         index = target.index
@@ -553,25 +589,95 @@ export class DynamicMode implements Mode {
     return latency >= threshold
   }
 
-  wouldSwitch(_output: number, inp: InputState, batch: RecordBatch, i: number, curTime: number): boolean {
-    const o = this.core.opts
-    const isInstr = (recordClass[batch.type[i]!]! & CLASS_INSTR) !== 0
-    if (o.quantumByTime) {
-      if (curTime === 0 || curTime < inp.prevTimeInQuantum) return true // An error the next call reports.
-      if (!isInstr) return false
-      if ((inp.timeSpentInQuantum + curTime - inp.prevTimeInQuantum) / o.timeUnitsPerUs >= o.quantumDurationUs)
-        return true
-    } else {
-      if (!isInstr) return false
-      if (inp.instrsInQuantum + 1 > o.quantumDurationInstrs) return true
+  /**
+   * Whether the syscall just passed makes the input switch at this
+   * instruction (the first half of checkForInputSwitch, without changes).
+   */
+  private syscallSwitches(inp: InputState): boolean {
+    if (inp.switchToInput !== INVALID) return true
+    if (inp.unscheduled) return !this.core.opts.ignoreLowLatencyUnsched || this.syscallIncursSwitch(inp, undefined)
+    if (inp.blockedTime > 0) return true
+    return this.syscallIncursSwitch(inp, undefined)
+  }
+
+  extendRun(output: number, inp: InputState, batch: RecordBatch, from: number, stop: number, now: number): number {
+    const core = this.core
+    const o = core.opts
+    const out = core.outputs[output]!
+    const types = batch.type
+    const sizes = batch.size
+    const flags = batch.flags
+    const canon = o.canonicalizeAddresses
+    const byTime = o.quantumByTime
+    const quantum = o.quantumDurationInstrs
+    const quantumUs = o.quantumDurationUs
+    const unitsPerUs = o.timeUnitsPerUs
+    const lockstep = o.singleLockstepOutput
+    const workload = inp.workload
+    let end = from
+    for (; end < stop; end++) {
+      const ty = types[end]!
+      const cls = recordClass[ty]!
+      const t = now > 0 ? now : 1 + (lockstep ? core.globalInstrs : out.instrs) + out.idleCount
+      out.curTime = t
+      if (inp.base + end >= inp.readCount) core.readerSee(inp, batch, end)
+      // The checks of checkForInputSwitch, first without changing anything:
+      // a record that would switch (or fail) ends the run.
+      if ((cls & CLASS_INSTR) !== 0) {
+        if (byTime) {
+          if (t < inp.prevTimeInQuantum) break
+          if ((inp.timeSpentInQuantum + t - inp.prevTimeInQuantum) / unitsPerUs >= quantumUs) break
+        } else if (inp.instrsInQuantum + 1 > quantum) break
+        if (inp.processingSyscall || inp.processingMaybeBlockingSyscall) {
+          if (this.syscallSwitches(inp)) break
+          // Not switching: an ignored short unschedule request is dropped.
+          if (inp.unscheduled) {
+            inp.unscheduled = false
+            inp.blockedTime = 0
+            inp.blockedStartTime = 0
+          }
+          inp.processingSyscall = false
+          inp.processingMaybeBlockingSyscall = false
+          inp.preSyscallTsHi = 0
+          inp.preSyscallTsLo = 0
+          inp.syscallTimeoutArg = 0
+        }
+        if (byTime) {
+          inp.timeSpentInQuantum += t - inp.prevTimeInQuantum
+          inp.prevTimeInQuantum = t
+        } else {
+          inp.instrsInQuantum++
+        }
+      } else {
+        if (byTime && t < inp.prevTimeInQuantum) break
+        if ((cls & CLASS_MARKER) !== 0) {
+          const m = sizes[end]!
+          if (m === MarkerType.CORE_IDLE || m === MarkerType.CORE_WAIT) break
+          this.processMarker(inp, output, m, batch, end)
+        }
+        if (byTime) {
+          inp.timeSpentInQuantum += t - inp.prevTimeInQuantum
+          inp.prevTimeInQuantum = t
+        }
+      }
+      // Delivery (update_next_record and the stream's counters).
+      if (canon) {
+        const n = canonicalize(batch, end)
+        if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
+      }
+      if (workload > 0) tagWorkload(batch, end, workload)
+      if ((cls & CLASS_MARKER) !== 0)
+        rewriteMarker(out, batch, end, core.streamInstrOrdinal(out, inp), core.shardIndex(out, inp))
+      if ((flags[end]! & FLAG_SYNTHETIC) === 0) out.records++
+      if ((cls & CLASS_INSTR) !== 0) {
+        out.instrs++
+        inp.instrsDelivered++
+        core.globalInstrs++
+      }
     }
-    if (inp.processingSyscall || inp.processingMaybeBlockingSyscall) {
-      if (inp.switchToInput !== INVALID) return true
-      if (inp.unscheduled) return !o.ignoreLowLatencyUnsched || this.syscallIncursSwitch(inp, undefined)
-      if (inp.blockedTime > 0) return true
-      return this.syscallIncursSwitch(inp, undefined)
-    }
-    return false
+    inp.recordsDelivered += end - from
+    inp.pos = end
+    return end
   }
 
   checkForInputSwitch(

@@ -85,8 +85,9 @@ export class SerialMode implements Mode {
     }
   }
 
-  wouldSwitch(_output: number, _input: InputState, batch: RecordBatch, i: number): boolean {
-    return this.core.opts.timestampDeps && batch.type[i] === TraceType.MARKER && batch.size[i] === MarkerType.TIMESTAMP
+  extendRun(output: number, input: InputState, batch: RecordBatch, from: number, stop: number): number {
+    // Every TIMESTAMP is a switch point: the run ends before it.
+    return this.core.extendFixed(this.core.outputs[output]!, input, batch, from, stop, this.core.opts.timestampDeps)
   }
 
   eofOrIdleForMode(): number {

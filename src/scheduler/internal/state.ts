@@ -344,11 +344,14 @@ export interface Mode {
     decision: SwitchDecision
   ): void
   /**
-   * True if `checkForInputSwitch` on this record would ask for a switch (or
-   * fail): a pure look-ahead that lets the core end a run of records before
-   * the switch point without changing any state.
+   * Delivers `batch[from, stop)` of `input` to `output` for as long as
+   * DynamoRIO would hand these records out one call at a time without a
+   * decision, and returns the end of the run. It stops *before* a record at
+   * which `checkForInputSwitch` would ask for a switch (or fail), or that is
+   * an idle/wait marker, without changing any state for that record: the
+   * next call examines it afresh. The hot loop of the scheduler.
    */
-  wouldSwitch(output: number, input: InputState, batch: RecordBatch, i: number, curTime: number): boolean
+  extendRun(output: number, input: InputState, batch: RecordBatch, from: number, stop: number, now: number): number
   eofOrIdleForMode(output: number, prevInput: number): number
   markInputEofForMode(input: InputState): void
   /** DynamoRIO's set_output_active: INVALID for modes other than dynamic. */

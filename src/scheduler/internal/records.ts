@@ -1,0 +1,79 @@
+/**
+ * Per-record helpers of the hot path: address canonicalization and the
+ * marker rewrites of dynamic scheduling (DynamoRIO's
+ * `record_type_canonicalize_addresses` and `update_next_record`). Plain
+ * functions over a batch's typed arrays; no allocation.
+ */
+import { MarkerType } from "../../trace/Record.ts"
+import type { RecordBatch } from "../../trace/RecordBatch.ts"
+import {
+  addressMarker,
+  CLASS_DATA,
+  CLASS_FLUSH,
+  CLASS_INDIRECT,
+  CLASS_INSTR,
+  CLASS_MARKER,
+  INSTRS_PER_US,
+  type OutputState,
+  recordClass,
+  TWO32
+} from "./state.ts"
+
+const WORKLOAD_FACTOR = 2 ** 48
+
+/** Canonicalizes the x86-64 addresses of record `i` in place; returns how many fields changed. */
+export const canonicalize = (batch: RecordBatch, i: number): number => {
+  const c = recordClass[batch.type[i]!]!
+  let n = 0
+  if ((c & (CLASS_INSTR | CLASS_DATA | CLASS_FLUSH)) !== 0) {
+    n += canonHi(batch.addrHi, i)
+    if ((c & CLASS_INSTR) === 0 || ((c & CLASS_INDIRECT) !== 0 && (batch.auxLo[i] !== 0 || batch.auxHi[i] !== 0)))
+      n += canonHi(batch.auxHi, i)
+  } else if ((c & CLASS_MARKER) !== 0 && addressMarker[batch.size[i]!] === 1) {
+    n += canonHi(batch.addrHi, i)
+  }
+  return n
+}
+
+const canonHi = (hi: Uint32Array, i: number): number => {
+  const h = hi[i]!
+  const want = (h & 0x8000) !== 0 ? (h | 0xffff0000) >>> 0 : h & 0xffff
+  if (want === h) return 0
+  hi[i] = want
+  return 1
+}
+
+/** Tags the tid and pid of record `i` with workload `w` (> 0), like DynamoRIO's `(w << 48) | id`. */
+export const tagWorkload = (batch: RecordBatch, i: number, w: number): void => {
+  const tid = batch.tid[i]!
+  if (tid !== 0 && tid !== -1) batch.tid[i] = w * WORKLOAD_FACTOR + (tid % WORKLOAD_FACTOR)
+  const pid = batch.pid[i]!
+  if (pid !== -1) batch.pid[i] = w * WORKLOAD_FACTOR + (pid % WORKLOAD_FACTOR)
+}
+
+/**
+ * Rewrites a TIMESTAMP to the output's time (first timestamp seen + one µs
+ * per 1000 instructions and idles) and a CPU_ID to `shard`.
+ * `instrOrdinal` is the instruction ordinal DynamoRIO's stream reports.
+ */
+export const rewriteMarker = (
+  out: OutputState,
+  batch: RecordBatch,
+  i: number,
+  instrOrdinal: number,
+  shard: number
+): void => {
+  const m = batch.size[i]!
+  if (m === MarkerType.TIMESTAMP) {
+    if (out.baseTsHi === 0 && out.baseTsLo === 0) {
+      out.baseTsHi = batch.addrHi[i]!
+      out.baseTsLo = batch.addrLo[i]!
+    }
+    const lo = out.baseTsLo + Math.floor((instrOrdinal + out.idleCount) / INSTRS_PER_US)
+    batch.addrLo[i] = lo % TWO32
+    batch.addrHi[i] = (out.baseTsHi + Math.floor(lo / TWO32)) >>> 0
+  } else if (m === MarkerType.CPU_ID) {
+    batch.addrLo[i] = shard
+    batch.addrHi[i] = 0
+  }
+}
