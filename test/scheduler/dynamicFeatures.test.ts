@@ -513,3 +513,310 @@ describe("dynamic scheduling: direct switches and unscheduled inputs", () => {
     )
   })
 })
+
+describe("dynamic scheduling: more DynamoRIO goldens", () => {
+  it("test_synthetic_with_output_limit: workloads capped at 1 and 2 simultaneous outputs", () => {
+    const inputs: Array<Array<Entry>> = []
+    for (let w = 0; w < 3; w++) {
+      for (let k = 0; k < 4; k++) {
+        const tid = 100 + w * 4 + k
+        const body: Array<Entry> = []
+        for (let j = 0; j < 6; j++) {
+          if (j % 2 === 0) body.push(timestamp(1000 * w + 100 * (4 - k) + 10 * j))
+          body.push(instr(42 + j * 4))
+        }
+        body.push(exit(tid))
+        inputs.push(mockThread(tid, body))
+      }
+    }
+    const d = new Driver(inputs, 8, {
+      mapping: "dynamic",
+      deps: "timestamps",
+      randomInitialLayout: -1,
+      exitIfFractionInputsLeft: 0,
+      inputs: inputs.map((_, i) => ({ workload: Math.floor(i / 4) })),
+      workloadOutputLimits: [0, 1, 2]
+    })
+    const s = lockstep(d.lockstep(), 8, { tidBase: 100 })
+    // ABCD (no limit) all run at once; EFGH (1 output) run one after the
+    // other; IJKL (2 outputs) run two at a time: KL, then IJ.
+    assert.deepStrictEqual(s, [
+      ".DD.DD.DD._.JJ.JJ.JJ.____________________",
+      ".HH.HH.HH._______________________________",
+      ".LL.LL.LL..EE.EE.EE._____________________",
+      ".CC.CC.CC..II.II.II._____________________",
+      ".KK.KK.KK.__________.GG.GG.GG.___________",
+      ".BB.BB.BB._______________________________",
+      ".AA.AA.AA._______________________________",
+      "______________________________.FF.FF.FF."
+    ])
+    let limits = 0
+    for (let o = 0; o < 8; o++) limits += d.core.stats(o)[Stat.HIT_OUTPUT_LIMIT]!
+    assert.isAbove(limits, 0)
+  })
+
+  const initiallyUnscheduled = (): Array<Array<Entry>> => [
+    mockThread(100, [
+      version(7),
+      timestamp(1001),
+      cpu(0),
+      marker(MarkerType.SYSCALL_UNSCHEDULE),
+      timestamp(4202),
+      instr(102),
+      exit(100)
+    ]),
+    mockThread(101, [
+      version(7),
+      timestamp(3001),
+      cpu(0),
+      instr(200),
+      timestamp(3002),
+      cpu(0),
+      syscall(999),
+      maybeBlocking(),
+      timestamp(7002),
+      instr(201),
+      syscall(999),
+      maybeBlocking(),
+      marker(MarkerType.SYSCALL_SCHEDULE, 100),
+      timestamp(7021),
+      instr(202),
+      exit(101)
+    ])
+  ]
+  const unschedOptions = {
+    mapping: "dynamic" as const,
+    deps: "timestamps" as const,
+    quantumUnit: "time" as const,
+    timeUnitsPerUs: 1,
+    blockingSwitchThreshold: 100,
+    blockTimeMultiplier: 1 / 100,
+    blockTimeMaxUs: 500
+  }
+
+  it("test_unscheduled_initially: an input attached mid-unschedule starts unscheduled", () => {
+    const run = (options: object) =>
+      lockstep(new Driver(initiallyUnscheduled(), 1, { ...unschedOptions, ...options }).lockstep(), 1, {
+        tidBase: 100,
+        sendTime: true
+      })[0]
+    // Infinite timeouts: idle while B blocks and A stays unscheduled until B wakes it.
+    assert.strictEqual(
+      run({ honorInfiniteTimeouts: true }),
+      "...B.....________________________________________B....B......A."
+    )
+    // Finite timeouts: A wakes after the cap (500 µs × 1/100 = 5 units).
+    assert.strictEqual(
+      run({ honorInfiniteTimeouts: false }),
+      "...B....._____.....A.__________________________________B....B."
+    )
+    // Direct switches ignored: A is not unscheduled at all.
+    assert.strictEqual(
+      run({ honorDirectSwitches: false }),
+      ".....A....B.....________________________________________B....B."
+    )
+  })
+
+  it("test_unscheduled_small_timeout: an unschedule with a 4 µs timeout (× 0.1 rounds to 0) still blocks 1", () => {
+    const A = mockThread(100, [
+      version(7),
+      timestamp(1001),
+      cpu(0),
+      instr(101),
+      timestamp(1002),
+      cpu(0),
+      syscall(999),
+      maybeBlocking(),
+      marker(MarkerType.SYSCALL_ARG_TIMEOUT, 4),
+      marker(MarkerType.SYSCALL_UNSCHEDULE),
+      timestamp(2002),
+      instr(102),
+      exit(100)
+    ])
+    const d = new Driver([A], 1, {
+      mapping: "dynamic",
+      deps: "timestamps",
+      quantumUnit: "time",
+      timeUnitsPerUs: 1,
+      blockTimeMultiplier: 0.1
+    })
+    assert.strictEqual(lockstep(d.lockstep(), 1, { tidBase: 100, sendTime: true })[0], "...A......._A.")
+  })
+
+  it("test_unscheduled_no_alternative (i#6959): a lone unscheduled input is rescued", () => {
+    const A = () =>
+      mockThread(100, [
+        version(7),
+        timestamp(1001),
+        cpu(0),
+        instr(101),
+        timestamp(1002),
+        cpu(0),
+        syscall(999),
+        maybeBlocking(),
+        marker(MarkerType.SYSCALL_UNSCHEDULE),
+        timestamp(2002),
+        instr(102),
+        exit(100)
+      ])
+    const run = (honorInfiniteTimeouts: boolean) =>
+      lockstep(
+        new Driver([A()], 1, {
+          mapping: "dynamic",
+          deps: "timestamps",
+          quantumUnit: "time",
+          timeUnitsPerUs: 1,
+          rebalancePeriodUs: 50,
+          blockTimeMaxUs: 200,
+          honorInfiniteTimeouts
+        }).lockstep(),
+        1,
+        { tidBase: 100, sendTime: true }
+      )[0]
+    // Infinitely unscheduled: the periodic rebalance finds every live input
+    // unscheduled and makes them runnable.
+    assert.strictEqual(run(true), "...A......__________________________________________________A.")
+    // Otherwise the maximum block time (200 × 0.1 = 20) applies.
+    assert.strictEqual(run(false), "...A......____________________A.")
+  })
+
+  it("test_rebalancing: periodic rebalances spread 24 inputs woken on one output", () => {
+    const inputs: Array<Array<Entry>> = [
+      mockThread(100, [
+        version(7),
+        timestamp(1001),
+        cpu(0),
+        instr(101),
+        instr(102),
+        timestamp(1101),
+        cpu(0),
+        syscall(999),
+        marker(MarkerType.SYSCALL_ARG_TIMEOUT, 100),
+        marker(MarkerType.DIRECT_THREAD_SWITCH, 101),
+        timestamp(1201),
+        cpu(0),
+        instr(401),
+        exit(100)
+      ])
+    ]
+    for (let i = 0; i < 24; i++) {
+      const tid = 101 + i
+      const body: Array<Entry> = [
+        version(7),
+        timestamp(2001),
+        cpu(0),
+        syscall(999),
+        maybeBlocking(),
+        marker(MarkerType.SYSCALL_UNSCHEDULE),
+        timestamp(3001),
+        cpu(0),
+        timestamp(1101 + 100 * i),
+        cpu(0),
+        syscall(999),
+        marker(MarkerType.SYSCALL_ARG_TIMEOUT, 100),
+        marker(MarkerType.DIRECT_THREAD_SWITCH, tid + 1),
+        timestamp(9999),
+        cpu(0)
+      ]
+      for (let k = 0; k < 72; k++) body.push(instr(200 + k))
+      body.push(exit(tid))
+      inputs.push(mockThread(tid, body))
+    }
+    const d = new Driver(inputs, 8, {
+      mapping: "dynamic",
+      deps: "timestamps",
+      quantumUnit: "time",
+      timeUnitsPerUs: 1,
+      quantumDurationUs: 24,
+      blockTimeMultiplier: 1 / 100,
+      migrationThresholdUs: 24,
+      rebalancePeriodUs: 8 * 20 * 24,
+      blockTimeMaxUs: 250000
+    })
+    const s = lockstep(d.lockstep(), 8, { tidBase: 100, sendTime: true })
+    // The direct-switch chain wakes every input on output 0; rebalancing
+    // migrates them away: at least (24 / 8) × 7 − 1 migrations from output 0,
+    // and every output runs several inputs.
+    assert.isAtLeast(d.core.stats(0)[Stat.MIGRATIONS]!, 3 * 7 - 1)
+    for (const str of s) assert.isAtLeast(new Set(str.replace(/[^A-Z]/g, "")).size, 3 - 1)
+  })
+})
+
+describe("dynamic scheduling: blocking-syscall thresholds, scale and cap", () => {
+  // A blocks in a syscall whose as-traced latency is 1000 µs; B is ready.
+  // Time is instructions + idles (1 unit per µs). A is switched out at its
+  // next instruction at time 2 and blocked for
+  // min(1000 × multiplier, cap) units; B runs (2 instrs → time 3) and ends;
+  // then the output idles until A's blocked time has passed.
+  const inputs = () => [
+    mockThread(100, [
+      version(7),
+      timestamp(100),
+      instr(1),
+      timestamp(100),
+      syscall(1),
+      maybeBlocking(),
+      timestamp(1100),
+      instr(2),
+      exit(100)
+    ]),
+    mockThread(101, [version(7), timestamp(200), instr(3), exit(101)])
+  ]
+  const run = (options: object) =>
+    lockstep(
+      new Driver(inputs(), 1, {
+        mapping: "dynamic",
+        randomInitialLayout: -1,
+        timeUnitsPerUs: 1,
+        blockingSwitchThreshold: 100,
+        ...options
+      }).lockstep(),
+      1,
+      { tidBase: 100 }
+    )[0]
+
+  it("the scaled latency is the blocked time", () => {
+    // 1000 × 0.004 = 4 units: blocked from time 2 to 6, idle at times 3, 4, 5.
+    assert.strictEqual(run({ blockTimeMultiplier: 0.004 }), "..A......B.___A.")
+  })
+
+  it("the cap bounds the blocked time", () => {
+    // 1000 × 1 = 1000, capped at 5 units: idle at times 3..6.
+    assert.strictEqual(run({ blockTimeMultiplier: 1, blockTimeMaxUs: 5 }), "..A......B.____A.")
+  })
+
+  it("below the threshold the input keeps running", () => {
+    assert.strictEqual(run({ blockTimeMultiplier: 1, blockingSwitchThreshold: 2000 }), "..A....A...B.")
+  })
+
+  it("the non-maybe-blocking threshold applies without the MAYBE_BLOCKING marker", () => {
+    const plain = [
+      mockThread(100, [
+        version(7),
+        timestamp(100),
+        instr(1),
+        timestamp(100),
+        syscall(1),
+        timestamp(1100),
+        instr(2),
+        exit(100)
+      ]),
+      mockThread(101, [version(7), timestamp(200), instr(3), exit(101)])
+    ]
+    const sched = (syscallSwitchThreshold: number) =>
+      lockstep(
+        new Driver(plain, 1, {
+          mapping: "dynamic",
+          randomInitialLayout: -1,
+          timeUnitsPerUs: 1,
+          blockingSwitchThreshold: 1,
+          syscallSwitchThreshold,
+          blockTimeMultiplier: 0.004
+        }).lockstep(),
+        1,
+        { tidBase: 100 }
+      )[0]
+    assert.strictEqual(sched(1000), "..A.....B.___A.")
+    assert.strictEqual(sched(1001), "..A...A...B.")
+  })
+})
