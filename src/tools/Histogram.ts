@@ -28,7 +28,7 @@ import * as Tool from "../analyzer/Tool.ts"
 import { TraceType } from "../trace/Record.ts"
 import type { RecordBatch } from "../trace/RecordBatch.ts"
 import { compare64, setw, showbaseHex } from "./internal/format.ts"
-import { isPowerOfTwo } from "./internal/lines.ts"
+import { type Input, isPowerOfTwo, withDefaults } from "./internal/options.ts"
 import { ensureF64, PairTable } from "./internal/PairTable.ts"
 
 /**
@@ -210,12 +210,12 @@ const print = (r: Result): string => {
 }
 
 /**
- * A histogram tool with the given options (missing ones take {@link defaults}).
+ * A histogram tool with the given options (missing or undefined ones take {@link defaults}).
  *
  * @category constructors
  */
-export const make = (options?: Partial<Options>): Tool.Tool<State, ShardResult, Result> => {
-  const o: Options = { ...defaults, ...options }
+export const make = (options?: Input<Options>): Tool.Tool<State, ShardResult, Result> => {
+  const o: Options = withDefaults(defaults, options)
   if (!isPowerOfTwo(o.lineSize)) throw new RangeError(`histogram: lineSize must be a power of two, got ${o.lineSize}`)
   const process = processBatch(o)
   return Tool.make({

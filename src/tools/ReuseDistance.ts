@@ -40,7 +40,7 @@ import { TraceType } from "../trace/Record.ts"
 import type { RecordBatch } from "../trace/RecordBatch.ts"
 import { compare64, fixed, setw, showbaseHex } from "./internal/format.ts"
 import { LruStack } from "./internal/LruStack.ts"
-import { isPowerOfTwo } from "./internal/lines.ts"
+import { type Input, isPowerOfTwo, withDefaults } from "./internal/options.ts"
 import { ensureF64, PairTable } from "./internal/PairTable.ts"
 import { type SubShardOrigin, SubShards } from "./internal/shards.ts"
 
@@ -646,12 +646,12 @@ const print = (r: Result): string => {
 }
 
 /**
- * A reuse_distance tool with the given options (missing ones take {@link defaults}).
+ * A reuse_distance tool with the given options (missing or undefined ones take {@link defaults}).
  *
  * @category constructors
  */
-export const make = (options?: Partial<Options>): Tool.Tool<State, ShardResult, Result> => {
-  const o: Options = { ...defaults, ...options }
+export const make = (options?: Input<Options>): Tool.Tool<State, ShardResult, Result> => {
+  const o: Options = withDefaults(defaults, options)
   if (!isPowerOfTwo(o.lineSize)) {
     throw new RangeError(`reuse_distance: lineSize must be a power of two, got ${o.lineSize}`)
   }

@@ -4,7 +4,7 @@ import { TraceType } from "../../src/trace/Record.ts"
 import * as S from "../../src/trace/Synthetic.ts"
 import { runEntriesSync } from "../utils/runTool.ts"
 
-const run = (threads: ReadonlyArray<ReadonlyArray<S.Entry>>, options?: Partial<Histogram.Options>) =>
+const run = (threads: ReadonlyArray<ReadonlyArray<S.Entry>>, options?: Parameters<typeof Histogram.make>[0]) =>
   runEntriesSync(Histogram.make(options), threads)
 
 const top = (lines: Histogram.LineCounts) =>
@@ -98,7 +98,12 @@ describe("histogram", () => {
     )
   })
 
-  it("rejects a line size that is not a power of two", () => {
+  it("takes undefined options as defaults and rejects a line size that is not a power of two", () => {
+    const threads = [S.thread(1, [S.read(0x10), S.read(0x50), S.read(0x90), S.exit(1)])]
+    assert.strictEqual(
+      run(threads, { lineSize: undefined, reportTop: undefined }).text,
+      runEntriesSync(Histogram.histogram, threads).text
+    )
     assert.throws(() => Histogram.make({ lineSize: 48 }), RangeError)
   })
 })

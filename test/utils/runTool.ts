@@ -55,11 +55,8 @@ const runShards = <S, SR, R, E>(
 ): Effect.Effect<Run<SR, R>, TraceError | ShardFailed<E>> =>
   Effect.map(runShardsMany([tool], streams, shardType), (runs) => runs[0]!)
 
-/**
- * Any tool. (`Tool.Any` does not accept tools whose error type is `never`:
- * `describeError`'s parameter makes the error type contravariant.)
- */
-export type AnyTool = Tool.Tool<any, any, any, any> | Tool.Tool<any, any, any, never>
+/** Any tool. */
+export type AnyTool = Tool.Any
 
 /** Several tools over one read of the shards, each tool seeing every batch (DynamoRIO's multi-tool runs). */
 const runShardsMany = <E>(
