@@ -1,6 +1,6 @@
 /**
  * The progress bar the CLI draws on stderr while an analysis runs: records and
- * instructions processed, inputs done, bytes read, elapsed time and ETA.
+ * instructions processed, inputs done, bytes read and elapsed time.
  * Drawn with `cli-progress` (throttled to 10 frames a second, erased when the
  * run ends).
  *
@@ -100,11 +100,10 @@ const bytes = (n: number): string => {
  * @category formatting
  */
 export const describe = (s: Snapshot): string => {
-  const parts = [
-    `${compact(s.records)} records`,
-    `${compact(s.instructions)} instrs`,
-    `inputs ${s.inputsDone}/${s.inputsTotal}`
-  ]
+  const parts = [`${compact(s.records)} records`]
+  // Until the analyzer counts instructions it reports 0; say nothing rather than "0 instrs".
+  if (s.instructions > 0) parts.push(`${compact(s.instructions)} instrs`)
+  parts.push(`inputs ${s.inputsDone}/${s.inputsTotal}`)
   if (s.bytesTotal !== undefined && s.bytesTotal > 0) parts.push(`${bytes(s.bytesRead ?? 0)}/${bytes(s.bytesTotal)}`)
   return parts.join(" | ")
 }
@@ -124,7 +123,8 @@ export const make = (options: {
     Effect.sync(() => {
       const bar = new SingleBar({
         stream: options.stream ?? process.stderr,
-        format: "{bar} {percentage}% | {detail} | {duration_formatted} (ETA {eta_formatted})",
+        // No ETA: progress by finished inputs is too coarse for one.
+        format: "{bar} {percentage}% | {detail} | {duration_formatted}",
         clearOnComplete: true,
         hideCursor: false,
         fps: 10,

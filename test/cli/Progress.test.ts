@@ -41,6 +41,10 @@ describe("Progress", () => {
       Progress.describe({ records: 12, instructions: 5, inputsDone: 0, inputsTotal: 1 }),
       "12 records | 5 instrs | inputs 0/1"
     )
+    assert.strictEqual(
+      Progress.describe({ records: 12, instructions: 0, inputsDone: 0, inputsTotal: 1 }),
+      "12 records | inputs 0/1"
+    )
   })
 
   it.effect("draws the bar on a terminal and erases it when the scope closes", () =>
