@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as V from "../../src/cli/internal/values.ts"
 import * as Options from "../../src/cli/Options.ts"
+import * as Registry from "../../src/tools/Registry.ts"
 import { drDefaults } from "./drDefaults.ts"
 
 describe("Options", () => {
@@ -45,6 +46,11 @@ describe("Options", () => {
   it("lists only implemented tools as available, with aliases resolving to canonical names", () => {
     for (const t of Options.availableTools) assert.isTrue(Options.toolTable[t].implemented)
     for (const target of Object.values(Options.toolAliases)) assert.isTrue(Object.hasOwn(Options.toolTable, target))
+  })
+
+  it("marks as implemented exactly the tools the registry builds", () => {
+    const registry = Registry.names.map((n) => Options.toolAliases[n] ?? n).sort()
+    assert.deepStrictEqual([...Options.availableTools].sort(), registry)
   })
 
   it("derives sharding from the switches as DynamoRIO does", () => {
