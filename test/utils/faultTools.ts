@@ -20,6 +20,8 @@ export type Fault =
   | "uncaught"
   | "hang"
   | "oom"
+  // Sleeps 100 ms every 200 records of the shard (drives run timeouts and interrupts).
+  | "slow"
 
 export interface FaultPlan {
   readonly fault: Fault
@@ -71,6 +73,12 @@ export const counter = (plan?: FaultPlan, options?: { readonly parallel?: boolea
       return { shard: info.shardIndex, tid: 0, records: 0, instrs: 0, idles: 0, runs: [] }
     },
     processBatch: (s, batch, start, end, ctx) => {
+      // Once per 200 records, whatever the segment sizes (lockstep hands out one record at a time).
+      if (plan?.fault === "slow" && (plan.shard === s.shard || plan.shard < 0)) {
+        if (Math.floor((s.records + end - start) / 200) > Math.floor(s.records / 200)) {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
+        }
+      }
       const first = RecordBatch.firstRecordOrdinal(batch)
       for (let i = start; i < end; i++) {
         const ordinal = first + i

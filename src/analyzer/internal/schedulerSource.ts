@@ -28,14 +28,17 @@ export const makeSchedulerSource = (
   scheduler: SchedulerOptions | undefined
 ): Effect.Effect<OutputSource, AnalyzerOptionError | TraceError> =>
   Effect.gen(function* () {
-    const base: SchedulerOptions =
+    // The mode fixes the mapping (and, for serial runs, the timestamp order);
+    // the caller's options tune the rest. Core modes order by timestamps
+    // unless told otherwise (DynamoRIO's -sched_order_time default).
+    const resolved: SchedulerOptions =
       p.mode === "serial"
-        ? { mapping: "recorded", deps: "timestamps", useInputOrdinals: true }
-        : { mapping: "dynamic", deps: "timestamps", singleLockstepOutput: p.mode === "core-serial" }
+        ? { ...scheduler, mapping: "recorded", deps: "timestamps", useInputOrdinals: true }
+        : { deps: "timestamps", ...scheduler, mapping: "dynamic", singleLockstepOutput: p.mode === "core-serial" }
     const made = Core.make(
       inputs.map((i) => ({ tid: i.info.tid })),
       p.outputs,
-      { ...base, ...scheduler }
+      resolved
     )
     if (!(made instanceof Core)) {
       return yield* new AnalyzerOptionError({ option: `scheduler.${made.option}`, message: made.detail })

@@ -37,6 +37,10 @@ type Event =
 
 /** How long a new worker thread may take to load Effect and its tools before it counts as stalled. */
 const STARTUP_MS = 30_000
+let live = 0
+/** Worker threads spawned by this backend and not yet exited (diagnostics: leak checks in tests). */
+export const liveThreads = (): number => live
+
 const workerUrl = new URL("./threadWorker.ts", import.meta.url)
 const basename = (path: string) => path.slice(path.lastIndexOf("/") + 1)
 
@@ -150,7 +154,11 @@ export const makeThreadBackend = (
         })
         thread.on("message", (message: FromWorker) => Queue.offerUnsafe(events, { _tag: "Message", message }))
         thread.on("error", (error) => Queue.offerUnsafe(events, { _tag: "Error", error }))
-        thread.on("exit", (code) => Queue.offerUnsafe(events, { _tag: "Exit", code }))
+        live++
+        thread.on("exit", (code) => {
+          live--
+          Queue.offerUnsafe(events, { _tag: "Exit", code })
+        })
         return { thread, events }
       })
 

@@ -31,6 +31,10 @@ export const memorySource = (path: string, bytes: Uint8Array): ByteSource => {
   }
 }
 
+let open = 0
+/** Readers created and not yet closed in this thread (diagnostics: leak checks in tests). */
+export const openReaders = (): number => open
+
 export class InputReader {
   readonly decoder: Decoder
   private readonly capacity: number
@@ -53,6 +57,7 @@ export class InputReader {
   constructor(source: ByteSource, ordinal: number, options?: ReaderOptions) {
     this.source = source
     this.ordinal = ordinal
+    open++
     this.capacity = options?.batchCapacity ?? RecordBatch.DEFAULT_CAPACITY
     this.encodings = options?.encodings ?? false
     this.decoder = new Decoder({ keepEncodings: this.encodings })
@@ -159,8 +164,14 @@ export class InputReader {
     return batch
   }
 
+  private closed = false
+
   async close(): Promise<void> {
     this.ended = true
+    if (!this.closed) {
+      this.closed = true
+      open--
+    }
     await this.source.close()
   }
 }
