@@ -37,8 +37,10 @@
  *   second request for an input being loaded (possible only if its owner was
  *   deactivated meanwhile and another output took it) waits for the same
  *   load. Loads are uninterruptible so a batch is never lost between the
- *   reader and the core. A failed load fails every later request for that
- *   input with the same `TraceError`.
+ *   reader and the core.
+ * - A failed load fails the `next` that asked for it with the `TraceError`;
+ *   the input then counts as ended, so its error stays with that output
+ *   (DynamoRIO: a shard error is the shard's, not a global abort).
  * - Each output must have one caller at a time.
  * - `Idle` and `Wait` never block inside the scheduler: `next` yields
  *   (`Effect.yieldNow`) before returning `Idle` and sleeps `waitSleep`
@@ -299,13 +301,21 @@ export const make = (
       Effect.suspend(() => {
         const f = failed.get(input)
         if (f !== undefined) return Effect.fail(f)
+        // Several askers of one input wait for the same load (see `again` on NeedData).
         const pending = inflight.get(input)
         if (pending !== undefined) return Deferred.await(pending)
         const done = Deferred.makeUnsafe<void, TraceError>()
         inflight.set(input, done)
         return kept[input]!.next.pipe(
           Effect.tap((batch) => Effect.sync(() => core.supply(input, batch))),
-          Effect.tapError((e) => Effect.sync(() => failed.set(input, e))),
+          // The error goes to the output that asked; the input then counts as
+          // ended, so an output taking it over later is not failed by it too.
+          Effect.tapError((e) =>
+            Effect.sync(() => {
+              failed.set(input, e)
+              core.supply(input, undefined)
+            })
+          ),
           Effect.onExit((exit) =>
             Effect.sync(() => {
               inflight.delete(input)

@@ -115,6 +115,26 @@ describe("setActive and unread", () => {
     assert.deepStrictEqual(seen.get(0), [100000, 100001, 100002])
   })
 
+  it("an input taken over while its data is being loaded is flagged, so it is not read twice", () => {
+    const d = new Driver([thread(100, 40)], 2, { mapping: "dynamic", randomInitialLayout: -1 }, 16)
+    d.init()
+    assert.strictEqual(d.core.next(0)._tag, "Records")
+    const first = d.core.next(0)
+    assert.deepStrictEqual(first._tag === "NeedData" ? [first.input, first.again] : first._tag, [0, false])
+    // Output 0's worker fails while the load is in flight; the input moves to
+    // output 1's queue, which output 1 (idle so far, as DynamoRIO: an idle
+    // output without a current input first tries to steal) reads on its
+    // next pick.
+    assert.strictEqual(d.core.setActive(0, false), Status.OK)
+    assert.strictEqual(d.core.next(1)._tag, "Idle")
+    const second = d.core.next(1)
+    assert.deepStrictEqual(second._tag === "NeedData" ? [second.input, second.again] : second._tag, [0, true])
+    // The one load completes; output 1 carries on.
+    d.feed(0)
+    const s = d.next(1)
+    assert.strictEqual(s._tag, "Records")
+  })
+
   it("consistent and serial mappings do not support it (DynamoRIO's STATUS_INVALID)", () => {
     for (const mapping of ["consistent", "recorded"] as const) {
       const d = new Driver([thread(100, 3)], 1, { mapping, deps: mapping === "recorded" ? "timestamps" : "ignore" })

@@ -25,6 +25,21 @@
  * **Time.** By default a record's time is `1 + output instructions + output
  * idles` (DynamoRIO). A caller-supplied `now` (quantum by time) applies to
  * every record of the run.
+ *
+ * **Seams for what is not built yet.**
+ * - Replay (`asPreviously`, `recorded` with several outputs): one more `Mode`
+ *   whose pick follows the recorded segments and returns WAIT; `next`
+ *   already handles a WAIT from a pick, and `options.ts` rejects the
+ *   mappings until then.
+ * - Regions of interest and skipping: per-input state in `InputState` and a
+ *   check in `next`'s candidate loop (DynamoRIO's `advance_region_of_interest`
+ *   sits in the same place), plus the read-ahead in `init`.
+ * - Kernel switch/syscall sequence injection: `onContextSwitch` (switches)
+ *   and the delivery of a SYSCALL marker; injected records would come from a
+ *   per-input queue of synthetic batches that `peek` serves before the
+ *   input's own.
+ * - Multiple workloads are built: per-input workload ordinals, per-workload
+ *   output limits, tid/pid tagging.
  */
 import { MarkerType, TraceType } from "../../trace/Record.ts"
 import { FLAG_SYNTHETIC, type RecordBatch } from "../../trace/RecordBatch.ts"
@@ -72,6 +87,7 @@ const readyStep = Object.freeze({ _tag: "Ready" as const })
 interface MutableNeedData {
   _tag: "NeedData"
   input: number
+  again: boolean
 }
 
 /** @internal */
@@ -94,7 +110,7 @@ export class Core {
   private initStarted = false
   private readonly decision = new SwitchDecision()
   private readonly pickOut = new Pick()
-  private readonly needStep: MutableNeedData = { _tag: "NeedData", input: 0 }
+  private readonly needStep: MutableNeedData = { _tag: "NeedData", input: 0, again: false }
 
   static make(inputs: ReadonlyArray<CoreInput>, outputCount: number, options?: Options): Core | OptionFault {
     const resolved = resolve(options, inputs.length, outputCount)
@@ -142,12 +158,16 @@ export class Core {
 
   /**
    * Hands the core `input`'s next batch (`undefined`: the input has ended).
-   * Only after a `NeedData(input)`, once per `NeedData`: the core requests
-   * an input's data only while it owns the input (its output's current
-   * input, or during init), and never twice before it is supplied.
+   * Only after a `NeedData(input)`, once per load: the core requests an
+   * input's data only while an output owns the input (its current input, or
+   * during init). If the owner is deactivated while the load is in flight
+   * and another output takes the input, that output gets `NeedData` with
+   * `again: true`: it must wait for the load in flight, not start another.
+   * Supplying `undefined` after a failed read ends the input.
    */
   supply(input: number, batch: RecordBatch | undefined): void {
     const inp = this.inputs[input]!
+    inp.dataRequested = false
     if (batch === undefined) {
       inp.eofKnown = true
       return
@@ -196,7 +216,10 @@ export class Core {
   }
 
   private needData(input: number): NeedDataStep {
+    const inp = this.inputs[input]!
     this.needStep.input = input
+    this.needStep.again = inp.dataRequested
+    inp.dataRequested = true
     return this.needStep
   }
 

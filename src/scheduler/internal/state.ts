@@ -148,10 +148,16 @@ export interface WaitStep {
 export interface EofStep {
   readonly _tag: "Eof"
 }
-/** The core needs `input`'s next batch: call `supply(input, batch | undefined)`, then `next` again. */
+/**
+ * The core needs `input`'s next batch: call `supply(input, batch | undefined)`,
+ * then `next` again. `again` is true when the input's previous request is
+ * still outstanding (its owner was deactivated while loading and another
+ * output took it): wait for that load instead of reading the input twice.
+ */
 export interface NeedDataStep {
   readonly _tag: "NeedData"
   readonly input: number
+  readonly again: boolean
 }
 /** The call failed (DynamoRIO's STATUS_INVALID / STATUS_IMPOSSIBLE_BINDING). */
 export interface ErrorStep {
@@ -202,6 +208,8 @@ export class InputState {
   readCount = 0
   /** The loader has reported the end of the input. */
   eofKnown = false
+  /** A NeedData for this input is outstanding (no supply yet). */
+  dataRequested = false
 
   // Reader state (values of records read, not delivered).
   version = 0
