@@ -36,6 +36,7 @@
  */
 import { type Duration, Effect, type Exit, type Scope } from "effect"
 import type { Options as SchedulerOptions } from "../scheduler/internal/options.ts"
+import { FileType } from "../trace/Record.ts"
 import * as Trace from "../trace/Trace.ts"
 import type { TraceError } from "../trace/TraceError.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "./AnalyzerError.ts"
@@ -181,12 +182,11 @@ export const autoMode = (tools: ReadonlyArray<Tool.Any>): Mode => {
   return allParallel ? "thread-sharded" : "serial"
 }
 
-const plan = (options: Options, inputCount: number): Effect.Effect<Plan, AnalyzerOptionError> =>
+const plan = (options: Options, inputCount: number, coreOnDisk: boolean): Effect.Effect<Plan, AnalyzerOptionError> =>
   Effect.gen(function* () {
     if (options.tools.length === 0) {
       return yield* new AnalyzerOptionError({ option: "tools", message: "no tool given" })
     }
-    const mode = options.mode ?? autoMode(options.tools)
     const cores = options.cores ?? defaults.cores
     if (!Number.isInteger(cores) || cores < 1) {
       return yield* new AnalyzerOptionError({
@@ -201,6 +201,21 @@ const plan = (options: Options, inputCount: number): Effect.Effect<Plan, Analyze
         message: `jobs must be a non-negative integer, got ${jobs}`
       })
     }
+    let mode = options.mode ?? autoMode(options.tools)
+    if (coreOnDisk) {
+      // A trace already scheduled onto cores is analyzed as it is, one core
+      // shard per input, never scheduled again (DynamoRIO's rule).
+      if (options.mode === "core-sharded" || options.mode === "core-serial") {
+        return yield* new AnalyzerOptionError({
+          option: "mode",
+          message: "the trace is already core-sharded on disk (filetype 0x10000): re-run with -no_core_sharded"
+        })
+      }
+      if (mode === "core-sharded") mode = "thread-sharded"
+      if (mode === "core-serial") mode = "serial"
+    }
+    // DynamoRIO's -jobs 0 is the serial (timestamp-interleaved) analysis.
+    if (mode === "thread-sharded" && jobs === 0) mode = "serial"
     if (mode === "thread-sharded" && !options.tools.every((t) => t.parallel)) {
       const serialOnly = options.tools.filter((t) => !t.parallel).map((t) => t.name)
       return yield* new AnalyzerOptionError({
@@ -208,19 +223,23 @@ const plan = (options: Options, inputCount: number): Effect.Effect<Plan, Analyze
         message: `tool(s) ${serialOnly.join(", ")} support only serial operation`
       })
     }
+    const onDisk = coreOnDisk ? ("core" as const) : ("thread" as const)
     switch (mode) {
       case "thread-sharded": {
-        const workers = Math.max(1, Math.min(jobs === 0 ? 1 : jobs, Math.max(1, inputCount)))
-        return { mode, workers, outputs: workers, shardType: "thread", serial: jobs === 0 }
+        const workers = Math.max(1, Math.min(jobs, Math.max(1, inputCount)))
+        return { mode, workers, outputs: workers, shardType: onDisk, serial: false, coreOnDisk }
       }
       case "serial":
-        return { mode, workers: 1, outputs: 1, shardType: "thread", serial: true }
+        return { mode, workers: 1, outputs: 1, shardType: onDisk, serial: true, coreOnDisk }
       case "core-sharded":
-        return { mode, workers: cores, outputs: cores, shardType: "core", serial: false }
+        return { mode, workers: cores, outputs: cores, shardType: "core", serial: false, coreOnDisk }
       case "core-serial":
-        return { mode, workers: 1, outputs: cores, shardType: "core", serial: true }
+        return { mode, workers: 1, outputs: cores, shardType: "core", serial: true, coreOnDisk }
     }
   })
+
+const isCoreOnDisk = (filetype: number | undefined): boolean =>
+  filetype !== undefined && (filetype & FileType.CORE_SHARDED) !== 0
 
 const makeSource = (
   inputs: ReadonlyArray<Trace.TraceInput>,
@@ -242,7 +261,7 @@ export const runInputs = (
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const started = Date.now()
-    const p = yield* plan(options, inputs.length)
+    const p = yield* plan(options, inputs.length, isCoreOnDisk(inputs[0]?.info.filetype))
     const source = yield* makeSource(inputs, p, options)
     const backend = makeFiberBackend(
       source,
@@ -264,7 +283,8 @@ const runFiles = (
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const started = Date.now()
-    const p = yield* plan(options, files.length)
+    const first = files.length > 0 ? yield* Effect.scoped(Trace.openFile(files[0]!, 0)) : undefined
+    const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
     let work: ThreadWork
     if (p.mode === "thread-sharded") work = { _tag: "Inputs", files }
     else if (p.mode === "core-sharded") {

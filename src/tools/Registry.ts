@@ -47,15 +47,19 @@ export class ToolOptionError extends Schema.TaggedError<ToolOptionError>()("Tool
 
 type Options = Record<string, unknown>
 
+// Constructors that throw on bad options (a RangeError for a bad line size)
+// are wrapped so the throw becomes a ToolOptionError, not a defect.
+const sync = (f: () => Tool.Any) => Effect.try({ try: f, catch: (e) => e })
+
 const builders: Record<string, (options: Options) => Effect.Effect<Tool.Any, unknown>> = {
-  basic_counts: () => Effect.succeed(BasicCounts.make()),
-  histogram: (o) => Effect.succeed(Histogram.make(o)),
-  reuse_distance: (o) => Effect.succeed(ReuseDistance.make(o)),
-  reuse_time: (o) => Effect.succeed(ReuseTime.make(o)),
-  syscall_mix: () => Effect.succeed(SyscallMix.make()),
+  basic_counts: () => sync(() => BasicCounts.make()),
+  histogram: (o) => sync(() => Histogram.make(o)),
+  reuse_distance: (o) => sync(() => ReuseDistance.make(o)),
+  reuse_time: (o) => sync(() => ReuseTime.make(o)),
+  syscall_mix: () => sync(() => SyscallMix.make()),
   cache_simulator: (o) => CacheSimulator.make(o),
   TLB: (o) => TlbSimulator.make(o),
-  view: (o) => Effect.succeed(View.make(o))
+  view: (o) => sync(() => View.make(o))
 }
 
 /**

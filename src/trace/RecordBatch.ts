@@ -48,6 +48,14 @@ export const FLAG_HAS_ENCODING = 4
 /** Default records per batch: large enough to amortise Effect, small enough for cache. @category constants */
 export const DEFAULT_CAPACITY = 8192
 
+/**
+ * Smallest capacity a reader fills: the decoder keeps 9 slots free for an
+ * instruction bundle (up to 8 records), so smaller requests are raised to this.
+ *
+ * @category constants
+ */
+export const MIN_CAPACITY = 16
+
 /** Bytes of encoding kept per record when encodings are captured. @category constants */
 export const ENCODING_BYTES_PER_RECORD = 16
 

@@ -197,3 +197,31 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
     })
   )
 })
+
+describe("Analyzer on a core-sharded-on-disk trace", () => {
+  const CORE_SHARDED = "../shared/traces/drmemtrace.threadsig-core-sharded.x64.tracedir"
+
+  it.effect("analyzes each input as its own core and refuses to schedule it again", () =>
+    Effect.gen(function* () {
+      const tool = yield* Registry.make("basic_counts")
+      const result = yield* Analyzer.run(CORE_SHARDED, { tools: [tool], jobs: 2 })
+      assert.strictEqual(result.mode, "thread-sharded")
+      const text = result.tools[0]!.text
+      for (const core of [0, 1, 2, 3]) assert.include(text, `Core ${core} counts:`)
+      assert.notInclude(text, "Thread ")
+      assert.include(text, "3026416 total idle markers")
+      const error = yield* Effect.flip(Analyzer.run(CORE_SHARDED, { tools: [tool], mode: "core-sharded" }))
+      assert.strictEqual(error._tag, "AnalyzerOptionError")
+      assert.include(error.message, "-no_core_sharded")
+    })
+  )
+
+  it.effect("-jobs 0 is DynamoRIO's serial analysis", () =>
+    Effect.gen(function* () {
+      const tool = yield* Registry.make("basic_counts")
+      const result = yield* Analyzer.run(THREADSIG, { tools: [tool], jobs: 0 })
+      assert.strictEqual(result.mode, "serial")
+      assert.strictEqual(result.workers, 1)
+    })
+  )
+})

@@ -82,7 +82,14 @@ export const makeFiberBackend = (
           let outcome: SegmentOutcome
           switch (step._tag) {
             case "Records":
-              outcome = core.processSegment(step.batch, step.start, step.end, step.input, output)
+              // A core-sharded-on-disk input is its own core.
+              outcome = core.processSegment(
+                step.batch,
+                step.start,
+                step.end,
+                step.input,
+                p.coreOnDisk ? step.input : output
+              )
               break
             case "Idle":
               outcome = core.idle(output, false)

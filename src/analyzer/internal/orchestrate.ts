@@ -30,6 +30,8 @@ export interface Plan {
   readonly outputs: number
   readonly shardType: Tool.ShardType
   readonly serial: boolean
+  /** The inputs are cores already (core-sharded on disk): input i is core i. */
+  readonly coreOnDisk: boolean
 }
 
 export interface WorkerSnapshot {

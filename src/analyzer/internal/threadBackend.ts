@@ -126,6 +126,7 @@ export const makeThreadBackend = (
           tools: specs,
           shardType: p.shardType,
           serial: p.serial,
+          coreOnDisk: p.coreOnDisk,
           outputCount: p.outputs,
           skipRecords: options.skipRecords ?? 0,
           exitAfterRecords: options.exitAfterRecords ?? 0,

@@ -12,6 +12,8 @@ export interface InitData {
   readonly tools: ReadonlyArray<Tool.Spec>
   readonly shardType: Tool.ShardType
   readonly serial: boolean
+  /** Inputs are cores already: input i is core i. */
+  readonly coreOnDisk: boolean
   readonly outputCount: number
   readonly skipRecords: number
   readonly exitAfterRecords: number

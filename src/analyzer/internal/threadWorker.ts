@@ -63,7 +63,7 @@ const runInputs = async (core: WorkerCore, names: Map<number, string>, counters:
         encodings: init.encodings
       })
       for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
-        const outcome = core.processSegment(b, 0, b.header[0]!, m.ordinal, init.worker)
+        const outcome = core.processSegment(b, 0, b.header[0]!, m.ordinal, init.coreOnDisk ? m.ordinal : init.worker)
         if (outcome !== undefined) return outcome
       }
       counters.inputsDone++

@@ -120,8 +120,8 @@ export class WorkerCore {
 
   /** Which shard of tool `t` a record from `input` on `output` belongs to. */
   private shardOf(t: number, input: number, output: number): number {
-    if (this.config.shardType === "core") return output
     if (this.config.serial && !this.config.tools[t]!.parallel) return 0
+    if (this.config.shardType === "core") return output
     return input
   }
 

@@ -15,7 +15,7 @@ export const decodeBytesSync = (
     readonly name?: string | undefined
   }
 ): Array<RecordBatch.RecordBatch> => {
-  const capacity = options?.batchCapacity ?? RecordBatch.DEFAULT_CAPACITY
+  const capacity = Math.max(RecordBatch.MIN_CAPACITY, options?.batchCapacity ?? RecordBatch.DEFAULT_CAPACITY)
   const name = options?.name ?? "memory"
   const aligned = new Uint8Array(bytes.length - (bytes.length % 12))
   aligned.set(bytes.subarray(0, aligned.length))

@@ -58,7 +58,7 @@ export class InputReader {
     this.source = source
     this.ordinal = ordinal
     open++
-    this.capacity = options?.batchCapacity ?? RecordBatch.DEFAULT_CAPACITY
+    this.capacity = Math.max(RecordBatch.MIN_CAPACITY, options?.batchCapacity ?? RecordBatch.DEFAULT_CAPACITY)
     this.encodings = options?.encodings ?? false
     this.decoder = new Decoder({ keepEncodings: this.encodings })
   }
