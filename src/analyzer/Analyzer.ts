@@ -44,6 +44,7 @@ import { defaults } from "./internal/defaults.ts"
 import { makeFiberBackend } from "./internal/fiberBackend.ts"
 import { orchestrate, type Plan } from "./internal/orchestrate.ts"
 import { makeStatic, type OutputSource } from "./internal/outputSource.ts"
+import type { OutputSchedule } from "./internal/scheduleLog.ts"
 import { makeSchedulerSource } from "./internal/schedulerSource.ts"
 import { makeThreadBackend, type ThreadWork } from "./internal/threadBackend.ts"
 import * as Tool from "./Tool.ts"
@@ -124,6 +125,8 @@ export interface Options {
    * Never set this in real runs.
    */
   readonly unsafeSkipDeactivation?: boolean | undefined
+  /** Record what ran on each output (see `AnalysisResult.schedule`). Default false. */
+  readonly recordSchedule?: boolean | undefined
   /** Old-generation heap cap of each worker thread, in MiB (threads backend). */
   readonly workerMaxMemoryMb?: number | undefined
 }
@@ -160,6 +163,12 @@ export interface AnalysisResult {
   readonly failures: ReadonlyArray<ShardFailure>
   readonly records: number
   readonly elapsedMs: number
+  /**
+   * Per output, what ran when (`recordSchedule: true`, scheduled modes and
+   * the fiber or core-sharded thread backends): runs of input ordinals, idle
+   * (-1) and wait (-2), with DynamoRIO's schedule statistics.
+   */
+  readonly schedule?: ReadonlyArray<OutputSchedule> | undefined
 }
 
 /**
@@ -320,4 +329,5 @@ export const run = (
     })
   )
 
+export type { OutputSchedule }
 export { AnalysisFailed, AnalyzerOptionError, ShardFailure }

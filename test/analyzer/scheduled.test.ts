@@ -225,3 +225,34 @@ describe("Analyzer on a core-sharded-on-disk trace", () => {
     })
   )
 })
+
+describe("Analyzer schedule log", () => {
+  it.effect("records, per core, which input ran when, with the scheduler's statistics", () =>
+    Effect.gen(function* () {
+      const result = yield* Analyzer.run(THREADSIG, {
+        tools: [counter()],
+        mode: "core-sharded",
+        cores: 4,
+        recordSchedule: true,
+        scheduler: { quantumDurationInstrs: 10_000, blockTimeMultiplier: 0.0001 }
+      })
+      const schedule = result.schedule!
+      assert.strictEqual(schedule.length, 4)
+      const shards = result.tools[0]!.result as ReadonlyArray<ShardCount>
+      for (const out of schedule) {
+        // The log's record runs add up to what the core's shard processed.
+        const records = out.runs.filter(([i]) => i >= 0).reduce((a, [, n]) => a + n, 0)
+        const idles = out.runs.filter(([i]) => i === -1).reduce((a, [, n]) => a + n, 0)
+        const shard = shards.find((s) => s.shard === out.output)!
+        assert.strictEqual(records, shard.records - shard.idles)
+        assert.strictEqual(idles, shard.idles)
+        assert.strictEqual(out.stats.length, 14)
+      }
+      // Switches happened: the quantum is far below each thread's instructions.
+      assert.isAbove(
+        schedule.reduce((a, o) => a + o.stats[0]!, 0),
+        9
+      )
+    })
+  )
+})

@@ -9,6 +9,7 @@ import type { Options } from "../Analyzer.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
 import { WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource, Step } from "./outputSource.ts"
+import { IDLE, ScheduleLog, WAIT } from "./scheduleLog.ts"
 import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
 
 const readFailure = (worker: number, e: TraceError): FailureInfo => ({
@@ -42,6 +43,7 @@ export const makeFiberBackend = (
       })
   )
   const finished: Array<boolean> = cores.map(() => false)
+  const log = options.recordSchedule && p.mode !== "thread-sharded" ? new ScheduleLog(p.outputs) : undefined
   // A core-serial worker walks every output in lockstep; others own one output.
   const outputsOf = (w: number): ReadonlyArray<number> =>
     p.mode === "core-serial" ? Array.from({ length: p.outputs }, (_, o) => o) : [w]
@@ -82,6 +84,7 @@ export const makeFiberBackend = (
           let outcome: SegmentOutcome
           switch (step._tag) {
             case "Records":
+              log?.add(output, step.input, step.end - step.start)
               // A core-sharded-on-disk input is its own core.
               outcome = core.processSegment(
                 step.batch,
@@ -92,9 +95,11 @@ export const makeFiberBackend = (
               )
               break
             case "Idle":
+              log?.add(output, IDLE, 1)
               outcome = core.idle(output, false)
               break
             case "Wait":
+              log?.add(output, WAIT, 1)
               outcome = core.idle(output, true)
               break
             case "Pause":
@@ -164,6 +169,7 @@ export const makeFiberBackend = (
         lastRecord: c.lastRecord
       }
     },
+    schedule: log === undefined ? undefined : () => log.snapshot((o) => source.stats?.(o)),
     needsWatchdog: true
   }
 }

@@ -13,6 +13,7 @@ import type { AnalysisResult, Mode, Options, ToolOutput } from "../Analyzer.ts"
 import { AnalysisFailed, ShardFailure } from "../AnalyzerError.ts"
 import type * as Tool from "../Tool.ts"
 import { defaults } from "./defaults.ts"
+import type { OutputSchedule } from "./scheduleLog.ts"
 import type { FailureInfo } from "./worker.ts"
 
 /** A worker's typed failure, carried in the worker effect's error channel. */
@@ -50,6 +51,8 @@ export interface Backend {
   readonly inputsDone: () => number
   readonly inputsTotal: number
   readonly snapshot: (worker: number) => WorkerSnapshot
+  /** What ran where, when the run was asked to record it. */
+  readonly schedule?: (() => ReadonlyArray<OutputSchedule>) | undefined
   /** Whether the orchestrator's global watchdog should watch this backend (the thread backend watches each worker itself). */
   readonly needsWatchdog: boolean
 }
@@ -208,6 +211,7 @@ export const orchestrate = (
       tools: outputs,
       failures: sorted,
       records: backend.processed(),
-      elapsedMs: Date.now() - started
+      elapsedMs: Date.now() - started,
+      ...(backend.schedule !== undefined ? { schedule: backend.schedule() } : {})
     }
   })

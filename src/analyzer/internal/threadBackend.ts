@@ -28,6 +28,7 @@ import { defaults } from "./defaults.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
 import { WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource } from "./outputSource.ts"
+import { IDLE, ScheduleLog, WAIT } from "./scheduleLog.ts"
 import type { FromWorker, InitData, ToWorker } from "./threadProtocol.ts"
 
 type Event =
@@ -83,6 +84,7 @@ export const makeThreadBackend = (
     }))
     const finished: Array<boolean> = Array.from({ length: n }, () => false)
     const results: Array<Array<Tool.ShardOutcome<unknown>>> = options.tools.map(() => [])
+    const log = options.recordSchedule && work._tag === "Segments" ? new ScheduleLog(p.outputs) : undefined
     const decoders = options.tools.map((t) => Schema.decodeUnknownSync(Schema.toCodecJson(t.shardResultSchema)))
     const stallMs = Duration.toMillis(Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout))
     const heartbeatMs = Duration.toMillis(defaults.heartbeat)
@@ -237,6 +239,7 @@ export const makeThreadBackend = (
               }
               switch (step._tag) {
                 case "Records": {
+                  log?.add(m.output, step.input, step.end - step.start)
                   const copy = RecordBatch.slice(step.batch, step.start, step.end)
                   const name = basename(files[step.input] ?? `input ${step.input}`)
                   h.thread.postMessage(
@@ -248,6 +251,7 @@ export const makeThreadBackend = (
                 case "Idle":
                 case "Wait":
                 case "Eof":
+                  if (step._tag !== "Eof") log?.add(m.output, step._tag === "Idle" ? IDLE : WAIT, 1)
                   send({ _tag: step._tag, output: m.output })
                   break
                 default:
@@ -317,6 +321,7 @@ export const makeThreadBackend = (
         lastInput: last[w]!.input >= 0 ? basename(files[last[w]!.input]!) : undefined,
         lastRecord: last[w]!.record
       }),
+      schedule: log === undefined ? undefined : () => log.snapshot((o) => source?.stats?.(o)),
       needsWatchdog: false
     }
     return backend
