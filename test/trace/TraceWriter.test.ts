@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import { listInputs } from "../../src/trace/internal/listing.ts"
 import { openSource } from "../../src/trace/internal/source.ts"
+import { replicaName } from "../../src/trace/internal/writer/replicate.ts"
 import { FileEntrySink } from "../../src/trace/internal/writer/sink.ts"
 import { FileType, isAnyInstr, isInstr, MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
@@ -241,6 +242,67 @@ describe("TraceWriter", () => {
     )
   })
 
+  describe("makeRecordWriter on synthetic records", () => {
+    it.effect("restores PC-only entries, flushes, branch targets, bundles, kernel addresses and thread switches", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const entries = [
+          ...S.thread(
+            11,
+            [
+              S.timestamp(100),
+              S.cpu(2),
+              // A filtered trace: a PC-only instruction entry (size 0) gives the next data record its PC.
+              S.entry(TraceType.INSTR, 0, 0x5000),
+              S.read(0x9000, 8),
+              S.encoding([0xff, 0xe0]),
+              S.marker(MarkerType.BRANCH_TARGET, 0x7000),
+              S.instr(0x5004, TraceType.INSTR_INDIRECT_JUMP, 2),
+              // A bundle: three instructions of lengths 2, 3, 4 after the one before it.
+              S.instr(0x7000, TraceType.INSTR, 1),
+              S.entry(TraceType.INSTR_BUNDLE, 3, 0x04_03_02),
+              // A flush longer than the 16-bit size field (the record's size is clamped to 0xffff).
+              S.entry(TraceType.INSTR_FLUSH, 0, 0x4000),
+              S.entry(TraceType.INSTR_FLUSH_END, 0, 0x24000),
+              S.entry(TraceType.DATA_FLUSH, 64, 0x8000),
+              S.instr(0xffffffff81000000n, TraceType.INSTR, 5),
+              S.write(0xffff880000001000n, 8),
+              S.entry(TraceType.INSTR_MAYBE_FETCH, 5, 0xffffffff81000000n),
+              // Another thread of another process in the same stream (as core-sharded files have).
+              S.threadEntry(12),
+              S.pid(13),
+              S.instr(0x6000, TraceType.INSTR, 1),
+              S.exit(12),
+              S.threadEntry(11),
+              S.exit(11)
+            ],
+            { pid: 10, version: 7, filetype: FileType.ARCH_X86_64 | FileType.ENCODINGS }
+          )
+        ]
+        const original = Trace.decodeSync(S.encode(entries), { encodings: true })
+        const out = join(dir, "records.trace")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const writer = yield* TraceWriter.makeRecordWriter(out)
+            for (const b of original) yield* writer.write(b)
+            yield* writer.close
+          })
+        )
+        const back = yield* recordsOf(out)
+        assertSameRecords(back, flatten(original), "synthetic")
+        // The re-encoded stream really has the hidden entries back.
+        const es = entriesOf((yield* rawEntries(out)).bytes)
+        const has = (type: number, size: number, addr: bigint) =>
+          es.some((e) => e.type === type && e.size === size && e.addr === addr)
+        assert.isTrue(has(TraceType.INSTR, 0, 0x5000n), "PC-only entry")
+        assert.isTrue(has(TraceType.MARKER, MarkerType.BRANCH_TARGET, 0x7000n), "branch target")
+        assert.isTrue(has(TraceType.ENCODING, 2, 0xe0ffn), "encoding")
+        assert.isTrue(has(TraceType.INSTR_FLUSH_END, 0, 0x4000n + 0xffffn), "flush end, at the clamped length")
+        assert.deepStrictEqual(es.at(-1), { type: TraceType.FOOTER, size: 0, addr: 0n })
+      })
+    )
+  })
+
   describe("every shipped trace", () => {
     it.effect(
       "copied to a zip with its own chunk size, every file is entry-for-entry identical and reads back to the same records",
@@ -249,6 +311,7 @@ describe("TraceWriter", () => {
           const dir = yield* tempDir
           for (const source of yield* Effect.promise(shippedInputs)) {
             const out = join(dir, `${basename(source)}.copy.zip`)
+            // Level 1 keeps this fast.
             const { raw, summary } = yield* copyEntries(source, out, { level: 1, durable: false })
             const back = yield* rawEntries(out)
             assert.strictEqual(summary.entriesOut, raw.bytes.length / 12, source)
@@ -271,17 +334,18 @@ describe("TraceWriter", () => {
         const dir = yield* tempDir
         // One of each kind: per-thread v7 with encodings, core-sharded with idle markers and thread
         // switches, legacy v1 snappy, legacy v1 uncompressed, v6 in 20-instruction chunks.
-        const sources = [
-          THREAD_872905,
-          `${TRACES}/drmemtrace.threadsig-core-sharded.x64.tracedir/drmemtrace.core.000003.trace.zip`,
-          `${TRACES}/drmemtrace.chase-snappy.x64.tracedir/chase.20190225.185346.23699.memtrace.sz`,
-          `${TRACES}/drmemtrace.small.x64.trace`,
-          ALLASM
+        // (The legacy traces have no encodings: decoded without keeping them, which is faster.)
+        const sources: ReadonlyArray<readonly [string, boolean]> = [
+          [THREAD_872905, true],
+          [`${TRACES}/drmemtrace.threadsig-core-sharded.x64.tracedir/drmemtrace.core.000003.trace.zip`, true],
+          [`${TRACES}/drmemtrace.chase-snappy.x64.tracedir/chase.20190225.185346.23699.memtrace.sz`, false],
+          [`${TRACES}/drmemtrace.small.x64.trace`, false],
+          [ALLASM, true]
         ]
-        for (const source of sources) {
+        for (const [source, encodings] of sources) {
           const original = yield* Effect.scoped(
             Effect.gen(function* () {
-              const input = yield* Trace.openFile(source, 0, { encodings: true })
+              const input = yield* Trace.openFile(source, 0, { encodings })
               return yield* Trace.readAll(input)
             })
           )
@@ -293,7 +357,7 @@ describe("TraceWriter", () => {
               yield* writer.close
             })
           )
-          assertSameRecords(yield* recordsOf(out), flatten(original), source)
+          assertSameRecords(yield* recordsOf(out, encodings), flatten(original), source)
         }
       })
     )
@@ -609,6 +673,81 @@ describe("TraceWriter", () => {
         const originalTotal = [...original.values()].reduce((a, f) => a + f.n, 0)
         assert.strictEqual(total, 2 * originalTotal)
         assert.strictEqual(originalTotal, 928_110)
+      })
+    )
+
+    it("names copies as DynamoRIO names thread files", () => {
+      assert.strictEqual(
+        replicaName("drmemtrace.threadsig.872905.5783.trace.zip", 872905 + 3 * 2 ** 22, 3),
+        `drmemtrace.threadsig.${872905 + 3 * 2 ** 22}.5783.trace.zip`
+      )
+      assert.strictEqual(
+        replicaName("drmemtrace.core.000002.trace.zip", 872884, 1),
+        "drmemtrace.core.000002.872884.0001.trace.zip"
+      )
+      assert.strictEqual(
+        replicaName("chase.20190225.185346.23699.memtrace.sz", 23699, 0),
+        "drmemtrace.chase.20190225.185346.23699.23699.0000.trace.zip"
+      )
+    })
+
+    it.effect("offsets THREAD, THREAD_EXIT, PID and DIRECT_THREAD_SWITCH ids per copy; 0 and -1 stay", () =>
+      Effect.gen(function* () {
+        const src = yield* tempDir
+        const dst = yield* tempDir
+        const body = [
+          S.timestamp(1),
+          S.instr(0x10),
+          S.marker(MarkerType.DIRECT_THREAD_SWITCH, 21),
+          S.marker(MarkerType.DIRECT_THREAD_SWITCH, 0),
+          S.threadEntry(-1),
+          S.pid(-1),
+          S.marker(MarkerType.CORE_IDLE, 0),
+          S.threadEntry(20),
+          S.pid(7),
+          S.exit(20)
+        ]
+        yield* TraceWriter.writeFile(join(src, "drmemtrace.app.20.0042.trace.zip"), S.thread(20, body, { pid: 7 }))
+        const summary = yield* TraceWriter.replicate(src, dst, 3, { durable: false })
+        const stride = 2 ** 22
+        assert.deepStrictEqual(
+          summary.files.map((f) => [basename(f.path), f.copy, f.tid]),
+          [
+            ["drmemtrace.app.20.0042.trace.zip", 0, 20],
+            [`drmemtrace.app.${20 + stride}.0042.trace.zip`, 1, 20 + stride],
+            [`drmemtrace.app.${20 + 2 * stride}.0042.trace.zip`, 2, 20 + 2 * stride]
+          ]
+        )
+        const original = entriesOf(S.encode(S.thread(20, body, { pid: 7 })))
+        for (const f of summary.files) {
+          const offset = BigInt(f.copy * stride)
+          const expected = original.map((e) => {
+            const id =
+              e.type === TraceType.THREAD ||
+              e.type === TraceType.THREAD_EXIT ||
+              e.type === TraceType.PID ||
+              (e.type === TraceType.MARKER && e.size === MarkerType.DIRECT_THREAD_SWITCH)
+            return id && e.addr !== 0n && e.addr !== 0xffffffffffffffffn ? { ...e, addr: e.addr + offset } : e
+          })
+          assert.deepStrictEqual(entriesOf((yield* rawEntries(f.path)).bytes), expected)
+        }
+      })
+    )
+
+    it.effect("refuses ids that the offset could make collide", () =>
+      Effect.gen(function* () {
+        const src = yield* tempDir
+        const dst = yield* tempDir
+        yield* TraceWriter.writeFile(
+          join(src, "drmemtrace.app.5000000.0001.trace"),
+          S.thread(5_000_000, [S.exit(5_000_000)])
+        )
+        const e = yield* Effect.flip(TraceWriter.replicate(src, dst, 2, { durable: false }))
+        assert.strictEqual(e._tag, "TraceWriterError")
+        assert.strictEqual(e.reason, "Replication")
+        assert.include(e.detail, "5000000")
+        // Copy 0 keeps the ids, so it is written; copy 1 is not.
+        assert.deepStrictEqual(files(dst), ["drmemtrace.app.5000000.0001.trace.zip"])
       })
     )
 

@@ -32,7 +32,7 @@
  * Per entry this is a handful of comparisons and, for instructions, two
  * lookups in typed-array hash tables: no allocation.
  */
-import { FileType, isAnyInstr, isInstr, MarkerType, TraceType } from "../../Record.ts"
+import { FileType, isAnyInstr, isData, isInstr, MarkerType, TraceType } from "../../Record.ts"
 import { PcTable } from "./pcTable.ts"
 
 /** Where the chunker puts entries and member boundaries. */
@@ -58,29 +58,63 @@ export const chunkName = (index: number): string => CHUNK_PREFIX + String(index)
 
 const MAX_ENCODING = 15
 
+// Module-local copies of the constants the per-entry path reads (an imported binding can cost a
+// property lookup per access under some loaders, e.g. vitest's module runner).
+const T_MARKER = TraceType.MARKER
+const T_ENCODING = TraceType.ENCODING
+const T_THREAD = TraceType.THREAD
+const T_THREAD_EXIT = TraceType.THREAD_EXIT
+const T_FOOTER = TraceType.FOOTER
+const M_TIMESTAMP = MarkerType.TIMESTAMP
+const M_CPU_ID = MarkerType.CPU_ID
+const M_BRANCH_TARGET = MarkerType.BRANCH_TARGET
+const M_CHUNK_INSTR_COUNT = MarkerType.CHUNK_INSTR_COUNT
+const M_CHUNK_FOOTER = MarkerType.CHUNK_FOOTER
+const M_RECORD_ORDINAL = MarkerType.RECORD_ORDINAL
+
+// Entry kinds, by type (0: anything else).
+/** A data access or prefetch: one visible record, nothing to track. */
+const K_DATA = 1
 /** DynamoRIO's `is_any_instr_type`: fetched or not, including MAYBE_FETCH. */
-const anyInstr = (type: number): boolean => isAnyInstr(type) || type === TraceType.INSTR_MAYBE_FETCH
+const K_ANY_INSTR = 2
+/** Also counts toward the chunk's instructions (`type_is_instr`). */
+const K_FETCHED = 3
+const KIND = (() => {
+  const t = new Uint8Array(65536)
+  for (let type = 0; type < 64; type++) {
+    if (isData(type)) t[type] = K_DATA
+    else if (isInstr(type)) t[type] = K_FETCHED
+    else if (isAnyInstr(type) || type === TraceType.INSTR_MAYBE_FETCH) t[type] = K_ANY_INSTR
+  }
+  return t
+})()
 const ENC_SLOT = 16
+
+const V_NONE = 0
+const V_ONE = 1
+const V_MARKER = 2
+const V_BUNDLE = 3
+const V_IF_SIZED = 4
+const VISIBLE = (() => {
+  const t = new Uint8Array(65536).fill(V_ONE)
+  for (const type of [TraceType.HEADER, TraceType.FOOTER, TraceType.THREAD, TraceType.PID, TraceType.ENCODING]) {
+    t[type] = V_NONE
+  }
+  t[TraceType.MARKER] = V_MARKER
+  t[TraceType.INSTR_BUNDLE] = V_BUNDLE
+  t[TraceType.INSTR_FLUSH] = V_IF_SIZED
+  t[TraceType.DATA_FLUSH] = V_IF_SIZED
+  for (let type = 0; type < 64; type++) if (KIND[type]! >= K_ANY_INSTR) t[type] = V_IF_SIZED
+  return t
+})()
 
 /** Records a reader shows for one entry (DynamoRIO's `memref_counter_t`, bundles expanded). */
 const visibleRecords = (type: number, size: number): number => {
-  switch (type) {
-    case TraceType.HEADER:
-    case TraceType.FOOTER:
-    case TraceType.THREAD:
-    case TraceType.PID:
-    case TraceType.ENCODING:
-      return 0
-    case TraceType.MARKER:
-      return size === MarkerType.RECORD_ORDINAL || size === MarkerType.BRANCH_TARGET ? 0 : 1
-    case TraceType.INSTR_BUNDLE:
-      return size
-    case TraceType.INSTR_FLUSH:
-    case TraceType.DATA_FLUSH:
-      return size > 0 ? 1 : 0
-    default:
-      return anyInstr(type) ? (size > 0 ? 1 : 0) : 1
-  }
+  const v = VISIBLE[type & 0xffff]!
+  if (v <= V_ONE) return v
+  if (v === V_MARKER) return size === M_RECORD_ORDINAL || size === M_BRANCH_TARGET ? 0 : 1
+  if (v === V_BUNDLE) return size
+  return size > 0 ? 1 : 0
 }
 
 export class Chunker {
@@ -125,13 +159,19 @@ export class Chunker {
 
   write(type: number, size: number, lo: number, hi: number): void {
     this.entry++
+    const kind = KIND[type & 0xffff]!
+    if (kind === K_DATA && this.groupLen === 0 && this.started) {
+      this.out.put(type, size, lo, hi)
+      this.records++
+      return
+    }
     if (!this.started) {
       this.started = true
       this.openChunk()
     }
-    if (type === TraceType.MARKER) {
+    if (type === T_MARKER) {
       if (this.dropped(size)) return
-      if (size === MarkerType.CHUNK_INSTR_COUNT) {
+      if (size === M_CHUNK_INSTR_COUNT) {
         this.inputChunkSize = hi * 4294967296 + lo
         this.chunkSize = this.override ?? this.inputChunkSize
         if (this.override !== undefined) {
@@ -140,9 +180,9 @@ export class Chunker {
         }
       }
     }
-    const instr = anyInstr(type)
-    if (type === TraceType.ENCODING || this.groupLen > 0) {
-      if (type === TraceType.ENCODING) this.holdEncoding(size, lo, hi)
+    const instr = kind >= K_ANY_INSTR
+    if (type === T_ENCODING || this.groupLen > 0) {
+      if (type === T_ENCODING) this.holdEncoding(size, lo, hi)
       if (!instr) {
         this.hold(type, size, lo, hi)
         return
@@ -152,19 +192,19 @@ export class Chunker {
       this.chunkSize > 0 &&
       this.chunkInstrs >= this.chunkSize &&
       (instr ||
-        (type === TraceType.MARKER && (size === MarkerType.TIMESTAMP || size === MarkerType.BRANCH_TARGET)) ||
-        type === TraceType.THREAD_EXIT ||
-        type === TraceType.FOOTER)
+        (type === T_MARKER && (size === M_TIMESTAMP || size === M_BRANCH_TARGET)) ||
+        type === T_THREAD_EXIT ||
+        type === T_FOOTER)
     ) {
       this.openChunk()
     }
     if (instr && size > 0) {
-      this.instruction(type, size, lo, hi)
+      this.instruction(type, size, lo, hi, kind === K_FETCHED)
       return
     }
     if (this.groupLen > 0) this.releaseGroup(true)
     this.emit(type, size, lo, hi)
-    if (type === TraceType.THREAD || type === TraceType.THREAD_EXIT) this.tid = hi * 4294967296 + lo
+    if (type === T_THREAD || type === T_THREAD_EXIT) this.tid = hi * 4294967296 + lo
   }
 
   /** Ends the stream: encodings still held back (no instruction followed) are written as they came. */
@@ -175,20 +215,20 @@ export class Chunker {
   private emit(type: number, size: number, lo: number, hi: number): void {
     this.out.put(type, size, lo, hi)
     this.records += visibleRecords(type, size)
-    if (type === TraceType.MARKER) this.track(size, lo, hi)
+    if (type === T_MARKER) this.track(size, lo, hi)
   }
 
   /** Input chunk artifacts the output replaces: returns true when the marker is dropped. */
   private dropped(size: number): boolean {
     switch (size) {
-      case MarkerType.CHUNK_FOOTER:
+      case M_CHUNK_FOOTER:
         if (this.inputChunkSize > 0) this.skipDup.add(this.tid)
         return true
-      case MarkerType.RECORD_ORDINAL:
+      case M_RECORD_ORDINAL:
         return true
-      case MarkerType.TIMESTAMP:
+      case M_TIMESTAMP:
         return this.skipDup.size > 0 && this.skipDup.has(this.tid)
-      case MarkerType.CPU_ID:
+      case M_CPU_ID:
         return this.skipDup.size > 0 && this.skipDup.delete(this.tid)
       default:
         return false
@@ -198,11 +238,11 @@ export class Chunker {
   /** Follows the values chunk headers repeat and the stream header values, as markers are written. */
   private track(size: number, lo: number, hi: number): void {
     switch (size) {
-      case MarkerType.TIMESTAMP:
+      case M_TIMESTAMP:
         this.lastTsLo = lo
         this.lastTsHi = hi
         break
-      case MarkerType.CPU_ID:
+      case M_CPU_ID:
         this.lastCpuLo = lo
         this.lastCpuHi = hi
         break
@@ -273,7 +313,7 @@ export class Chunker {
     this.groupEncLen = 0
   }
 
-  private instruction(type: number, size: number, lo: number, hi: number): void {
+  private instruction(type: number, size: number, lo: number, hi: number, fetched: boolean): void {
     if (this.groupHasEnc) {
       const same = this.seen.has(lo, hi) && this.sameAsCached(lo, hi)
       this.remember(lo, hi)
@@ -283,8 +323,9 @@ export class Chunker {
       if (this.encodingsFiletype && !this.seen.has(lo, hi)) this.reemit(lo, hi)
     }
     this.seen.set(lo, hi, 0)
-    this.emit(type, size, lo, hi)
-    if (isInstr(type)) this.chunkInstrs++
+    this.out.put(type, size, lo, hi)
+    this.records++
+    if (fetched) this.chunkInstrs++
   }
 
   private sameAsCached(lo: number, hi: number): boolean {

@@ -9,7 +9,8 @@
  * encodings); a BRANCH_TARGET marker before indirect branches (always from
  * version 5, else when the target is non-zero); a PC-only instruction entry
  * before a data record whose PC is not the last instruction's (filtered
- * traces); flushes as one or two entries; the chunk header after a
+ * traces, and flushes); flushes as one entry, or start and end entries when
+ * the length is 0 or clamped; the chunk header after a
  * CHUNK_FOOTER record (RECORD_ORDINAL, repeated TIMESTAMP and CPU_ID), so
  * readers hide the same duplicates; and the final FOOTER.
  *
@@ -17,7 +18,7 @@
  * (those instructions lose `encoding_is_new`), and instruction bundles or
  * MAYBE_FETCH entries (written as the records they decoded to).
  */
-import { isAnyInstr, isData, MarkerType, TraceType, TraceVersion } from "../../Record.ts"
+import { FileType, isAnyInstr, isData, MarkerType, TraceType, TraceVersion } from "../../Record.ts"
 import * as RecordBatch from "../../RecordBatch.ts"
 
 export interface EntryTarget {
@@ -25,6 +26,36 @@ export interface EntryTarget {
 }
 
 const TWO32 = 4294967296
+
+// Module-local copies of what the per-record loop reads (see chunker.ts on imported bindings).
+const T_MARKER = TraceType.MARKER
+const T_INSTR = TraceType.INSTR
+const T_ENCODING = TraceType.ENCODING
+const M_BRANCH_TARGET = MarkerType.BRANCH_TARGET
+const M_VERSION = MarkerType.VERSION
+const M_FILETYPE = MarkerType.FILETYPE
+const FLAG_NEW = RecordBatch.FLAG_ENCODING_IS_NEW
+const FLAG_HAS = RecordBatch.FLAG_HAS_ENCODING
+const ENC_BYTES = RecordBatch.ENCODING_BYTES_PER_RECORD
+const K_INSTR = 1
+const K_INDIRECT = 2
+const K_DATA = 3
+const K_FLUSH = 4
+const K_MARKER = 5
+const KIND = (() => {
+  const t = new Uint8Array(256)
+  for (let type = 0; type < 64; type++) {
+    if (isAnyInstr(type)) t[type] = K_INSTR
+    else if (isData(type)) t[type] = K_DATA
+  }
+  t[TraceType.INSTR_INDIRECT_JUMP] = K_INDIRECT
+  t[TraceType.INSTR_INDIRECT_CALL] = K_INDIRECT
+  t[TraceType.INSTR_RETURN] = K_INDIRECT
+  t[TraceType.INSTR_FLUSH] = K_FLUSH
+  t[TraceType.DATA_FLUSH] = K_FLUSH
+  t[TraceType.MARKER] = K_MARKER
+  return t
+})()
 
 const loOf = (v: number): number => (v < 0 ? v >>> 0 : v % TWO32)
 const hiOf = (v: number): number => (v < 0 ? 0xffffffff : Math.floor(v / TWO32))
@@ -34,6 +65,8 @@ export class RecordEncoder {
   private started = false
   private threadWritten = false
   private version: number = TraceVersion.LEGACY
+  /** REGDEPS traces have synthetic encodings whose length differs from the instruction's. */
+  private regdeps = false
   private tid = Number.NaN
   private pid = Number.NaN
   private pcLo = 0
@@ -78,16 +111,22 @@ export class RecordEncoder {
         if (type === TraceType.MARKER && size === MarkerType.VERSION) this.version = lo
         this.put(TraceType.HEADER, 0, this.version, 0)
       }
-      const isHeaderMarker = type === TraceType.MARKER && (size === MarkerType.VERSION || size === MarkerType.FILETYPE)
+      const isHeaderMarker = type === T_MARKER && (size === M_VERSION || size === M_FILETYPE)
       if (!(isHeaderMarker && !this.threadWritten) && (tid[i] !== this.tid || pid[i] !== this.pid)) {
         this.thread(tid[i]!, pid[i]!)
       }
       this.records++
-      if (isAnyInstr(type)) {
+      const kind = KIND[type]!
+      if (kind === K_INSTR || kind === K_INDIRECT) {
         const f = flags[i]!
-        if ((f & RecordBatch.FLAG_ENCODING_IS_NEW) !== 0 && (f & RecordBatch.FLAG_HAS_ENCODING) !== 0) {
-          const base = i * RecordBatch.ENCODING_BYTES_PER_RECORD
-          const len = enc[base + 15]!
+        const base = i * ENC_BYTES
+        const len = enc[base + 15]!
+        if (
+          (f & FLAG_NEW) !== 0 &&
+          (f & FLAG_HAS) !== 0 &&
+          // Instructions expanded from a bundle inherit the previous one's encoding: not theirs to repeat.
+          (len === size || this.regdeps)
+        ) {
           for (let off = 0; off < len; off += 8) {
             const n = Math.min(8, len - off)
             let elo = 0
@@ -97,37 +136,30 @@ export class RecordEncoder {
               if (b < 4) elo |= v << (b * 8)
               else ehi |= v << ((b - 4) * 8)
             }
-            this.put(TraceType.ENCODING, n, elo >>> 0, ehi >>> 0)
+            this.put(T_ENCODING, n, elo >>> 0, ehi >>> 0)
           }
         }
-        if (
-          (type === TraceType.INSTR_INDIRECT_JUMP ||
-            type === TraceType.INSTR_INDIRECT_CALL ||
-            type === TraceType.INSTR_RETURN) &&
-          (this.version >= TraceVersion.BRANCH_INFO || auxLo[i] !== 0 || auxHi[i] !== 0)
-        ) {
-          this.put(TraceType.MARKER, MarkerType.BRANCH_TARGET, auxLo[i]!, auxHi[i]!)
+        if (kind === K_INDIRECT && (this.version >= TraceVersion.BRANCH_INFO || auxLo[i] !== 0 || auxHi[i] !== 0)) {
+          this.put(T_MARKER, M_BRANCH_TARGET, auxLo[i]!, auxHi[i]!)
         }
         this.put(type, size, lo, hi)
         this.pcLo = lo
         this.pcHi = hi
-      } else if (isData(type)) {
+      } else if (kind === K_DATA || kind === K_FLUSH) {
+        // Data and flush records carry the last instruction's PC.
         if (auxLo[i] !== this.pcLo || auxHi[i] !== this.pcHi) {
-          this.put(TraceType.INSTR, 0, auxLo[i]!, auxHi[i]!)
+          this.put(T_INSTR, 0, auxLo[i]!, auxHi[i]!)
           this.pcLo = auxLo[i]!
           this.pcHi = auxHi[i]!
         }
-        this.put(type, size, lo, hi)
-      } else if (type === TraceType.INSTR_FLUSH || type === TraceType.DATA_FLUSH) {
-        const lenLo = auxLo[i]!
-        const lenHi = auxHi[i]!
-        if (size !== 0 && lenHi === 0 && lenLo === size) this.put(type, size, lo, hi)
+        if (kind === K_DATA || (size > 0 && size < 0xffff)) this.put(type, size, lo, hi)
         else {
-          const sum = lo + lenLo
+          // Start and end entries; a length clamped to 0xffff reads back clamped the same way.
+          const end = lo + size
           this.put(type, 0, lo, hi)
-          this.put(type + 1, 0, sum >>> 0, (hi + lenHi + (sum >= TWO32 ? 1 : 0)) >>> 0)
+          this.put(type + 1, 0, end >>> 0, (hi + (end >= TWO32 ? 1 : 0)) >>> 0)
         }
-      } else if (type === TraceType.MARKER) {
+      } else if (kind === K_MARKER) {
         this.put(type, size, lo, hi)
         if (size === MarkerType.TIMESTAMP) {
           this.tsLo = lo
@@ -137,6 +169,8 @@ export class RecordEncoder {
           this.cpuHi = hi
         } else if (size === MarkerType.VERSION) {
           this.version = lo
+        } else if (size === MarkerType.FILETYPE) {
+          this.regdeps = (lo & FileType.ARCH_REGDEPS) !== 0
         } else if (size === MarkerType.CHUNK_FOOTER) {
           const n = this.records
           this.put(TraceType.MARKER, MarkerType.RECORD_ORDINAL, loOf(n), hiOf(n))

@@ -65,7 +65,7 @@ export interface ReplicateSummary {
 }
 
 const DR_NAME = /^drmemtrace\.(.+)\.(\d+)\.(\d+)\.trace(?:\.[A-Za-z0-9]+)?$/
-const TRACE_SUFFIX = /(\.trace)?(\.(zip|gz|zst|sz|lz4))?$/
+const TRACE_SUFFIX = /(\.(trace|memtrace))?(\.(zip|gz|zst|sz|lz4))?$/
 
 /** The copy's file name. */
 export const replicaName = (sourceName: string, tid: number, copy: number): string => {
@@ -75,11 +75,17 @@ export const replicaName = (sourceName: string, tid: number, copy: number): stri
   return `drmemtrace.${stem}.${tid}.${String(copy).padStart(4, "0")}.trace.zip`
 }
 
+const T_THREAD = TraceType.THREAD
+const T_THREAD_EXIT = TraceType.THREAD_EXIT
+const T_PID = TraceType.PID
+const T_MARKER = TraceType.MARKER
+const M_DIRECT_THREAD_SWITCH = MarkerType.DIRECT_THREAD_SWITCH
+
 const isId = (type: number, size: number): boolean =>
-  type === TraceType.THREAD ||
-  type === TraceType.THREAD_EXIT ||
-  type === TraceType.PID ||
-  (type === TraceType.MARKER && size === MarkerType.DIRECT_THREAD_SWITCH)
+  type === T_THREAD ||
+  type === T_THREAD_EXIT ||
+  type === T_PID ||
+  (type === T_MARKER && size === M_DIRECT_THREAD_SWITCH)
 
 /** Thrown by `copyEntries` when an id cannot be offset. */
 class IdTooLarge extends Error {}
@@ -98,7 +104,7 @@ const copyEntries = (words: Uint32Array, from: number, to: number, sink: FileEnt
     let lo = words[w + 1]!
     const hi = words[w + 2]!
     if (offset !== 0 && isId(type, size) && hi === 0 && lo !== 0) {
-      if (lo >= ID_STRIDE) throw new IdTooLarge(`id ${lo} in a ${type === TraceType.PID ? "PID" : "thread"} entry`)
+      if (lo >= ID_STRIDE) throw new IdTooLarge(`id ${lo} in a ${type === T_PID ? "PID" : "thread"} entry`)
       lo += offset
     }
     if (!sink.write(type, size, lo, hi)) return e + 1
