@@ -22,6 +22,8 @@
  *   nothing is silently ignored. As in DynamoRIO, tool knobs of tools that
  *   are not run, and `-sched_*` knobs outside core-sharded and core-serial
  *   runs, have no effect.
+ * - `--report FILE` records the schedule and writes the HTML schedule
+ *   report (`Report.write`) after the run, failures tolerated or not.
  * - Errors: `UsageError`, the analyzer's `AnalyzerOptionError` and the
  *   registry's `ToolOptionError` (exit 2); `TraceError` and `AnalysisFailed`
  *   (exit 1; the CLI prints one line per line of the message, so an
@@ -32,6 +34,7 @@
 import { Duration, Effect, Schema } from "effect"
 import * as Analyzer from "../analyzer/Analyzer.ts"
 import type * as Tool from "../analyzer/Tool.ts"
+import * as Report from "../report/Report.ts"
 import * as Registry from "../tools/Registry.ts"
 import * as Trace from "../trace/Trace.ts"
 import * as Options from "./Options.ts"
@@ -255,8 +258,13 @@ export const runAnalysis = (options: Options.Options, hooks: Hooks): Effect.Effe
       skipRecords: options.skipRecords,
       exitAfterRecords: options.exitAfterRecords,
       encodings: options.tools.includes("view"),
-      onProgress: (p) => hooks.progress.update(p)
+      onProgress: (p) => hooks.progress.update(p),
+      recordSchedule: options.report !== ""
     })
+    if (options.report !== "") {
+      const inputs = yield* Report.inputLabels(paths)
+      yield* Report.write(options.report, result, { trace: paths.join(", "), inputs })
+    }
     return {
       text: Analyzer.formatText(result),
       json: {

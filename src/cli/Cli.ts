@@ -26,7 +26,7 @@ import * as Commands from "./Commands.ts"
 import * as DrArgs from "./DrArgs.ts"
 import * as Options from "./Options.ts"
 import * as Progress from "./Progress.ts"
-import { type UsageError, usageError } from "./UsageError.ts"
+import type { UsageError } from "./UsageError.ts"
 
 /**
  * The version `--version` prints.
@@ -93,9 +93,6 @@ const toJson = (value: unknown): string =>
  */
 export const execute = (options: Options.Options): Effect.Effect<number, Analyze.AnalysisError> =>
   Effect.gen(function* () {
-    if (options.report !== "") {
-      return yield* usageError("NotYetAvailable", "Option --report (HTML report) is not available yet", "report")
-    }
     if (options.verbose > 0 && !options.quiet) {
       yield* Console.error(
         `memtrace: running ${options.tools.join(", ")} on ${options.inputs.map((i) => i.path).join(", ")}`

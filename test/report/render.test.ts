@@ -1,0 +1,86 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import type * as Analyzer from "../../src/analyzer/Analyzer.ts"
+import { ShardFailure } from "../../src/analyzer/AnalyzerError.ts"
+import * as Report from "../../src/report/Report.ts"
+
+const base: Analyzer.AnalysisResult = {
+  mode: "core-sharded",
+  workers: 2,
+  tools: [{ name: "t", result: undefined, text: "a < b && </pre><script>alert(1)</script>\n", shards: [] }],
+  failures: [],
+  records: 10,
+  elapsedMs: 5
+}
+
+const count = (html: string, re: RegExp) => html.match(re)?.length ?? 0
+const recordsOf = (html: string) =>
+  [...html.matchAll(/<rect [^>]*data-records="(\d+)"/g)].reduce((a, m) => a + Number(m[1]), 0)
+
+describe("Report.html", () => {
+  it("escapes tool text: a tool cannot inject markup", () => {
+    const html = Report.html(base)
+    assert.include(html, "a &lt; b &amp;&amp; &lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;")
+    assert.strictEqual(count(html, /<script>/g), 1, "only the report's own script")
+  })
+
+  it("says when no schedule was recorded, and still shows the tool results", () => {
+    const html = Report.html({ ...base, mode: "thread-sharded" })
+    assert.include(html, 'id="no-schedule"')
+    assert.strictEqual(count(html, /<svg class="lane"/g), 0)
+    assert.include(html, 'class="tool-text"')
+  })
+
+  it("references nothing outside the page", () => {
+    const html = Report.html({
+      ...base,
+      schedule: [
+        {
+          output: 0,
+          runs: [
+            [0, 5],
+            [-1, 3],
+            [-2, 2]
+          ],
+          stats: []
+        }
+      ]
+    })
+    assert.notMatch(html, /(?:src|href)\s*=/)
+    assert.notMatch(html, /https?:\/\/(?!www\.w3\.org)/)
+    assert.include(html, "default-src 'none'")
+  })
+
+  it("lists failures one line each", () => {
+    const failure = new ShardFailure({
+      reason: "ToolError",
+      worker: 1,
+      shard: 1,
+      shardType: "core",
+      tool: "t",
+      record: 12,
+      message: "bad <record>"
+    })
+    const html = Report.html({ ...base, failures: [failure] })
+    assert.include(html, `<li>${failure.line.replace("<", "&lt;").replace(">", "&gt;")}</li>`)
+  })
+
+  it("draws a core with too many runs as columns that still hold every record", () => {
+    const runs: Array<readonly [number, number]> = []
+    for (let k = 0; k < Report.MAX_RECTS_PER_CORE * 3; k++) runs.push([k % 3 === 2 ? -1 : k % 3, 7 + (k % 5)])
+    const total = runs.reduce((a, [, n]) => a + n, 0)
+    const html = Report.html({ ...base, schedule: [{ output: 0, runs, stats: [] }] })
+    const rects = count(html, /<rect /g)
+    assert.isAtMost(rects, 2001)
+    assert.isAtLeast(rects, 1000)
+    assert.strictEqual(recordsOf(html), total)
+  })
+
+  it.effect("write fails with a ReportError naming the path", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(Report.write("/nonexistent-dir/x/report.html", base))
+      assert.strictEqual(error._tag, "ReportError")
+      assert.strictEqual(error.path, "/nonexistent-dir/x/report.html")
+    })
+  )
+})
