@@ -92,7 +92,20 @@ export const orchestrate = (
           })
         )
       )
-    const fibers = yield* Effect.forEach(backend.workers, (_, w) => Effect.forkChild(guarded(w)))
+    // Every worker is forked and has acquired its resources before anything
+    // can interrupt the run (the forks are uninterruptible and start at once;
+    // the workers themselves stay interruptible), and whatever ends the run
+    // (success, failure, timeout, interruption) interrupts the workers and
+    // waits for every release.
+    const fibers = yield* Effect.uninterruptible(
+      Effect.forEach(backend.workers, (_, w) =>
+        Effect.forkChild(Effect.interruptible(guarded(w)), { startImmediately: true })
+      )
+    )
+    const stopAll = Effect.gen(function* () {
+      yield* Fiber.interruptAll(fibers)
+      for (const f of fibers) yield* Fiber.await(f)
+    })
     const stallTimeout = Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout)
     const watchdog = !backend.needsWatchdog
       ? Effect.never
@@ -152,26 +165,25 @@ export const orchestrate = (
       progress.pipe(Effect.andThen(Effect.never))
     ])
     const runTimeout = options.runTimeout
-    yield* runTimeout === undefined
-      ? race
-      : race.pipe(
-          Effect.timeoutOrElse({
-            duration: runTimeout,
-            orElse: () =>
-              Effect.sync(() => {
-                failures.push({
-                  reason: "Timeout",
-                  worker: -1,
-                  shard: -1,
-                  shardType: p.shardType,
-                  message: `the run did not finish within ${Duration.format(Duration.fromInputUnsafe(runTimeout))}`
+    const timed =
+      runTimeout === undefined
+        ? race
+        : race.pipe(
+            Effect.timeoutOrElse({
+              duration: runTimeout,
+              orElse: () =>
+                Effect.sync(() => {
+                  failures.push({
+                    reason: "Timeout",
+                    worker: -1,
+                    shard: -1,
+                    shardType: p.shardType,
+                    message: `the run did not finish within ${Duration.format(Duration.fromInputUnsafe(runTimeout))}`
+                  })
                 })
-              })
-          })
-        )
-    // Stop whatever still runs and wait for every release (setActive(false) included).
-    yield* Fiber.interruptAll(fibers)
-    for (const f of fibers) yield* Fiber.await(f)
+            })
+          )
+    yield* Effect.ensuring(timed, stopAll)
 
     const sorted = failures
       .map((f, i) => [f, i] as const)
