@@ -101,7 +101,7 @@ const bytes = (n: number): string => {
  */
 export const describe = (s: Snapshot): string => {
   const parts = [`${compact(s.records)} records`]
-  // Until the analyzer counts instructions it reports 0; say nothing rather than "0 instrs".
+  // Thread backends report no instruction count (0): say nothing rather than "0 instrs".
   if (s.instructions > 0) parts.push(`${compact(s.instructions)} instrs`)
   parts.push(`inputs ${s.inputsDone}/${s.inputsTotal}`)
   if (s.bytesTotal !== undefined && s.bytesTotal > 0) parts.push(`${bytes(s.bytesRead ?? 0)}/${bytes(s.bytesTotal)}`)

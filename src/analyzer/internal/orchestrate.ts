@@ -47,6 +47,8 @@ export interface Backend {
   readonly workers: ReadonlyArray<Effect.Effect<void, WorkerFailed, Scope.Scope>>
   readonly results: (tool: number) => ReadonlyArray<Tool.ShardOutcome<unknown>>
   readonly processed: () => number
+  /** Instructions read so far (progress only; runs ahead of `processed` by at most a batch per input). */
+  readonly instructions?: (() => number) | undefined
   readonly perWorker: () => ReadonlyArray<number>
   readonly inputsDone: () => number
   readonly inputsTotal: number
@@ -150,7 +152,7 @@ export const orchestrate = (
               yield* Effect.sleep(interval)
               onProgress({
                 records: backend.processed(),
-                instructions: 0,
+                instructions: backend.instructions?.() ?? 0,
                 inputsDone: backend.inputsDone(),
                 inputsTotal: backend.inputsTotal,
                 elapsedMs: Date.now() - started,
