@@ -22,7 +22,10 @@
  *   batch end, or after `maxRecords`. With `maxRecords: 1` the sequence of
  *   steps is exactly DynamoRIO's `next_record` sequence.
  * - Time is DynamoRIO's: `1 + instructions + idles` of the output, unless the
- *   caller passes `now` (quantum by time).
+ *   caller passes `now` (quantum by time). Every idle decision is one time
+ *   unit; with DynamoRIO's default block times an idle output makes millions
+ *   of them (DynamoRIO #6945): pass `maxIdles` to get them in batches (an
+ *   `Idle` step's `count`).
  * - The scheduling itself is a pure synchronous core (`internal/core.ts`);
  *   this module only loads input batches when the core asks for them.
  *
@@ -131,7 +134,15 @@ export interface Records {
  *
  * @category models
  */
-export type Step = Records | { readonly _tag: "Idle" } | { readonly _tag: "Wait" } | { readonly _tag: "Eof" }
+export type Step =
+  | Records
+  | {
+      readonly _tag: "Idle"
+      /** Consecutive idle decisions (one time unit and one DynamoRIO idle record each); 1 unless `maxIdles` > 1. */
+      readonly count: number
+    }
+  | { readonly _tag: "Wait" }
+  | { readonly _tag: "Eof" }
 
 /**
  * DynamoRIO's `schedule_statistic_t` counters of one output.
@@ -167,6 +178,14 @@ export interface NextOptions {
   readonly now?: number | undefined
   /** Cap on the records of a run (1 = DynamoRIO's record at a time). Default: no cap. */
   readonly maxRecords?: number | undefined
+  /**
+   * Let one call make up to this many consecutive idle decisions (as if the
+   * output's calls ran back to back; a legal DynamoRIO interleaving) and
+   * report them as one `Idle` step with a `count`. With DynamoRIO's default
+   * block times an idle output makes millions of decisions. Default 1;
+   * ignored with `now`.
+   */
+  readonly maxIdles?: number | undefined
 }
 
 /**
@@ -350,8 +369,9 @@ export const make = (
         if (bad !== undefined) return yield* bad
         const now = opts?.now ?? 0
         const max = opts?.maxRecords ?? Number.POSITIVE_INFINITY
+        const maxIdles = opts?.maxIdles ?? 1
         for (;;) {
-          const s = core.next(output, now, max)
+          const s = core.next(output, now, max, maxIdles)
           switch (s._tag) {
             case "NeedData":
               yield* load(s.input)
@@ -368,7 +388,7 @@ export const make = (
               } satisfies Records
             case "Idle":
               yield* Effect.yieldNow
-              return s
+              return { _tag: "Idle", count: s.count }
             case "Wait":
               yield* Effect.sleep(waitSleep)
               return s

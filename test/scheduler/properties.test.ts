@@ -126,7 +126,13 @@ const dynamicOptions = (inputs: number, outputs: number): fc.Arbitrary<Options> 
   })
 
 type Action =
-  | { readonly _tag: "next"; readonly output: number; readonly max: number; readonly advance: number }
+  | {
+      readonly _tag: "next"
+      readonly output: number
+      readonly max: number
+      readonly advance: number
+      readonly idles: number
+    }
   | { readonly _tag: "fail"; readonly output: number; readonly keep: number }
   | { readonly _tag: "revive"; readonly output: number }
 
@@ -139,7 +145,8 @@ const actions = (outputs: number): fc.Arbitrary<Array<Action>> =>
           _tag: fc.constant("next" as const),
           output: fc.nat(outputs - 1),
           max: fc.constantFrom(1, 2, 3, 7, Number.POSITIVE_INFINITY),
-          advance: fc.nat(3)
+          advance: fc.nat(3),
+          idles: fc.constantFrom(1, 1, 5, 1000)
         })
       },
       {
@@ -188,10 +195,10 @@ const check = (
   const lastRange = new Array<number>(outputs).fill(0)
   let calls = 0
   let clock = 1
-  const poll = (o: number, max: number): string => {
+  const poll = (o: number, max: number, idles: number): string => {
     for (;;) {
       if (++calls > 300_000) throw new Error("no progress: the run does not end")
-      const s = core.next(o, useTime ? clock : 0, max)
+      const s = core.next(o, useTime ? clock : 0, max, idles)
       if (s._tag === "NeedData") {
         core.supply(s.input, pending[s.input]!.shift())
         continue
@@ -209,7 +216,7 @@ const check = (
   for (const a of script) {
     if (a._tag === "next") {
       clock += a.advance
-      if (core.outputs[a.output]!.active) poll(a.output, a.max)
+      if (core.outputs[a.output]!.active) poll(a.output, a.max, a.idles)
     } else if (a._tag === "fail") {
       const o = a.output
       const back = Math.max(0, lastRange[o]! - a.keep)
@@ -225,7 +232,8 @@ const check = (
   const eof = new Array<boolean>(outputs).fill(false)
   while (eof.some((e) => !e)) {
     clock++
-    for (let o = 0; o < outputs; o++) if (!eof[o] && poll(o, Number.POSITIVE_INFINITY) === "Eof") eof[o] = true
+    for (let o = 0; o < outputs; o++)
+      if (!eof[o] && poll(o, Number.POSITIVE_INFINITY, 1 + (clock % 3) * 50) === "Eof") eof[o] = true
   }
   for (let i = 0; i < entries.length; i++) {
     if (requireAll ? next[i] !== totals[i] : next[i]! > totals[i]!)
@@ -302,13 +310,14 @@ describe("scheduler core properties", () => {
     )
   })
 
-  it("a run is the same schedule as one record at a time when nothing else interleaves", () => {
+  it("runs and batched idles are the same schedule as one call per record when nothing else interleaves", () => {
     // With one output, ending a run before a switch point and deciding the
-    // switch in the next call is exactly DynamoRIO's record-at-a-time order.
+    // switch in the next call is exactly DynamoRIO's record-at-a-time order,
+    // and so is making several idle decisions in one call.
     fc.assert(
       fc.property(fc.array(inputSpec, { minLength: 1, maxLength: 5 }), dynamicOptions(5, 1), (specs, opts) => {
         const options = { ...opts, inputs: opts.inputs?.slice(0, specs.length) }
-        const order = (max: number): Array<string> => {
+        const order = (max: number, idles: number): Array<string> => {
           const bs = build(specs).map((e) => decode(e))
           const core = Core.make(
             specs.map((_, i) => ({ tid: 100 + i })),
@@ -317,18 +326,21 @@ describe("scheduler core properties", () => {
           ) as Core
           const seq: Array<string> = []
           for (let k = 0; k < 100_000; k++) {
-            const s = core.next(0, 0, max)
+            const s = core.next(0, 0, max, idles)
             if (s._tag === "NeedData") {
               core.supply(s.input, bs[s.input]!.shift())
               continue
             }
             if (s._tag === "Eof") return seq
             if (s._tag === "Records") for (let i = s.start; i < s.end; i++) seq.push(`${s.input}:${i}`)
+            else if (s._tag === "Idle") for (let k = 0; k < s.count; k++) seq.push("Idle")
             else seq.push(s._tag)
           }
           throw new Error("no EOF")
         }
-        assert.deepStrictEqual(order(Number.POSITIVE_INFINITY), order(1))
+        const single = order(1, 1)
+        assert.deepStrictEqual(order(Number.POSITIVE_INFINITY, 1), single)
+        assert.deepStrictEqual(order(Number.POSITIVE_INFINITY, 64), single)
       }),
       { numRuns: 100, seed: 11 }
     )

@@ -453,9 +453,37 @@ export class Core {
    * The next step of `output`. `now` (> 0) is the caller's simulated time
    * (quantum by time); omitted or 0 uses DynamoRIO's instruction-count time.
    * `maxRecords` caps the run (1 = DynamoRIO's record-at-a-time calls).
+   * `maxIdles` (> 1, instruction-count time only) lets one call make up to
+   * that many consecutive idle decisions, as if the output's calls ran back
+   * to back: the Idle step's `count` says how many (each one is one time
+   * unit and one DynamoRIO idle record).
    */
-  next(output: number, now: number = 0, maxRecords: number = Number.POSITIVE_INFINITY): Step {
+  next(output: number, now: number = 0, maxRecords: number = Number.POSITIVE_INFINITY, maxIdles: number = 1): Step {
+    const first = this.nextOnce(output, now, maxRecords)
+    if (first._tag !== "Idle" || maxIdles <= 1 || now > 0) return first
     const out = this.outputs[output]!
+    let count = 1
+    for (; count < maxIdles; count++) {
+      // Probe with one record: whatever ends the idle stretch is kept for the
+      // next call, so the caller sees the idles first.
+      const s = this.nextOnce(output, 0, 1)
+      if (s._tag === "Idle") continue
+      out.stash = s._tag === "NeedData" ? { _tag: "NeedData", input: s.input, again: s.again } : s
+      out.lastRange = 0
+      break
+    }
+    out.idles.count = count
+    return out.idles
+  }
+
+  private nextOnce(output: number, now: number, maxRecords: number): Step {
+    const out = this.outputs[output]!
+    const stashed = out.stash
+    if (stashed !== undefined) {
+      out.stash = undefined
+      if (stashed._tag === "Records") out.lastRange = 1
+      return stashed
+    }
     if (!this.initialized) {
       const s = this.init()
       if (s._tag !== "Ready") return s
@@ -674,6 +702,13 @@ export class Core {
   /** DynamoRIO's set_output_active; OK, INVALID (mode without it) or IMPOSSIBLE_BINDING. */
   setActive(output: number, active: boolean): number {
     const out = this.outputs[output]!
+    const stashed = out.stash
+    out.stash = undefined
+    if (stashed?._tag === "Records") {
+      // The record that ended an idle stretch was never seen: give it back.
+      out.lastRange = 1
+      this.unread(output, 1)
+    }
     out.lastRange = 0
     if (!this.initialized && this.opts.mapping === "dynamic") {
       // Before the initial layout there is nothing to move: the layout skips inactive outputs.

@@ -139,8 +139,10 @@ export interface RecordsStep {
   /** Instructions the output delivered before `batch[start]`. */
   readonly outputInstrsBefore: number
 }
+/** The output is idle: `count` consecutive idle decisions (1 unless the caller allowed more with `maxIdles`). */
 export interface IdleStep {
   readonly _tag: "Idle"
+  readonly count: number
 }
 export interface WaitStep {
   readonly _tag: "Wait"
@@ -168,7 +170,7 @@ export interface ErrorStep {
 
 export type Step = RecordsStep | IdleStep | WaitStep | EofStep | NeedDataStep | ErrorStep
 
-export const idleStep: IdleStep = Object.freeze({ _tag: "Idle" })
+export const idleStep: IdleStep = Object.freeze({ _tag: "Idle", count: 1 })
 export const waitStep: WaitStep = Object.freeze({ _tag: "Wait" })
 export const eofStep: EofStep = Object.freeze({ _tag: "Eof" })
 
@@ -299,6 +301,9 @@ export class OutputState {
   lastRangeNonSynthetic = 0
   lastRangeInput = INVALID
   readonly step: MutableRecordsStep
+  readonly idles: { _tag: "Idle"; count: number } = { _tag: "Idle", count: 1 }
+  /** The step that ended a batch of idles, returned by the next call. */
+  stash: Step | undefined = undefined
 
   constructor(index: number, step: MutableRecordsStep) {
     this.index = index
