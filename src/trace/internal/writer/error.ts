@@ -11,9 +11,9 @@ import { Schema } from "effect"
  *
  * - `NotFound` / `PermissionDenied` / `IoError`: the file system refused (the
  *   output directory is missing, not writable, the disk is full, …).
- * - `InvalidStream`: the entries given break a rule the container needs
- *   (e.g. an instruction whose encoding must be re-emitted at a chunk start
- *   was never seen with one, or an encoding longer than 15 bytes).
+ * - `InvalidStream`: the entries given cannot make a trace file (an encoding
+ *   longer than 15 bytes, bytes that are not whole 12-byte entries, a source
+ *   that ends inside an entry, nothing written at all).
  * - `TooLarge`: a zip member would exceed 4 GiB (use a smaller chunk size).
  * - `Unsupported`: this Node.js lacks the codec (zstd needs Node ≥ 22.15).
  * - `Closed`: the sink was used after `close` or after a failure.
