@@ -136,7 +136,15 @@ const copyOne = async (
   try {
     let chunk = await src.pull()
     const tid0 = chunk === undefined ? 0 : firstTid(chunk.bytes)
-    const tid = tid0 !== 0 && tid0 < ID_STRIDE ? tid0 + offset : tid0
+    if (offset !== 0 && tid0 >= ID_STRIDE) {
+      // Refused before the name is taken, so the copy that keeps the ids is never the one refused.
+      throw new TraceWriterError({
+        reason: "Replication",
+        path: join(dstDir, basename(source)),
+        detail: `id ${tid0} in a thread entry of ${source} is not below 2^22: cannot make distinct copies`
+      })
+    }
+    const tid = tid0 !== 0 ? tid0 + offset : tid0
     const name = replicaName(basename(source), tid, copy)
     if (used.has(name)) {
       throw new TraceWriterError({
