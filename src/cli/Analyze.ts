@@ -15,6 +15,8 @@
  * - The result is data, not output: the CLI writes `text` (or `json` under
  *   `--json`) to stdout and one `ERROR:` line per entry of `failures` to
  *   stderr, and picks the exit status.
+ * - With `cluster` set (`--cluster URL`) the same run goes to the cluster's
+ *   runners (`Cluster.analyze`) instead of `Analyzer.run`.
  * - Every field of the options is honoured or refused: an option the analyzer
  *   cannot apply yet (instruction windows, thread limits, intervals,
  *   wall-clock scheduling, load balancing, schedule files, several
@@ -37,6 +39,7 @@ import type * as Tool from "../analyzer/Tool.ts"
 import * as Report from "../report/Report.ts"
 import * as Registry from "../tools/Registry.ts"
 import * as Trace from "../trace/Trace.ts"
+import * as ClusterCli from "./Cluster.ts"
 import * as Options from "./Options.ts"
 import type * as Progress from "./Progress.ts"
 import { type UsageError, usageError } from "./UsageError.ts"
@@ -234,7 +237,10 @@ export const chooseMode = (
  *
  * @category running
  */
-export const runAnalysis = (options: Options.Options, hooks: Hooks): Effect.Effect<Outcome, AnalysisError> =>
+export const runAnalysis = (
+  options: Options.Options & ClusterCli.ClusterSelection,
+  hooks: Hooks
+): Effect.Effect<Outcome, AnalysisError> =>
   Effect.gen(function* () {
     const refused = refuseUnapplied(options)
     if (refused !== undefined) return yield* refused
@@ -245,7 +251,8 @@ export const runAnalysis = (options: Options.Options, hooks: Hooks): Effect.Effe
     )
     const mode = chooseMode(options, tools)
     if (typeof mode !== "string") return yield* mode
-    const result = yield* Analyzer.run(paths, {
+    const run = options.cluster === undefined ? Analyzer.run : ClusterCli.runOn(options.cluster)
+    const result = yield* run(paths, {
       tools,
       mode,
       jobs: options.jobs < 0 ? undefined : options.jobs,

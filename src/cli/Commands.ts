@@ -2,7 +2,7 @@
  * The modern form of the command line, built with `effect/cli`:
  * `memtrace analyze (--indir DIR | --infile FILE)… --tool NAME[,NAME…] …`,
  * `memtrace info <path>`, `memtrace view <path> [--skip-records N]
- * [--exit-after-records N]`.
+ * [--exit-after-records N]`, `memtrace runner --cluster URL …` (see `Cluster`).
  *
  * **When to use**: {@link make} builds the command tree around the handlers
  * the CLI runs (the real ones in `Cli.ts`, capturing ones in tests).
@@ -21,6 +21,7 @@
  */
 import { Effect, Option, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import * as ClusterCli from "./Cluster.ts"
 import * as V from "./internal/values.ts"
 import * as Options from "./Options.ts"
 import { type UsageError, usageError } from "./UsageError.ts"
@@ -31,7 +32,8 @@ import { type UsageError, usageError } from "./UsageError.ts"
  * @category models
  */
 export interface Handlers<E, R> {
-  readonly analyze: (options: Options.Options) => Effect.Effect<void, E, R>
+  /** `cluster` is set when `--cluster URL` was given. */
+  readonly analyze: (options: Options.Options & ClusterCli.ClusterSelection) => Effect.Effect<void, E, R>
   readonly info: (path: string, json: boolean) => Effect.Effect<void, E, R>
   readonly view: (view: ViewRequest) => Effect.Effect<void, E, R>
 }
@@ -155,12 +157,15 @@ const readCount = (text: Option.Option<string>, option: string): Result.Result<n
  * @category constructors
  */
 export const make = <E, R>(handlers: Handlers<E, R>) => {
-  const analyze = Command.make("analyze", { options: optionFlags, ...repeatedFlags }, ({ indir, options, tool }) =>
-    Effect.gen(function* () {
-      const parsed = yield* Effect.fromResult(fromFlags(options, indir, tool))
-      const resolved = yield* Effect.fromResult(Options.resolve(parsed))
-      return yield* handlers.analyze(resolved)
-    })
+  const analyze = Command.make(
+    "analyze",
+    { options: optionFlags, ...repeatedFlags, cluster: ClusterCli.clusterFlag },
+    ({ cluster, indir, options, tool }) =>
+      Effect.gen(function* () {
+        const parsed = yield* Effect.fromResult(fromFlags(options, indir, tool))
+        const resolved = yield* Effect.fromResult(Options.resolve(parsed))
+        return yield* handlers.analyze(Option.isSome(cluster) ? { ...resolved, cluster: cluster.value } : resolved)
+      })
   ).pipe(
     Command.withDescription(
       "Run analysis tools over a trace, as DynamoRIO's drmemtrace does (every DynamoRIO option, in kebab case)"
@@ -202,6 +207,6 @@ export const make = <E, R>(handlers: Handlers<E, R>) => {
     Command.withDescription(
       "Schedule and analyze DynamoRIO drmemtrace traces. The DynamoRIO form also works: memtrace -indir DIR -tool NAME …"
     ),
-    Command.withSubcommands([analyze, info, view])
+    Command.withSubcommands([analyze, info, view, ClusterCli.runner])
   )
 }

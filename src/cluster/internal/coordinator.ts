@@ -1,0 +1,222 @@
+/**
+ * The coordinator of a cluster run: plans the thread-sharded run, submits one
+ * persisted `Analyze` request per input, collects the replies (one per shard,
+ * by construction: a shard's results are stored under its index once),
+ * applies the failure policy and the run timeout, then merges and prints
+ * with the tools' own functions, as a local run does.
+ *
+ * Concurrency: `replies` and `failures` are plain state touched only by
+ * fibers of this one JS thread.
+ */
+import { randomUUID } from "node:crypto"
+import * as path from "node:path"
+import { Deferred, Duration, Effect, Schema } from "effect"
+import type * as Analyzer from "../../analyzer/Analyzer.ts"
+import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "../../analyzer/AnalyzerError.ts"
+import type * as Tool from "../../analyzer/Tool.ts"
+import { FileType } from "../../trace/Record.ts"
+import * as Trace from "../../trace/Trace.ts"
+import type { TraceError } from "../../trace/TraceError.ts"
+import type { ClusterError } from "../ClusterError.ts"
+import { entityId, ShardAnalysis, type ShardReply, type ToolRef } from "../ShardAnalysis.ts"
+import { build, clientLayer } from "./layers.ts"
+import { toToolRef } from "./tools.ts"
+
+export interface CoordinatorOptions extends Analyzer.Options {
+  readonly url: string
+  readonly runId?: string | undefined
+  readonly lockExpiration: Duration.Input
+}
+
+const refuse = (option: string, message: string) => new AnalyzerOptionError({ option, message })
+
+/** What a local thread-sharded run supports and a cluster run does not. */
+const check = (options: CoordinatorOptions): AnalyzerOptionError | undefined => {
+  if (options.tools.length === 0) return refuse("tools", "no tool given")
+  if (options.mode !== undefined && options.mode !== "thread-sharded") {
+    return refuse("mode", `a cluster run is thread-sharded; ${options.mode} runs only locally`)
+  }
+  if (options.jobs === 0) return refuse("jobs", "a cluster run is thread-sharded; -jobs 0 (serial) runs only locally")
+  const serialOnly = options.tools.filter((t) => !t.parallel).map((t) => t.name)
+  if (serialOnly.length > 0) return refuse("mode", `tool(s) ${serialOnly.join(", ")} support only serial operation`)
+  if ((options.skipRecords ?? 0) !== 0 || (options.exitAfterRecords ?? 0) !== 0) {
+    return refuse("skipRecords", "-skip_records and -exit_after_records count per worker: they run only locally")
+  }
+  if (options.recordSchedule === true) return refuse("recordSchedule", "a thread-sharded run has no schedule to record")
+  return undefined
+}
+
+const toolRefs = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray<ToolRef> | AnalyzerOptionError => {
+  const refs: Array<ToolRef> = []
+  for (const tool of tools) {
+    const ref = toToolRef(tool)
+    if (ref === undefined) {
+      return refuse("tools", `tool ${tool.name} has no spec: runners rebuild tools from their spec (Tool.withSpec)`)
+    }
+    refs.push(ref)
+  }
+  return refs
+}
+
+const describe = (u: unknown): string =>
+  u instanceof Error || (typeof u === "object" && u !== null && "message" in u)
+    ? `${(u as { _tag?: string })._tag ?? "Error"}: ${(u as { message: string }).message}`
+    : String(u)
+
+export const analyze = (
+  paths: ReadonlyArray<string>,
+  options: CoordinatorOptions
+): Effect.Effect<Analyzer.AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError | ClusterError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const started = Date.now()
+      const refused = check(options)
+      if (refused !== undefined) return yield* refused
+      const refs = toolRefs(options.tools)
+      if (!Array.isArray(refs)) return yield* refs as AnalyzerOptionError
+      const files: Array<string> = []
+      for (const p of paths) for (const f of yield* Trace.list(p)) files.push(path.resolve(f))
+      const first = files.length > 0 ? yield* Effect.scoped(Trace.openFile(files[0]!, 0)) : undefined
+      const coreOnDisk = first !== undefined && (first.info.filetype & FileType.CORE_SHARDED) !== 0
+      const shardType: Tool.ShardType = coreOnDisk ? "core" : "thread"
+      const runId = options.runId ?? randomUUID()
+      const policy = options.failure ?? "fail-fast"
+
+      const context = yield* build(clientLayer(options.url, options.lockExpiration), "cluster client", options.url)
+      const clientFor = yield* ShardAnalysis.client.pipe(Effect.provide(context))
+
+      const replies: Array<ShardReply | undefined> = files.map(() => undefined)
+      const failures: Array<ShardFailure> = []
+      const firstFailure = yield* Deferred.make<void>()
+      let records = 0
+      let done = 0
+      const name = (i: number) => path.basename(files[i]!)
+      const fail = (fs: ReadonlyArray<ShardFailure>) =>
+        Effect.gen(function* () {
+          failures.push(...fs)
+          if (policy === "fail-fast") yield* Deferred.succeed(firstFailure, undefined)
+        })
+      // An error of the cluster itself (storage, routing) or a defect in the
+      // handler: attributed to the shard like a crashed worker.
+      const infrastructure = (i: number, u: unknown) =>
+        new ShardFailure({
+          reason: "WorkerCrashed",
+          worker: i,
+          shard: i,
+          shardType,
+          input: name(i),
+          message: `cluster: ${describe(u)}`
+        })
+
+      const one = (i: number) =>
+        clientFor(entityId(runId, i))
+          .Analyze({
+            runId,
+            shard: i,
+            shards: files.length,
+            path: files[i]!,
+            name: name(i),
+            tools: refs,
+            coreOnDisk,
+            encodings: options.encodings ?? false
+          })
+          .pipe(
+            Effect.flatMap((reply) =>
+              Effect.sync(() => {
+                replies[i] = reply
+                records += reply.records
+                done++
+                options.onProgress?.({
+                  records,
+                  instructions: 0,
+                  inputsDone: done,
+                  inputsTotal: files.length,
+                  elapsedMs: Date.now() - started,
+                  perWorker: []
+                })
+              })
+            ),
+            Effect.catch((e) => fail(e._tag === "ShardFailed" ? e.failures : [infrastructure(i, e)])),
+            Effect.catchDefect((d) => fail([infrastructure(i, d)]))
+          )
+
+      const all = Effect.forEach(files, (_, i) => one(i), { concurrency: "unbounded", discard: true })
+      // The first failure (fail-fast) or the timeout interrupts the shards in
+      // flight: each interrupt reaches its runner, which stops the shard.
+      const race = Effect.raceFirst(all, Deferred.await(firstFailure))
+      const runTimeout = options.runTimeout
+      yield* runTimeout === undefined
+        ? race
+        : race.pipe(
+            Effect.timeoutOrElse({
+              duration: runTimeout,
+              orElse: () =>
+                Effect.sync(() => {
+                  const limit = Duration.format(Duration.fromInputUnsafe(runTimeout))
+                  files.forEach((_, i) => {
+                    if (replies[i] !== undefined || failures.some((f) => f.shard === i)) return
+                    failures.push(
+                      new ShardFailure({
+                        reason: "Timeout",
+                        worker: i,
+                        shard: i,
+                        shardType,
+                        input: name(i),
+                        message: `shard not analyzed within the run timeout (${limit})`
+                      })
+                    )
+                  })
+                })
+            })
+          )
+
+      const sorted = failures
+        .map((f, k) => [f, k] as const)
+        .sort((a, b) => (a[0].worker === b[0].worker ? a[1] - b[1] : a[0].worker - b[0].worker))
+        .map(([f]) => f)
+      const fatal = policy === "fail-fast" || sorted.some((f) => f.reason === "Timeout")
+      if (sorted.length > 0 && fatal) return yield* new AnalysisFailed({ failures: sorted })
+
+      const outputs: Array<Analyzer.ToolOutput> = []
+      for (const [t, tool] of options.tools.entries()) {
+        const merged = yield* Effect.try({
+          try: () => {
+            const decode = Schema.decodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
+            const shards: Array<Tool.ShardOutcome<unknown>> = []
+            for (const reply of replies) {
+              if (reply === undefined) continue
+              for (const o of reply.results[t]!)
+                shards.push({ shardIndex: o.shard, shardType, result: decode(o.result) })
+            }
+            shards.sort((a, b) => a.shardIndex - b.shardIndex)
+            const result = tool.merge(shards)
+            return { result, text: tool.print(result), shards }
+          },
+          catch: (e) =>
+            new AnalysisFailed({
+              failures: [
+                ...sorted,
+                new ShardFailure({
+                  reason: "Merge",
+                  worker: -1,
+                  shard: -1,
+                  shardType,
+                  tool: tool.name,
+                  message: e instanceof Error ? e.message : String(e)
+                })
+              ]
+            })
+        })
+        outputs.push({ name: tool.name, ...merged })
+      }
+      const runners = new Set(replies.filter((r) => r !== undefined).map((r) => r.runner))
+      return {
+        mode: "thread-sharded" as const,
+        workers: runners.size,
+        tools: outputs,
+        failures: sorted,
+        records,
+        elapsedMs: Date.now() - started
+      }
+    })
+  )

@@ -1,0 +1,115 @@
+/**
+ * The effect/cluster wiring for a coordinator (client only) and a runner:
+ * PostgreSQL through @effect/sql-pg, SQL message and runner storage, runners
+ * talking over TCP sockets, ping health checks, and every timing derived from
+ * one knob, the shard lock expiration.
+ */
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Cause, type Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { RunnerAddress, type ShardingConfig } from "effect/cluster"
+import { SqlClient } from "effect/sql"
+import { ClusterError } from "../ClusterError.ts"
+
+/** The URL without its password, for messages. */
+export const redactUrl = (url: string): string => {
+  try {
+    const u = new URL(url)
+    if (u.password !== "") u.password = "***"
+    return u.href
+  } catch {
+    return "<invalid URL>"
+  }
+}
+
+/**
+ * Every cluster timing, derived from the shard lock expiration `e`: locks and
+ * heartbeats refresh every e/4, runners look for membership changes every
+ * min(1 s, e/4), the health check pings every runner every e/4, and storage is
+ * polled every e/4 when no notification arrives.
+ */
+export const shardingConfig = (lockExpiration: Duration.Input): Partial<ShardingConfig.ShardingConfig["Service"]> => {
+  const e = Duration.toMillis(Duration.fromInputUnsafe(lockExpiration))
+  const quarter = Duration.millis(Math.max(100, Math.floor(e / 4)))
+  return {
+    shardLockExpiration: Duration.millis(e),
+    shardLockRefreshInterval: quarter,
+    refreshAssignmentsInterval: Duration.millis(Math.min(1000, Math.max(100, Math.floor(e / 4)))),
+    runnerHealthCheckInterval: quarter,
+    entityMessagePollInterval: quarter,
+    entityMaxIdleTime: Duration.seconds(30)
+  }
+}
+
+const describe = (u: unknown): string => (u instanceof Error ? u.message : String(u))
+
+/** PostgreSQL, checked with a first query so that a bad URL fails as a ClusterError, not later as a defect. */
+const database = (url: string) => {
+  const unavailable = (cause: unknown) =>
+    new ClusterError({
+      reason: "DatabaseUnavailable",
+      message: `cannot use the cluster database ${redactUrl(url)}: ${describe(cause)}`
+    })
+  const probe = Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`SELECT 1`.pipe(Effect.mapError(unavailable))
+    })
+  )
+  return probe.pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), connectTimeout: "10 seconds" })))
+}
+
+/** A failed start as a ClusterError (a database error names the redacted URL). */
+export const toClusterError = (cause: Cause.Cause<unknown>, what: string, url: string): ClusterError => {
+  const error = Cause.findErrorOption(cause)
+  if (error._tag === "Some" && error.value instanceof ClusterError) return error.value
+  if (error._tag === "Some" && (error.value as { _tag?: unknown })._tag === "SqlError") {
+    return new ClusterError({
+      reason: "DatabaseUnavailable",
+      message: `cannot use the cluster database ${redactUrl(url)}: ${describe(error.value)}`
+    })
+  }
+  return new ClusterError({
+    reason: "StartFailed",
+    message: `${what} could not start: ${describe(error._tag === "Some" ? error.value : Cause.squash(cause))}`
+  })
+}
+
+/** Builds `layer` into the current scope, failing with a ClusterError. */
+export const build = <A, E, R>(
+  layer: Layer.Layer<A, E, R>,
+  what: string,
+  url: string
+): Effect.Effect<Context.Context<A>, ClusterError, R | Scope.Scope> =>
+  Layer.build(layer).pipe(
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause) ? Effect.interrupt : Effect.fail(toClusterError(cause, what, url))
+    )
+  )
+
+/** A coordinator: sends persisted requests and reads their replies; owns no shard. */
+export const clientLayer = (url: string, lockExpiration: Duration.Input) =>
+  NodeClusterSocket.layer({
+    clientOnly: true,
+    storage: "sql",
+    shardingConfig: { ...shardingConfig(lockExpiration), runnerAddress: Option.none() }
+  }).pipe(Layer.provide(database(url)))
+
+export interface RunnerAddressOptions {
+  /** The address other runners and coordinators reach this runner at. */
+  readonly host: string
+  readonly port: number
+  /** The address to listen on (default: host). */
+  readonly listenHost?: string | undefined
+}
+
+/** A runner: owns shards, serves their entities, answers pings. */
+export const runnerLayer = (url: string, lockExpiration: Duration.Input, address: RunnerAddressOptions) =>
+  NodeClusterSocket.layer({
+    storage: "sql",
+    shardingConfig: {
+      ...shardingConfig(lockExpiration),
+      runnerAddress: Option.some(RunnerAddress.make(address.host, address.port)),
+      runnerListenAddress: Option.some(RunnerAddress.make(address.listenHost ?? address.host, address.port))
+    }
+  }).pipe(Layer.provide(database(url)))

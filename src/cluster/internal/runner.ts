@@ -1,0 +1,72 @@
+/**
+ * A runner process's part of the cluster: the ShardAnalysis entity's handler
+ * (at most `concurrency` shards analyzed at once, the rest wait for a permit)
+ * over the effect/cluster runner services.
+ */
+import { Cause, type Duration, Effect, Layer, Semaphore } from "effect"
+import type { ClusterError } from "../ClusterError.ts"
+import { entityId, ShardAnalysis, type ShardFailed, type ShardReply } from "../ShardAnalysis.ts"
+import { type RunnerAddressOptions, runnerLayer, toClusterError } from "./layers.ts"
+import { type RunnerContext, runShard } from "./runShard.ts"
+
+/**
+ * What a runner reports about its work (the CLI prints one line each).
+ */
+export type RunnerEvent =
+  | { readonly _tag: "Ready"; readonly runner: string }
+  | { readonly _tag: "Started"; readonly runner: string; readonly shard: string; readonly path: string }
+  | { readonly _tag: "Completed"; readonly runner: string; readonly shard: string; readonly reply: ShardReply }
+  | { readonly _tag: "Failed"; readonly runner: string; readonly shard: string; readonly error: ShardFailed }
+  | { readonly _tag: "Interrupted"; readonly runner: string; readonly shard: string }
+
+export interface RunnerConfig extends RunnerAddressOptions {
+  readonly url: string
+  readonly lockExpiration: Duration.Input
+  readonly concurrency: number
+  /** Tool module URLs this runner may import. */
+  readonly allowedModules: ReadonlySet<string>
+  readonly onEvent: (event: RunnerEvent) => void
+}
+
+const handlers = (config: RunnerConfig, context: RunnerContext, permits: Semaphore.Semaphore) =>
+  ShardAnalysis.toLayer(
+    ShardAnalysis.of({
+      Analyze: ({ payload }) => {
+        const shard = entityId(payload.runId, payload.shard)
+        const runner = context.runner
+        return permits
+          .withPermit(
+            Effect.suspend(() => {
+              config.onEvent({ _tag: "Started", runner, shard, path: payload.path })
+              return runShard(payload, context)
+            })
+          )
+          .pipe(
+            Effect.tap((reply) => Effect.sync(() => config.onEvent({ _tag: "Completed", runner, shard, reply }))),
+            Effect.tapError((error) => Effect.sync(() => config.onEvent({ _tag: "Failed", runner, shard, error }))),
+            Effect.onInterrupt(() => Effect.sync(() => config.onEvent({ _tag: "Interrupted", runner, shard })))
+          )
+      }
+    }),
+    // An idle entity is only bookkeeping: drop it soon after its shard is done.
+    { maxIdleTime: "30 seconds" }
+  )
+
+/** The runner: serves shards until the layer is released. */
+export const layer = (config: RunnerConfig): Layer.Layer<never, ClusterError> => {
+  const runner = `${config.host}:${config.port}`
+  const context: RunnerContext = { runner, allowedModules: config.allowedModules }
+  const served = Layer.unwrap(
+    Effect.map(Semaphore.make(config.concurrency), (permits) =>
+      Layer.mergeAll(
+        handlers(config, context, permits),
+        Layer.effectDiscard(Effect.sync(() => config.onEvent({ _tag: "Ready", runner })))
+      )
+    )
+  ).pipe(Layer.provide(runnerLayer(config.url, config.lockExpiration, config)))
+  return Layer.catchCause(served, (cause) =>
+    Cause.hasInterruptsOnly(cause)
+      ? Layer.effectDiscard(Effect.interrupt)
+      : Layer.effectDiscard(Effect.fail(toClusterError(cause, `runner ${runner}`, config.url)))
+  )
+}
