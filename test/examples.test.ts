@@ -7,15 +7,20 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
+import * as Analyzer from "../src/analyzer/Analyzer.ts"
+import * as Scheduler from "../src/scheduler/Scheduler.ts"
 import * as Info from "../src/trace/Info.ts"
 
 const EXPECTED = "../shared/traces/expected/threadsig.basic_counts.txt"
 const TRACE = "examples/traces/threadsig"
 
-const example = (file: string, args: ReadonlyArray<string> = []) =>
+const spawnNode = (argv: ReadonlyArray<string>) =>
   Effect.callback<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-    const child = spawn(process.execPath, [`examples/${file}`, ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, argv, {
+      env: { ...process.env, CI: "true" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let stdout = ""
     let stderr = ""
     child.stdout!.on("data", (d) => (stdout += d))
@@ -23,6 +28,7 @@ const example = (file: string, args: ReadonlyArray<string> = []) =>
     child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
     return Effect.sync(() => child.kill("SIGKILL"))
   })
+const example = (file: string, args: ReadonlyArray<string> = []) => spawnNode([`examples/${file}`, ...args])
 
 /** DynamoRIO's basic_counts for threadsig: the totals, and each thread's counts. */
 const dynamorio = () => {
@@ -139,4 +145,70 @@ describe("examples", () => {
         assert.isBelow(Number(t![1]), 30_000)
       })
   )
+})
+
+/** The rows of a markdown table whose first cell is a code span: first cell → other cells. */
+const tableRows = (doc: string): Map<string, ReadonlyArray<string>> =>
+  new Map(
+    doc
+      .split("\n")
+      .filter((l) => /^\| `[^`]+` \|/.test(l))
+      .map((l) => {
+        const cells = l.split(" | ").map((c) => c.replace(/^\| |\s*\|$/g, ""))
+        return [cells[0]!.replace(/`/g, ""), cells.slice(1)] as const
+      })
+  )
+
+describe("docs stay true to the code", () => {
+  it.live("docs/reference/json.md names the keys memtrace --json prints, for every tool", () =>
+    Effect.gen(function* () {
+      const r = yield* spawnNode([
+        "src/cli/main.ts",
+        "-infile",
+        "../shared/traces/drmemtrace.small.x64.trace",
+        "-tool",
+        "basic_counts:histogram:reuse_distance:reuse_time:syscall_mix:view:cache_simulator:TLB_simulator",
+        "-no_core_sharded",
+        "-exit_after_records",
+        "100",
+        "-json"
+      ])
+      assert.strictEqual(r.code, 0, r.stderr)
+      const json = JSON.parse(r.stdout) as {
+        readonly tools: ReadonlyArray<{ readonly name: string; readonly result: object }>
+      }
+      const doc = fs.readFileSync("docs/reference/json.md", "utf8")
+      const rows = tableRows(doc)
+      for (const key of Object.keys(json)) assert.isTrue(rows.has(key), `top-level key ${key} documented`)
+      assert.strictEqual(json.tools.length, 8)
+      for (const tool of json.tools) {
+        const row = rows.get(tool.name)
+        assert.isDefined(row, `tool ${tool.name} documented`)
+        const documented = [...row![1]!.replace(/\([^)]*\)/g, "").matchAll(/`(\w+)`/g)].map((m) => m[1])
+        assert.deepStrictEqual(documented, Object.keys(tool.result), tool.name)
+      }
+    })
+  )
+
+  it("docs/guides/driving-the-scheduler.md gives every scheduler default", () => {
+    const rows = tableRows(fs.readFileSync("docs/guides/driving-the-scheduler.md", "utf8"))
+    for (const [key, value] of Object.entries(Scheduler.defaults)) {
+      if (key === "waitSleep") continue
+      const row = rows.get(key)
+      assert.isDefined(row, key)
+      assert.strictEqual(row![0]!.replace(/[,`"]/g, ""), String(value), key)
+    }
+  })
+
+  it("docs/architecture.md and docs/reference give the analyzer's defaults", () => {
+    const arch = tableRows(fs.readFileSync("docs/architecture.md", "utf8"))
+    const ref = tableRows(fs.readFileSync("docs/reference/README.md", "utf8"))
+    const d = Analyzer.defaults
+    assert.strictEqual(arch.get("stallTimeout")![0], `${Duration.toSeconds(d.stallTimeout)} s`)
+    assert.strictEqual(arch.get("progressInterval")![0], `${Duration.toMillis(d.progressInterval)} ms`)
+    assert.strictEqual(ref.get("stallTimeout")![0], `${Duration.toSeconds(d.stallTimeout)} seconds`)
+    assert.strictEqual(ref.get("cores")![0], String(d.cores))
+    assert.strictEqual(ref.get("failure")![0], `\`"${d.failure}"\``)
+    assert.strictEqual(ref.get("backend")![0], `\`"${d.backend}"\``)
+  })
 })
