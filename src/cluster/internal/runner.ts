@@ -1,13 +1,16 @@
 /**
  * A runner process's part of the cluster: the ShardAnalysis entity's handler
- * (at most `concurrency` shards analyzed at once, the rest wait for a permit)
- * over the effect/cluster runner services.
+ * over the effect/cluster runner services. At most `concurrency` shards are
+ * analyzed at once, each on one of as many worker threads; the others wait
+ * for a permit. The main thread only serves the cluster (lock refreshes,
+ * pings, storage reads), so long tool work never costs the runner its shards.
  */
 import { Cause, type Duration, Effect, Layer, Semaphore } from "effect"
 import type { ClusterError } from "../ClusterError.ts"
 import { entityId, ShardAnalysis, type ShardFailed, type ShardReply } from "../ShardAnalysis.ts"
 import { type RunnerAddressOptions, runnerLayer, toClusterError } from "./layers.ts"
-import { type RunnerContext, runShard } from "./runShard.ts"
+import type { RunnerContext } from "./runShard.ts"
+import * as WorkerPool from "./workerPool.ts"
 
 /**
  * What a runner reports about its work (the CLI prints one line each).
@@ -28,7 +31,12 @@ export interface RunnerConfig extends RunnerAddressOptions {
   readonly onEvent: (event: RunnerEvent) => void
 }
 
-const handlers = (config: RunnerConfig, context: RunnerContext, permits: Semaphore.Semaphore) =>
+const handlers = (
+  config: RunnerConfig,
+  context: RunnerContext,
+  permits: Semaphore.Semaphore,
+  pool: WorkerPool.WorkerPool
+) =>
   ShardAnalysis.toLayer(
     ShardAnalysis.of({
       Analyze: ({ payload }) => {
@@ -38,7 +46,7 @@ const handlers = (config: RunnerConfig, context: RunnerContext, permits: Semapho
           .withPermit(
             Effect.suspend(() => {
               config.onEvent({ _tag: "Started", runner, shard, path: payload.path })
-              return runShard(payload, context)
+              return pool.run(payload, context)
             })
           )
           .pipe(
@@ -57,12 +65,14 @@ export const layer = (config: RunnerConfig): Layer.Layer<never, ClusterError> =>
   const runner = `${config.host}:${config.port}`
   const context: RunnerContext = { runner, allowedModules: config.allowedModules }
   const served = Layer.unwrap(
-    Effect.map(Semaphore.make(config.concurrency), (permits) =>
-      Layer.mergeAll(
-        handlers(config, context, permits),
+    Effect.gen(function* () {
+      const permits = yield* Semaphore.make(config.concurrency)
+      const pool = yield* WorkerPool.make(config.concurrency)
+      return Layer.mergeAll(
+        handlers(config, context, permits, pool),
         Layer.effectDiscard(Effect.sync(() => config.onEvent({ _tag: "Ready", runner })))
       )
-    )
+    })
   ).pipe(Layer.provide(runnerLayer(config.url, config.lockExpiration, config)))
   return Layer.catchCause(served, (cause) =>
     Cause.hasInterruptsOnly(cause)
