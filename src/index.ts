@@ -19,9 +19,13 @@
  *   {@link AnalyzerError};
  * - the standard tools ({@link BasicCounts}, {@link Histogram},
  *   {@link ReuseDistance}, {@link ReuseTime}, {@link SyscallMix},
- *   {@link View}, {@link CacheSimulator}, {@link TlbSimulator}) and
- *   {@link Registry}, which builds them by their DynamoRIO names;
- * - {@link Report}: the self-contained HTML schedule report of a run.
+ *   {@link View}, {@link CacheSimulator}, {@link TlbSimulator},
+ *   {@link ScheduleStats}) and {@link Registry}, which builds them by their
+ *   DynamoRIO names;
+ * - {@link Report}: the self-contained HTML schedule report of a run;
+ * - {@link Cluster}: thread-sharded runs across machines on effect/cluster
+ *   (PostgreSQL storage), with {@link ShardAnalysis} (the shard entity) and
+ *   {@link ClusterError}.
  *
  * **Gotchas**
  * - Node runs the TypeScript sources directly (no build): use Node ≥ 22.19
@@ -35,6 +39,9 @@
 export * as Analyzer from "./analyzer/Analyzer.ts"
 export * as AnalyzerError from "./analyzer/AnalyzerError.ts"
 export * as Tool from "./analyzer/Tool.ts"
+export * as Cluster from "./cluster/Cluster.ts"
+export * as ClusterError from "./cluster/ClusterError.ts"
+export * as ShardAnalysis from "./cluster/ShardAnalysis.ts"
 export * as Report from "./report/Report.ts"
 export * as Scheduler from "./scheduler/Scheduler.ts"
 export * as SchedulerError from "./scheduler/SchedulerError.ts"
@@ -44,6 +51,7 @@ export * as Histogram from "./tools/Histogram.ts"
 export * as Registry from "./tools/Registry.ts"
 export * as ReuseDistance from "./tools/ReuseDistance.ts"
 export * as ReuseTime from "./tools/ReuseTime.ts"
+export * as ScheduleStats from "./tools/ScheduleStats.ts"
 export * as SyscallMix from "./tools/SyscallMix.ts"
 export * as TlbSimulator from "./tools/TlbSimulator.ts"
 export * as View from "./tools/View.ts"
