@@ -21,6 +21,9 @@
  * - Every record of one shard goes to one `processBatch` caller, in order.
  *
  * **Gotchas**
+ * - Batches are read-only to tools and must not be kept after `processBatch`
+ *   returns: the analyzer reuses them (recycled reader batches, prefilled
+ *   idle batches).
  * - A tool that throws from `processBatch` is treated as a defect and reported
  *   as such (with the shard and record), not swallowed.
  * - `makeShard` runs on the worker that owns the shard (maybe another thread):

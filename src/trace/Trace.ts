@@ -89,6 +89,12 @@ export interface TraceInput {
   readonly info: InputInfo
   /** The next batch of records, or undefined once the input is exhausted. */
   readonly next: Effect.Effect<RecordBatch.RecordBatch | undefined, TraceError>
+  /**
+   * Hands back a batch of this input once nothing refers to it any more; the
+   * next `next` may refill it rather than allocate. Optional: never calling it
+   * is correct, only slower.
+   */
+  readonly recycle: (batch: RecordBatch.RecordBatch) => void
   /** The decoder's running ordinals (records and fetched instructions delivered so far). */
   readonly ordinals: () => { readonly records: number; readonly instrs: number; readonly lastTimestamp: bigint }
 }
@@ -146,6 +152,7 @@ const makeInput = (reader: InputReader, ordinal: number, path: string) =>
     const input: TraceInput = {
       info,
       next,
+      recycle: (batch) => reader.recycle(batch),
       ordinals: () => ({
         records: d.records,
         instrs: d.instrs,

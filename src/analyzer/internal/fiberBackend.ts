@@ -95,8 +95,8 @@ export const makeFiberBackend = (
               )
               break
             case "Idle":
-              log?.add(output, IDLE, 1)
-              outcome = core.idle(output, false)
+              log?.add(output, IDLE, step.count)
+              outcome = core.idle(output, false, step.count)
               break
             case "Wait":
               log?.add(output, WAIT, 1)

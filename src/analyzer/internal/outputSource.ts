@@ -8,7 +8,7 @@
  * output between `next` calls, so no two fibers ever read the same input.
  */
 import { Effect } from "effect"
-import type { RecordBatch } from "../../trace/RecordBatch.ts"
+import { type RecordBatch, input as RecordBatchInput } from "../../trace/RecordBatch.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 
@@ -20,7 +20,8 @@ export type Step =
       readonly start: number
       readonly end: number
     }
-  | { readonly _tag: "Idle" }
+  /** The output idles `count` times in a row (each one a CORE_IDLE record for the tools). */
+  | { readonly _tag: "Idle"; readonly count: number }
   | { readonly _tag: "Wait" }
   /** No work for now, and nothing for the tools to see (not an idle core): poll again shortly. */
   | { readonly _tag: "Pause" }
@@ -70,6 +71,8 @@ export const makeStatic = (inputs: ReadonlyArray<TraceInput>, outputCount: numbe
   const lists: Array<Array<number>> = Array.from({ length: outputCount }, () => [])
   for (let i = 0; i < inputs.length; i++) lists[i % outputCount]!.push(i)
   const current: Array<number> = Array.from({ length: outputCount }, () => -1)
+  // The batch each output was handed last: processed by the time it asks again.
+  const handed: Array<RecordBatch | undefined> = Array.from({ length: outputCount }, () => undefined)
   const active: Array<boolean> = Array.from({ length: outputCount }, () => true)
   const pool: Array<number> = []
   let done = 0
@@ -89,7 +92,13 @@ export const makeStatic = (inputs: ReadonlyArray<TraceInput>, outputCount: numbe
           if (current[output]! < 0) return othersHoldWork(output) ? PAUSE : EOF
         }
         const input = current[output]!
+        const previous = handed[output]
+        if (previous !== undefined) {
+          handed[output] = undefined
+          inputs[RecordBatchInput(previous)]?.recycle(previous)
+        }
         const batch = yield* inputs[input]!.next
+        handed[output] = batch
         if (batch === undefined) {
           current[output] = -1
           done++

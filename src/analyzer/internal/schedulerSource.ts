@@ -9,7 +9,7 @@
  * output owns, and never twice before it is supplied, so no other fiber can
  * touch that input meanwhile.
  */
-import { Effect } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import { Core } from "../../scheduler/internal/core.ts"
 import type { Options as SchedulerOptions } from "../../scheduler/internal/options.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
@@ -18,7 +18,9 @@ import { AnalyzerOptionError } from "../AnalyzerError.ts"
 import type { Plan } from "./orchestrate.ts"
 import type { OutputSource, Step } from "./outputSource.ts"
 
-const IDLE: Step = { _tag: "Idle" }
+const IDLE1: Step = { _tag: "Idle", count: 1 }
+/** Consecutive idle decisions one step may make (not in lockstep, where each core takes one record a turn). */
+const MAX_IDLES = 4096
 const WAIT: Step = { _tag: "Wait" }
 const EOF: Step = { _tag: "Eof" }
 
@@ -45,10 +47,39 @@ export const makeSchedulerSource = (
     }
     const core = made
     let done = 0
-    const supply = (input: number) =>
-      Effect.map(inputs[input]!.next, (batch) => {
-        if (batch === undefined) done++
-        core.supply(input, batch)
+    // One load per input at a time: an output that asks for an input whose
+    // load is already in flight (its previous owner was deactivated while
+    // loading) waits for that load instead of reading the input twice. A
+    // load runs uninterruptibly, so a reader is never left half-read; a load
+    // that fails ends its input (after failing the worker that asked).
+    const loads = new Map<number, Deferred.Deferred<void, TraceError>>()
+    const supply = (input: number): Effect.Effect<void, TraceError> =>
+      Effect.suspend(() => {
+        const pending = loads.get(input)
+        if (pending !== undefined) return Deferred.await(pending)
+        const d = Deferred.makeUnsafe<void, TraceError>()
+        loads.set(input, d)
+        return inputs[input]!.next.pipe(
+          Effect.tap((batch) =>
+            Effect.sync(() => {
+              if (batch === undefined) done++
+              core.supply(input, batch)
+            })
+          ),
+          Effect.tapError(() =>
+            Effect.sync(() => {
+              done++
+              core.supply(input, undefined)
+            })
+          ),
+          Effect.exit,
+          Effect.flatMap((exit) => {
+            loads.delete(input)
+            return Effect.andThen(Deferred.done(d, Exit.asVoid(exit)), exit)
+          }),
+          Effect.asVoid,
+          Effect.uninterruptible
+        )
       })
     // Initialisation reads each input ahead (filetype, first timestamp).
     while (true) {
@@ -61,12 +92,12 @@ export const makeSchedulerSource = (
       return yield* new AnalyzerOptionError({ option: s.option ?? "scheduler", message: s.detail })
     }
     const map = (output: number, maxRecords: number): Step | number => {
-      const s = core.next(output, 0, maxRecords)
+      const s = core.next(output, 0, maxRecords, maxRecords === 1 ? 1 : MAX_IDLES)
       switch (s._tag) {
         case "Records":
           return { _tag: "Records", input: s.input, batch: s.batch, start: s.start, end: s.end }
         case "Idle":
-          return IDLE
+          return s.count === 1 ? IDLE1 : { _tag: "Idle", count: s.count }
         case "Wait":
           return WAIT
         case "Eof":

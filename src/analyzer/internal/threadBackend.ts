@@ -249,9 +249,12 @@ export const makeThreadBackend = (
                   break
                 }
                 case "Idle":
+                  log?.add(m.output, IDLE, step.count)
+                  send({ _tag: "Idle", output: m.output, count: step.count })
+                  break
                 case "Wait":
                 case "Eof":
-                  if (step._tag !== "Eof") log?.add(m.output, step._tag === "Idle" ? IDLE : WAIT, 1)
+                  if (step._tag === "Wait") log?.add(m.output, WAIT, 1)
                   send({ _tag: step._tag, output: m.output })
                   break
                 default:

@@ -56,7 +56,7 @@ export type ToWorker =
       readonly name: string
       readonly buffer: ArrayBuffer
     }
-  | { readonly _tag: "Idle"; readonly output: number }
+  | { readonly _tag: "Idle"; readonly output: number; readonly count: number }
   | { readonly _tag: "Wait"; readonly output: number }
   | { readonly _tag: "Eof"; readonly output: number }
 

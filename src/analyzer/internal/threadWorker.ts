@@ -65,6 +65,7 @@ const runInputs = async (core: WorkerCore, names: Map<number, string>, counters:
       for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
         const outcome = core.processSegment(b, 0, b.header[0]!, m.ordinal, init.coreOnDisk ? m.ordinal : init.worker)
         if (outcome !== undefined) return outcome
+        reader.recycle(b)
       }
       counters.inputsDone++
     } catch (e) {
@@ -104,7 +105,7 @@ const runSegments = async (core: WorkerCore, outputs: ReadonlyArray<number>, nam
           break
         }
         case "Idle":
-          outcome = core.idle(output, false)
+          outcome = core.idle(output, false, m.count)
           break
         case "Wait":
           outcome = core.idle(output, true)

@@ -88,7 +88,8 @@ export class WorkerCore {
   private readonly toolExited: Array<boolean>
   private liveTools: number
   private readonly ctx: Tool.BatchContext = { output: 0, input: -1, outputRecordsBefore: 0, inputRecordsBefore: 0 }
-  private readonly idleBatch = RecordBatch.make(1)
+  private idleBatch: RecordBatch.RecordBatch | undefined = undefined
+  private idleBatchWait = false
   /** Records this worker's stream delivered (DynamoRIO's output record ordinal). */
   outputRecords = 0
   /** Trace records handed to tools (progress: what the stall watchdog watches). */
@@ -195,13 +196,16 @@ export class WorkerCore {
     const origStart = start
     const origEnd = end
     this.unconsumed = 0
-    this.outputRecords += end - start
-    if (cfg.skipRecords > 0) {
+    // Synthetic idle/wait records do not count as output records (DynamoRIO's
+    // output record ordinal skips them), so skip/exit-after ignore them.
+    const real = input >= 0
+    if (real) this.outputRecords += end - start
+    if (real && cfg.skipRecords > 0) {
       if (this.outputRecords <= cfg.skipRecords) return undefined
       if (before < cfg.skipRecords) start += cfg.skipRecords - before
     }
     let stopAfter = false
-    if (cfg.exitAfterRecords > 0) {
+    if (real && cfg.exitAfterRecords > 0) {
       const limit = cfg.skipRecords + cfg.exitAfterRecords
       if (before >= limit) return done
       if (this.outputRecords >= limit) {
@@ -274,13 +278,31 @@ export class WorkerCore {
     return stopAfter ? done : undefined
   }
 
-  /** Hands a synthetic CORE_IDLE (or CORE_WAIT) record to the tools, as DynamoRIO's analyzer does. */
-  idle(output: number, wait: boolean): SegmentOutcome {
-    const b = this.idleBatch
-    RecordBatch.setLength(b, 0)
-    RecordBatch.pushMarker(b, wait ? MarkerType.CORE_WAIT : MarkerType.CORE_IDLE, 0, 0, wait ? 0 : -1, wait ? 0 : -1)
-    RecordBatch.setOrigin(b, -1, 0, 0)
-    return this.processSegment(b, 0, 1, -1, output)
+  /**
+   * Hands `count` synthetic CORE_IDLE (or CORE_WAIT) records to the tools, as
+   * DynamoRIO's analyzer hands one per IDLE (WAIT) status.
+   */
+  idle(output: number, wait: boolean, count = 1): SegmentOutcome {
+    let b = this.idleBatch
+    if (b === undefined || b.capacity < count || this.idleBatchWait !== wait) {
+      b = RecordBatch.make(Math.max(count, 64))
+      for (let i = 0; i < b.capacity; i++) {
+        RecordBatch.pushMarker(
+          b,
+          wait ? MarkerType.CORE_WAIT : MarkerType.CORE_IDLE,
+          0,
+          0,
+          wait ? 0 : -1,
+          wait ? 0 : -1
+        )
+      }
+      RecordBatch.setOrigin(b, -1, 0, 0)
+      this.idleBatch = b
+      this.idleBatchWait = wait
+    }
+    // Tools never write into batches, so the prefilled markers stay valid.
+    RecordBatch.setLength(b, count)
+    return this.processSegment(b, 0, count, -1, output)
   }
 
   private finishSlot(t: number, slot: Slot): SegmentOutcome {

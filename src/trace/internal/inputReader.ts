@@ -140,7 +140,7 @@ export class InputReader {
   async next(): Promise<RecordBatch.RecordBatch | undefined> {
     if (this.ended) return undefined
     const d = this.decoder
-    const batch = RecordBatch.make(this.capacity, { encodings: this.encodings })
+    const batch = this.takeBatch()
     RecordBatch.setOrigin(batch, this.ordinal, d.records + 1, d.instrs)
     const limit = batch.capacity - 9
     while (RecordBatch.length(batch) <= limit) {
@@ -165,6 +165,28 @@ export class InputReader {
   }
 
   private closed = false
+  private spare: RecordBatch.RecordBatch | undefined = undefined
+
+  /**
+   * Hands back a batch this reader produced, once the consumer is done with
+   * it: the next `next()` refills it instead of allocating (fresh batches
+   * cost an allocation, a zero-fill and, in bulk, major GCs).
+   */
+  recycle(batch: RecordBatch.RecordBatch): void {
+    if (batch.capacity === this.capacity && batch.enc.length > 0 === this.encodings) this.spare = batch
+  }
+
+  private takeBatch(): RecordBatch.RecordBatch {
+    const b = this.spare
+    if (b === undefined) return RecordBatch.make(this.capacity, { encodings: this.encodings })
+    this.spare = undefined
+    // The decoder's fast paths rely on zeroed flags and aux fields.
+    b.flags.fill(0)
+    b.auxLo.fill(0)
+    b.auxHi.fill(0)
+    RecordBatch.setLength(b, 0)
+    return b
+  }
 
   async close(): Promise<void> {
     this.ended = true
