@@ -96,7 +96,7 @@ export const runner = Command.make(
       Flag.optional
     ),
     concurrency: Flag.Int("concurrency").pipe(
-      Flag.withDescription("Shards analyzed at once (default: 2)"),
+      Flag.withDescription("Shards analyzed at once, one worker thread each (default: the number of cores)"),
       Flag.optional
     ),
     toolModule: Flag.String("tool-module").pipe(

@@ -45,6 +45,7 @@
  *
  * @since 0.1.0
  */
+import * as os from "node:os"
 import { Duration, Effect, Layer } from "effect"
 import type * as Analyzer from "../analyzer/Analyzer.ts"
 import type { AnalysisFailed, AnalyzerOptionError } from "../analyzer/AnalyzerError.ts"
@@ -67,8 +68,8 @@ export const defaults = {
    * lock session idle for that long.
    */
   lockExpiration: Duration.seconds(10),
-  /** Shards a runner analyzes at once. */
-  concurrency: 2
+  /** Shards a runner analyzes at once (one worker thread each): its available cores. */
+  concurrency: (): number => os.availableParallelism()
 }
 
 /**
@@ -135,7 +136,7 @@ const validate = (options: RunnerOptions): ClusterError | undefined => {
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
     return invalid(`port must be an integer in 1..65535, got ${options.port}`)
   }
-  const concurrency = options.concurrency ?? defaults.concurrency
+  const concurrency = options.concurrency ?? defaults.concurrency()
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     return invalid(`concurrency must be a positive integer, got ${concurrency}`)
   }
@@ -161,7 +162,7 @@ export const layerRunner = (options: RunnerOptions): Layer.Layer<never, ClusterE
     port: options.port,
     listenHost: options.listenHost,
     lockExpiration: options.lockExpiration ?? defaults.lockExpiration,
-    concurrency: options.concurrency ?? defaults.concurrency,
+    concurrency: options.concurrency ?? defaults.concurrency(),
     allowedModules: new Set((options.toolModules ?? []).map(moduleUrl)),
     onEvent: options.onEvent ?? (() => {})
   })

@@ -242,6 +242,51 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
   )
 
   it.live(
+    "a runner stopped (SIGTERM) mid-run exits at once and its shards resume on the others, totals identical",
+    () =>
+      Effect.gen(function* () {
+        const runId = randomUUID()
+        const fiber = yield* Effect.forkChild(analyze({ tools: [delayed("basic_counts", {}, 150)], runId }))
+        yield* Effect.promise(() =>
+          eventually("a shard start", 20_000, () => eventsOf(runId).some(([, , e]) => e === "started"))
+        )
+        const leaving = eventsOf(runId).find(([, , e]) => e === "started")![0]
+        yield* Effect.sleep("300 millis")
+        const stopping = Date.now()
+        leaving.process.kill("SIGTERM")
+        yield* Effect.promise(() => leaving.exited)
+        const stopMs = Date.now() - stopping
+        const handedOver = (() => {
+          const evs = events(leaving, runId)
+          return evs
+            .filter(([, e]) => e === "started")
+            .map(([s]) => s)
+            .filter((s) => !evs.some(([s2, e]) => s2 === s && e === "done"))
+        })()
+        assert.isAbove(handedOver.length, 0, "the runner left in the middle of a shard")
+        for (const s of handedOver) {
+          assert.isTrue(
+            events(leaving, runId).some(([s2, e]) => s2 === s && e === "interrupted"),
+            `shard ${s} interrupted on the leaving runner`
+          )
+        }
+        const result = yield* Fiber.join(fiber)
+        const expected = yield* Effect.promise(() => local([["basic_counts"]]))
+        assert.strictEqual(Analyzer.formatText(result), Analyzer.formatText(expected))
+        for (const s of handedOver) {
+          const finishers = runners.filter(
+            (r) => r !== leaving && events(r, runId).some(([s2, e]) => s2 === s && e === "done")
+          )
+          assert.strictEqual(finishers.length, 1, `shard ${s} finished once, by another runner`)
+        }
+        assert.isBelow(stopMs, 10_000)
+        console.log(`cluster graceful stop: runner exited in ${stopMs} ms; handed over shards ${handedOver.join(", ")}`)
+        runners.splice(runners.indexOf(leaving), 1)
+      }),
+    60_000
+  )
+
+  it.live(
     "a runner SIGKILLed mid-run: its shards are re-run elsewhere after lock expiry, totals identical, bounded time",
     () =>
       Effect.gen(function* () {

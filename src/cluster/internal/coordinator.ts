@@ -19,7 +19,7 @@ import * as Trace from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { ClusterError } from "../ClusterError.ts"
 import { entityId, ShardAnalysis, type ShardReply, type ToolRef } from "../ShardAnalysis.ts"
-import { build, clientLayer } from "./layers.ts"
+import { build, clientLayer, describe } from "./layers.ts"
 import { toToolRef } from "./tools.ts"
 
 export interface CoordinatorOptions extends Analyzer.Options {
@@ -58,10 +58,10 @@ const toolRefs = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray<ToolRef> | Anal
   return refs
 }
 
-const describe = (u: unknown): string =>
-  u instanceof Error || (typeof u === "object" && u !== null && "message" in u)
-    ? `${(u as { _tag?: string })._tag ?? "Error"}: ${(u as { message: string }).message}`
-    : String(u)
+const describeTagged = (u: unknown): string => {
+  const tag = typeof u === "object" && u !== null ? (u as { _tag?: unknown })._tag : undefined
+  return typeof tag === "string" ? `${tag}: ${describe(u)}` : describe(u)
+}
 
 export const analyze = (
   paths: ReadonlyArray<string>,
@@ -105,7 +105,7 @@ export const analyze = (
           shard: i,
           shardType,
           input: name(i),
-          message: `cluster: ${describe(u)}`
+          message: `cluster: ${describeTagged(u)}`
         })
 
       const one = (i: number) =>

@@ -41,7 +41,26 @@ export const shardingConfig = (lockExpiration: Duration.Input): Partial<Sharding
   }
 }
 
-const describe = (u: unknown): string => (u instanceof Error ? u.message : String(u))
+/**
+ * An error's message followed by those of its `reason` and `cause` chain
+ * (SqlError → AuthenticationError → the server's message), without repeats.
+ */
+export const describe = (u: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = u
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    if (typeof current !== "object") {
+      parts.push(String(current))
+      break
+    }
+    const c = current as { readonly message?: unknown; readonly reason?: unknown; readonly cause?: unknown }
+    const message = typeof c.message === "string" && c.message !== "" ? c.message : undefined
+    if (message !== undefined && !parts.includes(message)) parts.push(message)
+    current = typeof c.reason === "object" ? c.reason : c.cause
+    if (typeof c.reason === "string" && !parts.includes(c.reason) && message === undefined) parts.push(c.reason)
+  }
+  return parts.length > 0 ? parts.join(": ") : String(u)
+}
 
 /** PostgreSQL, checked with a first query so that a bad URL fails as a ClusterError, not later as a defect. */
 const database = (url: string) => {

@@ -8,7 +8,7 @@
  * synchronous sections.
  */
 import { Worker } from "node:worker_threads"
-import { Effect, Exit, Schema, type Scope } from "effect"
+import { Effect, Exit, Result, Schema, type Scope } from "effect"
 import { ShardFailure } from "../../analyzer/AnalyzerError.ts"
 import { type Request, ShardFailed, type ShardReply } from "../ShardAnalysis.ts"
 import type { RunnerContext } from "./runShard.ts"
@@ -75,7 +75,12 @@ export const make = (size: number): Effect.Effect<WorkerPool, never, Scope.Scope
             const onMessage = (m: FromWorker) => {
               cleanup()
               if (m._tag === "Done") return resume(Effect.succeed(m.reply))
-              if (m._tag === "Failed") return resume(Effect.fail(decodeFailed(m.error)))
+              if (m._tag === "Failed") {
+                const failed = Result.try(() => decodeFailed(m.error))
+                if (Result.isSuccess(failed)) return resume(Effect.fail(failed.success))
+                dead = true
+                return resume(Effect.fail(crashed(`the shard worker sent an unreadable failure: ${failed.failure}`)))
+              }
               dead = true
               resume(Effect.fail(crashed(`internal error in the shard worker: ${m.message}`)))
             }
