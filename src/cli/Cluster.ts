@@ -8,7 +8,8 @@
  *
  * **Details**
  * - `memtrace runner --cluster URL --port N [--host H] [--listen-host H]
- *   [--concurrency N] [--tool-module PATH]… [--lock-expiration 10s]`; the URL
+ *   [--concurrency N] [--tool-module PATH]… [--trace-root DIR]…
+ *   [--lock-expiration 10s]`; the URL
  *   may come from `MEMTRACE_CLUSTER_URL` instead (keeps the password out of
  *   `ps`). It prints one line per shard on stderr (`… shard RUN/3 started`,
  *   `done`, `failed`, `interrupted`) and stops, handing its shards over, on
@@ -104,6 +105,11 @@ export const runner = Command.make(
       Flag.withDescription("A tool module this runner may load besides the standard tools (repeatable)"),
       Flag.atLeast(0)
     ),
+    traceRoot: Flag.String("trace-root").pipe(
+      Flag.withMetavar("dir"),
+      Flag.withDescription("Open trace files only under this directory (repeatable; default: any path)"),
+      Flag.atLeast(0)
+    ),
     lockExpiration: Flag.String("lock-expiration").pipe(
       Flag.withMetavar("duration"),
       Flag.withDescription("Shard lock expiration, the same on every runner (default: 10s)"),
@@ -131,6 +137,7 @@ export const runner = Command.make(
         listenHost: Option.getOrUndefined(flags.listenHost),
         concurrency: Option.getOrUndefined(flags.concurrency),
         toolModules: flags.toolModule,
+        traceRoots: flags.traceRoot,
         lockExpiration,
         onEvent: (e) => {
           const who = `memtrace runner ${e.runner}`

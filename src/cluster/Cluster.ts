@@ -45,6 +45,7 @@
  *
  * @since 0.1.0
  */
+import * as fs from "node:fs"
 import * as os from "node:os"
 import { Duration, Effect, Layer } from "effect"
 import type * as Analyzer from "../analyzer/Analyzer.ts"
@@ -125,6 +126,12 @@ export interface RunnerOptions {
   readonly concurrency?: number | undefined
   /** Tool modules (paths or URLs) this runner may import besides the standard tools. */
   readonly toolModules?: ReadonlyArray<string> | undefined
+  /**
+   * Directories whose trace files this runner may open (default: any file).
+   * Whoever can write to the cluster's database can ask runners to open any
+   * path; roots bound that to the traces.
+   */
+  readonly traceRoots?: ReadonlyArray<string> | undefined
   readonly lockExpiration?: Duration.Input | undefined
   /** Called for each {@link RunnerEvent} (the CLI prints them). */
   readonly onEvent?: ((event: RunnerEvent) => void) | undefined
@@ -143,6 +150,11 @@ const validate = (options: RunnerOptions): ClusterError | undefined => {
   const expiration = Duration.fromInput(options.lockExpiration ?? defaults.lockExpiration)
   if (expiration._tag === "None" || Duration.toMillis(expiration.value) < 400) {
     return invalid("lock expiration must be a duration of at least 400 ms")
+  }
+  for (const root of options.traceRoots ?? []) {
+    if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
+      return invalid(`trace root ${root} is not a directory`)
+    }
   }
   return undefined
 }
@@ -164,6 +176,7 @@ export const layerRunner = (options: RunnerOptions): Layer.Layer<never, ClusterE
     lockExpiration: options.lockExpiration ?? defaults.lockExpiration,
     concurrency: options.concurrency ?? defaults.concurrency(),
     allowedModules: new Set((options.toolModules ?? []).map(moduleUrl)),
+    traceRoots: (options.traceRoots ?? []).map((root) => fs.realpathSync(root)),
     onEvent: options.onEvent ?? (() => {})
   })
 }

@@ -12,8 +12,10 @@
  * **Details**
  * - Requests are persisted (`ClusterSchema.Persisted`) in PostgreSQL by
  *   effect/cluster's `SqlMessageStorage`, with the primary key
- *   `runId/shard`: submitting the same shard of the same run twice attaches to
- *   the first request and its one reply, never a second execution.
+ *   `runId/shard/fingerprint`: submitting the same shard of the same run
+ *   twice attaches to the first request and its one reply, never a second
+ *   execution; the fingerprint (a digest of the path, tools and options)
+ *   keeps a reused run id from picking up another analysis's reply.
  * - `InterruptOnTermination`: a runner that shuts down interrupts its shards
  *   at once, and they resume under their shards' next owner (from the start:
  *   a shard's partial state is never persisted).
@@ -29,6 +31,7 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
 import { Schema } from "effect"
 import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
@@ -100,7 +103,26 @@ export const ShardReply = Schema.Struct({
 export type ShardReply = typeof ShardReply.Type
 
 /**
- * Analyze one shard. The payload's primary key is `runId/shard`.
+ * A digest of what a request asks for (everything but its run id), so that a
+ * run id reused for a different analysis is a different request, never a
+ * duplicate answered with the stored reply of another one.
+ */
+const fingerprint = (p: {
+  readonly shard: number
+  readonly shards: number
+  readonly path: string
+  readonly tools: ReadonlyArray<unknown>
+  readonly coreOnDisk: boolean
+  readonly encodings: boolean
+}): string =>
+  createHash("sha256")
+    .update(JSON.stringify([p.shard, p.shards, p.path, p.tools, p.coreOnDisk, p.encodings]))
+    .digest("hex")
+    .slice(0, 16)
+
+/**
+ * Analyze one shard. The payload's primary key is `runId/shard/fingerprint`
+ * (a digest of the path, tools and options).
  *
  * @category protocol
  */
@@ -123,7 +145,7 @@ export const Analyze = Rpc.make("Analyze", {
   },
   success: ShardReply,
   error: ShardFailed,
-  primaryKey: (p) => `${p.runId}/${p.shard}`
+  primaryKey: (p) => `${p.runId}/${p.shard}/${fingerprint(p)}`
 })
   .annotate(ClusterSchema.Persisted, true)
   .annotate(ClusterSchema.InterruptOnTermination, true)

@@ -6,6 +6,7 @@
  */
 import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import * as path from "node:path"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Redacted } from "effect"
@@ -13,6 +14,7 @@ import { SqlClient } from "effect/sql"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Cluster from "../../src/cluster/Cluster.ts"
 import * as Registry from "../../src/tools/Registry.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 import { counterSpec } from "../utils/faultTools.ts"
 import { delayed } from "./delayedTool.ts"
 import {
@@ -149,6 +151,23 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
     })
   )
 
+  it.live("under failure: continue, the other shards' results come back with the failure, as locally", () =>
+    Effect.gen(function* () {
+      const tools = [counterSpec({ fault: "error", shard: 5, record: 1000 })]
+      const result = yield* analyze({ tools, failure: "continue" })
+      const expected = yield* Analyzer.run(THREADSIG, { tools, failure: "continue" })
+      assert.strictEqual(Analyzer.formatText(result), Analyzer.formatText(expected))
+      assert.deepStrictEqual(
+        result.tools[0]!.shards.map((s) => s.shardIndex),
+        [0, 1, 2, 3, 4, 6, 7, 8]
+      )
+      assert.deepStrictEqual(
+        result.failures.map((f) => ({ ...f, worker: 0 })),
+        expected.failures.map((f) => ({ ...f, worker: 0 }))
+      )
+    })
+  )
+
   it.live("a tool module a runner does not allow fails the shards with ShardInit, naming the module", () =>
     Effect.gen(function* () {
       const sneaky = { ...counterSpec(), spec: { module: "file:///tmp/not-allowed.ts", export: "counter", args: [] } }
@@ -178,6 +197,10 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
           WHERE entity_type = 'ShardAnalysis' AND entity_id LIKE ${`${runId}/%`}`
       )
       assert.strictEqual(rows[0]!.n, 9)
+      // The same run id for another analysis is another request, not the stored reply.
+      const other = yield* analyze({ tools: [Registry.makeSync("histogram")], runId })
+      const expected = yield* Effect.promise(() => local([["histogram"]]))
+      assert.strictEqual(Analyzer.formatText(other), Analyzer.formatText(expected))
     })
   )
 
@@ -225,6 +248,29 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
         })
       )
       assert.strictEqual(eventsOf(runId).filter(([, , e]) => e === "done").length, 0)
+    })
+  )
+
+  it.live("with no runner at all, the run timeout fails every shard instead of waiting forever", () =>
+    Effect.gen(function* () {
+      // A database of its own: this cluster has no runner.
+      yield* query((sql) => sql`CREATE DATABASE memtrace_empty`)
+      const empty = url.replace(/\/memtrace$/, "/memtrace_empty")
+      const started = Date.now()
+      const error = yield* Effect.flip(
+        Cluster.analyze(THREADSIG, {
+          url: empty,
+          lockExpiration: LOCK_EXPIRATION,
+          tools: [Registry.makeSync("basic_counts")],
+          runTimeout: "2 seconds"
+        })
+      )
+      assert.isBelow(Date.now() - started, 20_000)
+      assert.strictEqual(error._tag, "AnalysisFailed")
+      assert.deepStrictEqual(
+        (error as Analyzer.AnalysisFailed).failures.map((f) => [f.reason, f.shard, f.input]),
+        (yield* Trace.list(THREADSIG)).map((file, i) => ["Timeout", i, path.basename(file)])
+      )
     })
   )
 

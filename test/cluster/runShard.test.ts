@@ -3,6 +3,8 @@
  * (runShard) against the local analyzer's shards, the tool allow list, the
  * failures it reports, and the worker threads shards run on.
  */
+import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
@@ -21,7 +23,7 @@ import { delayed } from "./delayedTool.ts"
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
 const FAULT_TOOLS = pathToFileURL(path.resolve("test/utils/faultTools.ts")).href
 const DELAYED_TOOL = pathToFileURL(path.resolve("test/cluster/delayedTool.ts")).href
-const context = { runner: "test:1", allowedModules: new Set([FAULT_TOOLS, DELAYED_TOOL]) }
+const context = { runner: "test:1", allowedModules: new Set([FAULT_TOOLS, DELAYED_TOOL]), traceRoots: [] }
 
 const refs = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray<ToolRef> => tools.map((t) => toToolRef(t)!)
 
@@ -108,7 +110,7 @@ describe("runShard", () => {
     Effect.gen(function* () {
       const files = yield* Trace.list(THREADSIG)
       const notAllowed = yield* Effect.flip(
-        runShard(request(files, 0, [counterSpec()]), { runner: "test:1", allowedModules: new Set() })
+        runShard(request(files, 0, [counterSpec()]), { ...context, allowedModules: new Set() })
       )
       assert.strictEqual(notAllowed.failures[0]!.reason, "ShardInit")
       assert.include(notAllowed.failures[0]!.message, `${FAULT_TOOLS} is not allowed on this runner`)
@@ -123,6 +125,28 @@ describe("runShard", () => {
       )
       assert.strictEqual(badOptions.failures[0]!.reason, "ShardInit")
       assert.strictEqual(badOptions.failures[0]!.tool, "reuse_distance")
+    })
+  )
+
+  it.live("opens trace files only under the runner's trace roots, symbolic links resolved", () =>
+    Effect.gen(function* () {
+      const files = yield* Trace.list(THREADSIG)
+      const tools = [Registry.makeSync("basic_counts")]
+      const inside = { ...context, traceRoots: [fs.realpathSync(THREADSIG)] }
+      const reply = yield* runShard(request(files, 0, tools), inside)
+      assert.isAbove(reply.records, 0)
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memtrace-roots-"))
+      try {
+        const link = path.join(dir, "escape.zip")
+        fs.symlinkSync(path.resolve(files[0]!), link)
+        const error = yield* Effect.flip(
+          runShard({ ...request(files, 0, tools), path: link }, { ...context, traceRoots: [fs.realpathSync(dir)] })
+        )
+        assert.strictEqual(error.failures[0]!.reason, "ReadError")
+        assert.include(error.failures[0]!.message, "outside this runner's trace roots")
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
     })
   )
 

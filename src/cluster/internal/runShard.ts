@@ -5,6 +5,8 @@
  * shard result. Interruptible between batches: an interrupt closes the file
  * and drops the partial state.
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Effect, Schema } from "effect"
 import { ShardFailure } from "../../analyzer/AnalyzerError.ts"
 import { type FailureInfo, WorkerCore } from "../../analyzer/internal/worker.ts"
@@ -21,6 +23,20 @@ export interface RunnerContext {
   readonly runner: string
   /** Tool module URLs this runner may import. */
   readonly allowedModules: ReadonlySet<string>
+  /** Real paths of the directories whose trace files this runner may open; empty: any. */
+  readonly traceRoots: ReadonlyArray<string>
+}
+
+/** Refuses a trace outside the runner's roots (checked on the real path: symbolic links do not escape). */
+const checkRoots = async (file: string, roots: ReadonlyArray<string>): Promise<void> => {
+  if (roots.length === 0) return
+  const real = await fs.promises.realpath(file)
+  if (roots.some((r) => real === r || real.startsWith(r.endsWith(path.sep) ? r : r + path.sep))) return
+  throw new TraceError({
+    reason: "PermissionDenied",
+    path: file,
+    detail: `the file is outside this runner's trace roots (${roots.join(", ")})`
+  })
 }
 
 const toShardFailure = (f: FailureInfo): ShardFailure =>
@@ -104,8 +120,10 @@ export const runShard = (request: Request, context: RunnerContext): Effect.Effec
     const readFailed = (e: TraceError) => failed({ reason: "ReadError", record: e.record, message: e.message })
     yield* Effect.acquireUseRelease(
       Effect.tryPromise({
-        try: async () =>
-          new InputReader(await openSource(request.path), request.shard, { encodings: request.encodings }),
+        try: async () => {
+          await checkRoots(request.path, context.traceRoots)
+          return new InputReader(await openSource(request.path), request.shard, { encodings: request.encodings })
+        },
         catch: asTraceError(request.path)
       }).pipe(Effect.mapError(readFailed)),
       (reader) =>

@@ -28,6 +28,8 @@ export interface RunnerConfig extends RunnerAddressOptions {
   readonly concurrency: number
   /** Tool module URLs this runner may import. */
   readonly allowedModules: ReadonlySet<string>
+  /** Real paths of the directories whose trace files this runner may open; empty: any. */
+  readonly traceRoots: ReadonlyArray<string>
   readonly onEvent: (event: RunnerEvent) => void
 }
 
@@ -63,7 +65,7 @@ const handlers = (
 /** The runner: serves shards until the layer is released. */
 export const layer = (config: RunnerConfig): Layer.Layer<never, ClusterError> => {
   const runner = `${config.host}:${config.port}`
-  const context: RunnerContext = { runner, allowedModules: config.allowedModules }
+  const context: RunnerContext = { runner, allowedModules: config.allowedModules, traceRoots: config.traceRoots }
   const served = Layer.unwrap(
     Effect.gen(function* () {
       const permits = yield* Semaphore.make(config.concurrency)

@@ -16,7 +16,7 @@ const port = parentPort!
 const encodeFailed = Schema.encodeSync(ShardFailed)
 
 port.on("message", (m: ToWorker) => {
-  const context = { runner: m.runner, allowedModules: new Set(m.allowedModules) }
+  const context = { runner: m.runner, allowedModules: new Set(m.allowedModules), traceRoots: m.traceRoots }
   Effect.runPromiseExit(runShard(m.request as Request, context)).then((exit) => {
     if (Exit.isSuccess(exit)) return port.postMessage({ _tag: "Done", reply: exit.value })
     const error = Cause.findErrorOption(exit.cause)

@@ -18,6 +18,7 @@ export interface ToWorker {
   readonly request: unknown
   readonly runner: string
   readonly allowedModules: ReadonlyArray<string>
+  readonly traceRoots: ReadonlyArray<string>
 }
 
 /** Worker → runner: the shard's outcome. */
@@ -100,7 +101,8 @@ export const make = (size: number): Effect.Effect<WorkerPool, never, Scope.Scope
             const message: ToWorker = {
               request: { ...request },
               runner: context.runner,
-              allowedModules: [...context.allowedModules]
+              allowedModules: [...context.allowedModules],
+              traceRoots: context.traceRoots
             }
             worker.postMessage(message)
             return Effect.sync(cleanup)
