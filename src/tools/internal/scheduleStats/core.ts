@@ -116,8 +116,9 @@ export class CoreState {
   private kernelSyscall = false
   private kernelSwitch = false
   private hardwareDepth = 0
-  // Cache for the input instruction ordinal of a record (counted from the batch start).
-  private ordBatch: RecordBatch | undefined = undefined
+  // Where counting a batch's instructions stopped (for the input instruction ordinal of a record).
+  private ordInput = Number.NaN
+  private ordFirst = Number.NaN
   private ordIndex = 0
   private ordCount = 0
   failure: CoreFailure | undefined = undefined
@@ -137,10 +138,13 @@ export class CoreState {
    * instruction boundary.
    */
   private nextInputInstr(batch: RecordBatch, i: number): number {
-    if (this.ordBatch !== batch || this.ordIndex > i) {
-      this.ordBatch = batch
+    // Batches are recycled, never kept: one is known again by its input and first record ordinal.
+    const h = batch.header
+    if (h[1] !== this.ordInput || h[2] !== this.ordFirst || this.ordIndex > i) {
+      this.ordInput = h[1]!
+      this.ordFirst = h[2]!
       this.ordIndex = 0
-      this.ordCount = batch.header[3]!
+      this.ordCount = h[3]!
     }
     const types = batch.type
     let n = this.ordCount
@@ -250,8 +254,6 @@ export class CoreState {
     const { type: types, size: sizes, tid: tids, addrLo, addrHi, auxLo, auxHi } = batch
     const printEvery = this.printEvery
     const input = ctx.input
-    // Batches are recycled between calls: never trust a cached position across them.
-    this.ordBatch = undefined
     for (let i = start; i < end; i++) {
       const t = types[i]!
       const isMarker = t === TraceType.MARKER
