@@ -47,7 +47,7 @@
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Logger } from "effect"
 import type * as Analyzer from "../analyzer/Analyzer.ts"
 import type { AnalysisFailed, AnalyzerOptionError } from "../analyzer/AnalyzerError.ts"
 import type { TraceError } from "../trace/TraceError.ts"
@@ -100,7 +100,10 @@ export const analyze = (
   analyzeImpl(typeof path === "string" ? [path] : path, {
     ...options,
     lockExpiration: options.lockExpiration ?? defaults.lockExpiration
-  })
+  }).pipe(
+    // stdout carries the results: the cluster's own log lines go to stderr.
+    Effect.provideService(Logger.LogToStderr, true)
+  )
 
 /**
  * What a runner reports about its work.
@@ -168,7 +171,7 @@ const validate = (options: RunnerOptions): ClusterError | undefined => {
 export const layerRunner = (options: RunnerOptions): Layer.Layer<never, ClusterError> => {
   const refused = validate(options)
   if (refused !== undefined) return Layer.effectDiscard(Effect.fail(refused))
-  return runnerLayer({
+  const layer = runnerLayer({
     url: options.url,
     host: options.host,
     port: options.port,
@@ -179,6 +182,7 @@ export const layerRunner = (options: RunnerOptions): Layer.Layer<never, ClusterE
     traceRoots: (options.traceRoots ?? []).map((root) => fs.realpathSync(root)),
     onEvent: options.onEvent ?? (() => {})
   })
+  return layer.pipe(Layer.provide(Layer.succeed(Logger.LogToStderr, true)))
 }
 
 /**
