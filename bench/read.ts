@@ -108,7 +108,10 @@ const inputReader = async (paths: ReadonlyArray<string>): Promise<Pass> => {
   let records = 0
   for (const [i, path] of paths.entries()) {
     const reader = new InputReader(await openSource(path), i)
-    for (let b = await reader.next(); b !== undefined; b = await reader.next()) records += RecordBatch.length(b)
+    for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
+      records += RecordBatch.length(b)
+      reader.recycle(b)
+    }
     await reader.close()
   }
   return { records, bytes: 0 }
@@ -122,7 +125,10 @@ const traceOpen = (dir: string): Promise<Pass> =>
         const inputs = yield* Trace.open(dir)
         let records = 0
         for (const input of inputs) {
-          for (let b = yield* input.next; b !== undefined; b = yield* input.next) records += RecordBatch.length(b)
+          for (let b = yield* input.next; b !== undefined; b = yield* input.next) {
+            records += RecordBatch.length(b)
+            input.recycle(b)
+          }
         }
         return { records, bytes: 0 }
       })
@@ -139,7 +145,10 @@ const traceOpenFile = (paths: ReadonlyArray<string>): Promise<Pass> =>
           Effect.gen(function* () {
             const input = yield* Trace.openFile(path, i)
             let n = 0
-            for (let b = yield* input.next; b !== undefined; b = yield* input.next) n += RecordBatch.length(b)
+            for (let b = yield* input.next; b !== undefined; b = yield* input.next) {
+              n += RecordBatch.length(b)
+              input.recycle(b)
+            }
             return n
           })
         )

@@ -21,6 +21,7 @@ import type { OutputSource, Step } from "./outputSource.ts"
 const IDLE1: Step = { _tag: "Idle", count: 1 }
 /** Consecutive idle decisions one step may make (not in lockstep, where each core takes one record a turn). */
 const MAX_IDLES = 4096
+const IDLE_SLACK = 512
 const WAIT: Step = { _tag: "Wait" }
 const EOF: Step = { _tag: "Eof" }
 
@@ -91,8 +92,24 @@ export const makeSchedulerSource = (
       }
       return yield* new AnalyzerOptionError({ option: s.option ?? "scheduler", message: s.detail })
     }
+    // Outputs advance in simulated time (instructions + idles), but fibers
+    // take turns: a turn of an idle output must not carry its time past the
+    // busy outputs', or it would idle far more than a parallel run (where
+    // every core's clock advances together) ever would. So idles batch up to
+    // the earliest busy output's time; when no output is busy (every input is
+    // blocked), time must pass for inputs to unblock, so up to MAX_IDLES.
+    const idleBudget = (output: number): number => {
+      const own = core.defaultTime(core.outputs[output]!)
+      let least = Number.POSITIVE_INFINITY
+      for (const o of core.outputs) {
+        if (o.index !== output && o.active && o.curInput >= 0) least = Math.min(least, core.defaultTime(o))
+      }
+      if (least === Number.POSITIVE_INFINITY) return MAX_IDLES
+      // A little slack keeps steps from shrinking to a few idles each.
+      return Math.max(1, Math.min(MAX_IDLES, least - own + IDLE_SLACK))
+    }
     const map = (output: number, maxRecords: number): Step | number => {
-      const s = core.next(output, 0, maxRecords, maxRecords === 1 ? 1 : MAX_IDLES)
+      const s = core.next(output, 0, maxRecords, maxRecords === 1 ? 1 : idleBudget(output))
       switch (s._tag) {
         case "Records":
           return { _tag: "Records", input: s.input, batch: s.batch, start: s.start, end: s.end }
