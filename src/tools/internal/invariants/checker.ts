@@ -207,8 +207,8 @@ export class ShardChecker {
     this.opts = opts
   }
 
-  private report(ok: boolean, name: string, i: number): void {
-    if (ok) return
+  /** Records a violation (DynamoRIO's `report_if_false` with a false condition). */
+  private fail(name: string, i: number): void {
     this.violationCount++
     if (this.violations.length < this.opts.maxReported) {
       this.violations.push({
@@ -235,7 +235,7 @@ export class ShardChecker {
       this.headers.set(input, h)
     }
     if (Number.isNaN(h[slot]!)) h[slot] = value
-    else this.report(h[slot] === value, HEADER_NAMES[slot]!, i)
+    else if (h[slot] !== value) this.fail(HEADER_NAMES[slot]!, i)
   }
 
   private dynamicallyCoreSharded(): boolean {
@@ -382,29 +382,20 @@ export class ShardChecker {
       if (mt === MarkerType.CORE_IDLE) {
         // Idle records on disk keep the last thread's tid: DynamoRIO's scheduler
         // delivers them as idle status, with tid -1.
-        this.report(
-          tid === -1 || (this.fileType & FileType.CORE_SHARDED) !== 0,
-          "Unexpected tid for core_idle marker",
-          i
-        )
+        if (!(tid === -1 || (this.fileType & FileType.CORE_SHARDED) !== 0))
+          this.fail("Unexpected tid for core_idle marker", i)
         this.tid = -1
         continue
       }
-      this.report(opts.coreSharded || this.tid === tid, "Shard tid != memref tid", i)
+      if (!(opts.coreSharded || this.tid === tid)) this.fail("Shard tid != memref tid", i)
       if (this.tid !== tid) {
-        this.report(
-          (this.fileType & FileType.KERNEL_SYSCALLS) === 0 || mt === MarkerType.CONTEXT_SWITCH_START,
-          "Missing context switch trace",
-          i
-        )
+        if (!((this.fileType & FileType.KERNEL_SYSCALLS) === 0 || mt === MarkerType.CONTEXT_SWITCH_START))
+          this.fail("Missing context switch trace", i)
         this.resetAtContextSwitch(tid, (this.fileType & FileType.CORE_SHARDED) !== 0)
       }
       if (mt === MarkerType.HARDWARE_EVENT || mt === MarkerType.HARDWARE_CONTEXT_RETURN) {
-        this.report(
-          (this.fileType & FileType.WHOLE_SYSTEM) !== 0,
-          "Hardware context marker found in non-whole-system trace",
-          i
-        )
+        if ((this.fileType & FileType.WHOLE_SYSTEM) === 0)
+          this.fail("Hardware context marker found in non-whole-system trace", i)
       }
       // These markers may sit between a SYSCALL marker and its syscall trace.
       const prevWasSyscallMarker = this.prevWasSyscallMarker
@@ -416,12 +407,13 @@ export class ShardChecker {
           case MarkerType.DIRECT_THREAD_SWITCH:
           case MarkerType.MAYBE_BLOCKING_SYSCALL:
           case MarkerType.FUNC_ARG:
-            this.report(
-              (mt === MarkerType.FUNC_ARG && this.prevFuncIdHi < SYSCALL_BASE_HI) ||
-                this.syscallTraceNumAfterUser === -1,
-              "Found unexpected func_arg or syscall marker after injected syscall trace",
-              i
+            if (
+              !(
+                (mt === MarkerType.FUNC_ARG && this.prevFuncIdHi < SYSCALL_BASE_HI) ||
+                this.syscallTraceNumAfterUser === -1
+              )
             )
+              this.fail("Found unexpected func_arg or syscall marker after injected syscall trace", i)
             break
           case MarkerType.FUNC_ID:
             break
@@ -436,11 +428,11 @@ export class ShardChecker {
           this.refCount = this.streamRef
           this.adjustedOrdinals = true
         }
-        this.report(this.refCount === this.streamRef, "Stream record ordinal inaccurate", i)
-        this.report(this.instrCount === this.streamInstr, "Stream instr ordinal inaccurate", i)
+        if (this.refCount !== this.streamRef) this.fail("Stream record ordinal inaccurate", i)
+        if (this.instrCount !== this.streamInstr) this.fail("Stream instr ordinal inaccurate", i)
       }
       if (isMarker && this.prevType === TraceType.MARKER && this.prevMarker === MarkerType.RSEQ_ABORT) {
-        this.report(mt === MarkerType.KERNEL_EVENT, "Rseq marker not immediately prior to kernel marker", i)
+        if (mt !== MarkerType.KERNEL_EVENT) this.fail("Rseq marker not immediately prior to kernel marker", i)
       }
       if (mt === MarkerType.RSEQ_ENTRY) {
         this.inRseq = true
@@ -464,15 +456,12 @@ export class ShardChecker {
           ) {
             // Still inside the region.
           } else {
-            this.report(isBranch(this.prevInstr.type), "Rseq region exit requires marker, branch, or commit", i)
+            if (!isBranch(this.prevInstr.type)) this.fail("Rseq region exit requires marker, branch, or commit", i)
             this.inRseq = false
           }
         } else {
-          this.report(
-            mt !== MarkerType.KERNEL_EVENT || isBranch(this.prevInstr.type),
-            "Signal in rseq region should have abort marker",
-            i
-          )
+          if (!(mt !== MarkerType.KERNEL_EVENT || isBranch(this.prevInstr.type)))
+            this.fail("Signal in rseq region should have abort marker", i)
         }
       }
       if (mt === MarkerType.RSEQ_ABORT) {
@@ -482,7 +471,7 @@ export class ShardChecker {
           (this.rseqEndHi === 0 && this.rseqEndLo === 0) ||
           !(s >>> 0 === this.rseqEndLo && (p.pcHi + (s >= TWO32 ? 1 : 0)) >>> 0 === this.rseqEndHi) ||
           (p.pcHi === hi && p.pcLo === lo)
-        this.report(rolledBack, "Rseq post-abort instruction not rolled back", i)
+        if (!rolledBack) this.fail("Rseq post-abort instruction not rolled back", i)
         this.inRseq = false
       }
       if (isMarker) {
@@ -490,19 +479,13 @@ export class ShardChecker {
           case MarkerType.FILETYPE:
             this.fileType = hi * TWO32 + lo
             this.checkHeader(ctx.input, HEADER_FILETYPE, this.fileType, i)
-            this.report(
-              (this.fileType & FileType.WHOLE_SYSTEM) === 0 || (this.fileType & FileType.KERNEL_SYSCALLS) === 0,
-              "Trace cannot have both whole_system and kernel_syscalls bit set",
-              i
-            )
+            if (!((this.fileType & FileType.WHOLE_SYSTEM) === 0 || (this.fileType & FileType.KERNEL_SYSCALLS) === 0))
+              this.fail("Trace cannot have both whole_system and kernel_syscalls bit set", i)
             break
           case MarkerType.INSTRUCTION_COUNT:
             this.foundInstrCount = true
-            this.report(
-              hi > this.lastInstrCountHi || (hi === this.lastInstrCountHi && lo >= this.lastInstrCountLo),
-              "Instr count markers not increasing",
-              i
-            )
+            if (!(hi > this.lastInstrCountHi || (hi === this.lastInstrCountHi && lo >= this.lastInstrCountLo)))
+              this.fail("Instr count markers not increasing", i)
             this.lastInstrCountHi = hi
             this.lastInstrCountLo = lo
             break
@@ -516,9 +499,10 @@ export class ShardChecker {
             break
           case MarkerType.VECTOR_LENGTH:
             if ((this.fileType & FileType.ARCH_AARCH64) !== 0) {
-              this.report(hi === 0 && lo > 0 && lo <= 256 && lo % 16 === 0, "Vector length marker has invalid size", i)
+              if (!(hi === 0 && lo > 0 && lo <= 256 && lo % 16 === 0))
+                this.fail("Vector length marker has invalid size", i)
             } else {
-              this.report(false, "Unexpected vector length marker", i)
+              this.fail("Unexpected vector length marker", i)
             }
             break
           case MarkerType.VERSION:
@@ -528,13 +512,14 @@ export class ShardChecker {
           case MarkerType.CHUNK_FOOTER:
             if (!this.dynamicallyCoreSharded()) {
               const value = hi * TWO32 + lo
-              if (this.skippedInstrs) this.report(value >= 1 + this.lastChunk, "Chunks do not increase", i)
-              else this.report(value === 1 + this.lastChunk, "Chunks do not increase monotonically", i)
+              if (this.skippedInstrs) {
+                if (value < 1 + this.lastChunk) this.fail("Chunks do not increase", i)
+              } else if (value !== 1 + this.lastChunk) this.fail("Chunks do not increase monotonically", i)
               this.lastChunk = value
             }
             break
           case MarkerType.KERNEL_EVENT_RAW:
-            this.report(false, "TRACE_MARKER_TYPE_KERNEL_EVENT_RAW should not appear in the final trace", i)
+            this.fail("TRACE_MARKER_TYPE_KERNEL_EVENT_RAW should not appear in the final trace", i)
             break
           case MarkerType.SYSCALL:
             this.foundSyscall = true
@@ -543,24 +528,26 @@ export class ShardChecker {
             if ((this.fileType & FileType.KERNEL_SYSCALLS) !== 0) this.expectSyscallTrace = true
             this.syscallCount++
             if (this.traceVersion >= TraceVersion.FREQUENT_TIMESTAMPS) {
-              this.report(
-                this.prevType === TraceType.MARKER &&
+              if (
+                !(
+                  this.prevType === TraceType.MARKER &&
                   this.prevMarker === MarkerType.CPU_ID &&
                   this.prevPrevType === TraceType.MARKER &&
-                  this.prevPrevMarker === MarkerType.TIMESTAMP,
-                "Syscall marker not preceded by timestamp + cpuid",
-                i
+                  this.prevPrevMarker === MarkerType.TIMESTAMP
+                )
               )
+                this.fail("Syscall marker not preceded by timestamp + cpuid", i)
             }
             break
           case MarkerType.MAYBE_BLOCKING_SYSCALL:
             this.foundBlocking = true
-            this.report(
-              (this.prevType === TraceType.MARKER && this.prevMarker === MarkerType.SYSCALL) ||
-                (this.fileType & FileType.ARCH_REGDEPS) !== 0,
-              "Maybe-blocking marker not preceded by syscall marker",
-              i
+            if (
+              !(
+                (this.prevType === TraceType.MARKER && this.prevMarker === MarkerType.SYSCALL) ||
+                (this.fileType & FileType.ARCH_REGDEPS) !== 0
+              )
             )
+              this.fail("Maybe-blocking marker not preceded by syscall marker", i)
             break
           case MarkerType.CHUNK_INSTR_COUNT:
             this.chunkInstrCount = hi * TWO32 + lo
@@ -568,13 +555,14 @@ export class ShardChecker {
             break
         }
         if (mt === MarkerType.CHUNK_FOOTER && !this.dynamicallyCoreSharded()) {
-          this.report(
-            (this.fileType & FileType.KERNEL_SYSCALL_TRACE_TEMPLATES) !== 0 ||
+          if (
+            !(
+              (this.fileType & FileType.KERNEL_SYSCALL_TRACE_TEMPLATES) !== 0 ||
               this.skippedInstrs ||
-              (this.chunkInstrCount !== 0 && this.instrCount % this.chunkInstrCount === 0),
-            "Chunk instruction counts are inconsistent",
-            i
+              (this.chunkInstrCount !== 0 && this.instrCount % this.chunkInstrCount === 0)
+            )
           )
+            this.fail("Chunk instruction counts are inconsistent", i)
         }
       }
       if (
@@ -582,41 +570,36 @@ export class ShardChecker {
         this.prevMarker >= MarkerType.FUNC_ID &&
         this.prevMarker <= MarkerType.FUNC_RETVAL
       ) {
-        this.report(
-          t !== TraceType.READ && t !== TraceType.WRITE && !isPrefetch(t),
-          "Function marker misplaced between instr and memref",
-          i
-        )
+        if (!(t !== TraceType.READ && t !== TraceType.WRITE && !isPrefetch(t)))
+          this.fail("Function marker misplaced between instr and memref", i)
       }
       if (mt === MarkerType.SYSCALL_TRACE_START) this.syscallTraceStart(lo | 0, prevWasSyscallMarker, i)
       if (mt === MarkerType.HARDWARE_EVENT) {
         this.hardwareDepth++
-        this.report(this.hardwareDepth < 30, "Possibly missing hardware_context_return markers.", i)
+        if (this.hardwareDepth >= 30) this.fail("Possibly missing hardware_context_return markers.", i)
       } else if (mt === MarkerType.HARDWARE_CONTEXT_RETURN) {
         // A trace may start inside an interrupt handler.
         if (--this.hardwareDepth < 0) this.hardwareDepth = 0
       } else if (mt === MarkerType.SYSCALL_TRACE_END) {
         this.syscallTraceEnd(lo | 0, i)
       } else if (mt === MarkerType.CONTEXT_SWITCH_START) {
-        this.report(!this.betweenSwitchTrace, "Nested kernel context switch traces are not expected", i)
+        if (this.betweenSwitchTrace) this.fail("Nested kernel context switch traces are not expected", i)
         this.betweenSwitchTrace = true
         this.depthAtSwitchStart = this.contexts.length
         const value = hi * TWO32 + lo
-        this.report(value > 0 && value <= SWITCH_LAST_VALID, "Invalid switch type", i)
+        if (!(value > 0 && value <= SWITCH_LAST_VALID)) this.fail("Invalid switch type", i)
         this.sawSwitchTrace.add(value)
         this.kernelEndHi = this.kernelEndLo = 0
       } else if (mt === MarkerType.CONTEXT_SWITCH_END) {
-        this.report(this.betweenSwitchTrace, "Found kernel context switch trace end without start", i)
+        if (!this.betweenSwitchTrace) this.fail("Found kernel context switch trace end without start", i)
         if (this.betweenSwitchTrace) {
-          this.report(
-            this.depthAtSwitchStart === this.contexts.length,
-            "Context switch trace has extra context event marker",
-            i
-          )
+          if (this.depthAtSwitchStart !== this.contexts.length)
+            this.fail("Context switch trace has extra context event marker", i)
         }
         this.depthAtSwitchStart = -1
         const p = this.prevInstr
-        this.report(isBranch(p.type) && !isDirectBranch(p.type), "Switch trace does not end with indirect branch", i)
+        if (!(isBranch(p.type) && !isDirectBranch(p.type)))
+          this.fail("Switch trace does not end with indirect branch", i)
         this.kernelEndHi = p.targetHi
         this.kernelEndLo = p.targetLo
         this.betweenSwitchTrace = false
@@ -629,42 +612,35 @@ export class ShardChecker {
         }
         const r = this.retaddrs
         if (mt === MarkerType.FUNC_RETADDR && r.length > 0) {
-          this.report(
-            r[r.length - 2] === hi && r[r.length - 1] === lo,
-            "Function marker retaddr should match prior call",
-            i
-          )
+          if (!(r[r.length - 2] === hi && r[r.length - 1] === lo))
+            this.fail("Function marker retaddr should match prior call", i)
         }
-        this.report(
-          this.prevFuncIdHi >= SYSCALL_BASE_HI ||
+        if (
+          !(
+            this.prevFuncIdHi >= SYSCALL_BASE_HI ||
             isBranch(this.prevInstr.type) ||
             this.instrCount === 0 ||
             (this.prevXferType === MarkerType.KERNEL_XFER &&
               ((this.lastContext.pre.pcHi === 0 && this.lastContext.pre.pcLo === 0) ||
-                isBranch(this.lastInstrInContext.type))),
-          "Function marker should be after a branch",
-          i
+                isBranch(this.lastInstrInContext.type)))
+          )
         )
+          this.fail("Function marker should be after a branch", i)
       }
       if (t === TraceType.THREAD_EXIT) this.threadExit(i)
       if (this.prevType === TraceType.MARKER && this.prevMarker === MarkerType.PHYSICAL_ADDRESS) {
-        this.report(
-          mt === MarkerType.VIRTUAL_ADDRESS,
-          "Physical addr marker not immediately prior to virtual marker",
-          i
-        )
+        if (mt !== MarkerType.VIRTUAL_ADDRESS)
+          this.fail("Physical addr marker not immediately prior to virtual marker", i)
         // Pages are at least 4 KiB.
-        this.report((lo & 0xfff) === (this.prevValueLo & 0xfff), "Physical addr bottom 12 bits do not match virtual", i)
+        if (!((lo & 0xfff) === (this.prevValueLo & 0xfff)))
+          this.fail("Physical addr bottom 12 bits do not match virtual", i)
       }
       if (isInstr || t === TraceType.PREFETCH_INSTR || t === TraceType.INSTR_NO_FETCH) {
         this.instruction(t, hi, lo, sizes[i]!, auxHi[i]!, auxLo[i]!, i)
       }
       if (mt === MarkerType.TIMESTAMP) {
-        this.report(
-          hi > this.lastTsHi || (hi === this.lastTsHi && lo >= this.lastTsLo),
-          "Timestamp does not increase monotonically",
-          i
-        )
+        if (!(hi > this.lastTsHi || (hi === this.lastTsHi && lo >= this.lastTsLo)))
+          this.fail("Timestamp does not increase monotonically", i)
         this.lastTsHi = hi
         this.lastTsLo = lo
         this.sawTimestampButNoInstr = true
@@ -680,29 +656,23 @@ export class ShardChecker {
         this.lastWindowLo = lo
       } else if (mt === MarkerType.FILTER_ENDPOINT) {
         this.sawFilterEndpoint = true
-        this.report(
-          (this.fileType & FileType.BIMODAL_FILTERED_WARMUP) !== 0,
-          "Found TRACE_MARKER_TYPE_FILTER_ENDPOINT without the correct file type",
-          i
-        )
+        if ((this.fileType & FileType.BIMODAL_FILTERED_WARMUP) === 0)
+          this.fail("Found TRACE_MARKER_TYPE_FILTER_ENDPOINT without the correct file type", i)
       }
       if (this.traceVersion >= TraceVersion.BRANCH_INFO) {
         let indirect = false
         if (isBranch(t) && (this.fileType & FILTERED_ANY) === 0) {
-          this.report(
-            t !== TraceType.INSTR_CONDITIONAL_JUMP,
-            "The CONDITIONAL_JUMP type is deprecated and should not appear",
-            i
-          )
+          if (t === TraceType.INSTR_CONDITIONAL_JUMP)
+            this.fail("The CONDITIONAL_JUMP type is deprecated and should not appear", i)
           if (!isDirectBranch(t)) {
             indirect = true
             const noTarget = auxHi[i] === 0 && auxLo[i] === 0
-            this.report(this.betweenSyscallTrace || !noTarget, "Indirect branches must contain targets", i)
+            if (!(this.betweenSyscallTrace || !noTarget)) this.fail("Indirect branches must contain targets", i)
             if (noTarget && this.betweenSyscallTrace) this.verifyNextThreadExit = true
           }
         }
         if (isInstr && !indirect) {
-          this.report(auxHi[i] === 0 && auxLo[i] === 0, "Indirect target should be 0 for non-indirect-branches", i)
+          if (!(auxHi[i] === 0 && auxLo[i] === 0)) this.fail("Indirect target should be 0 for non-indirect-branches", i)
         }
       }
       if (sawRseqAbortNow) this.sawRseqAbort = true
@@ -724,30 +694,27 @@ export class ShardChecker {
 
   private syscallTraceStart(sysnum: number, prevWasSyscallMarker: boolean, i: number): void {
     const ft = this.fileType
-    this.report(
-      (ft &
-        (FileType.KERNEL_SYSCALLS |
-          FileType.KERNEL_SYSCALL_INSTR_ONLY |
-          FileType.KERNEL_SYSCALL_TRACE_TEMPLATES |
-          FileType.WHOLE_SYSTEM)) !==
-        0,
-      "Found kernel syscall trace without corresponding file type",
-      i
+    if (
+      !(
+        (ft &
+          (FileType.KERNEL_SYSCALLS |
+            FileType.KERNEL_SYSCALL_INSTR_ONLY |
+            FileType.KERNEL_SYSCALL_TRACE_TEMPLATES |
+            FileType.WHOLE_SYSTEM)) !==
+        0
+      )
     )
-    this.report(!this.betweenSyscallTrace, "Nested kernel syscall traces are not expected", i)
-    this.report(
-      (ft & (FILTERED_ANY | FileType.KERNEL_SYSCALL_TRACE_TEMPLATES)) !== 0 || this.syscallTraceNumAfterUser === -1,
-      "Found multiple syscall traces after a user-space instr",
-      i
+      this.fail("Found kernel syscall trace without corresponding file type", i)
+    if (this.betweenSyscallTrace) this.fail("Nested kernel syscall traces are not expected", i)
+    if (
+      !((ft & (FILTERED_ANY | FileType.KERNEL_SYSCALL_TRACE_TEMPLATES)) !== 0 || this.syscallTraceNumAfterUser === -1)
     )
+      this.fail("Found multiple syscall traces after a user-space instr", i)
     this.kernelEndHi = this.kernelEndLo = 0
     if ((ft & (FileType.KERNEL_SYSCALL_TRACE_TEMPLATES | FileType.KERNEL_SYSCALL_INSTR_ONLY)) === 0) {
-      this.report(
-        prevWasSyscallMarker,
-        "System call trace found without prior syscall marker or unexpected intervening records",
-        i
-      )
-      this.report(this.lastSyscallValue === sysnum, "Mismatching syscall num in trace start and syscall marker", i)
+      if (!prevWasSyscallMarker)
+        this.fail("System call trace found without prior syscall marker or unexpected intervening records", i)
+      if (this.lastSyscallValue !== sysnum) this.fail("Mismatching syscall num in trace start and syscall marker", i)
     }
     this.preSyscallTraceInstr.set(this.prevInstr)
     this.betweenSyscallTrace = true
@@ -758,19 +725,20 @@ export class ShardChecker {
   private syscallTraceEnd(sysnum: number, i: number): void {
     const ft = this.fileType
     this.expectSyscallTrace = false
-    this.report(this.betweenSyscallTrace, "Found kernel syscall trace end without start", i)
+    if (!this.betweenSyscallTrace) this.fail("Found kernel syscall trace end without start", i)
     if ((ft & FileType.KERNEL_SYSCALL_TRACE_TEMPLATES) === 0) {
-      this.report(this.lastSyscallValue === sysnum, "Mismatching syscall num in trace end and syscall marker", i)
+      if (this.lastSyscallValue !== sysnum) this.fail("Mismatching syscall num in trace end and syscall marker", i)
       this.syscallTraceNumAfterUser = sysnum
     }
     if ((ft & FileType.KERNEL_SYSCALL_INSTR_ONLY) === 0) {
       const p = this.prevInstr
-      this.report(isBranch(p.type) && !isDirectBranch(p.type), "System call trace does not end with indirect branch", i)
+      if (!(isBranch(p.type) && !isDirectBranch(p.type)))
+        this.fail("System call trace does not end with indirect branch", i)
       this.kernelEndHi = p.targetHi
       this.kernelEndLo = p.targetLo
     }
     if (!this.betweenSyscallTrace) return
-    this.report(this.depthAtSyscallStart === this.contexts.length, "Syscall trace has extra context event marker", i)
+    if (this.depthAtSyscallStart !== this.contexts.length) this.fail("Syscall trace has extra context event marker", i)
     this.depthAtSyscallStart = -1
     this.betweenSyscallTrace = false
     // Continuity checks go on from the last user-space instruction.
@@ -782,42 +750,30 @@ export class ShardChecker {
     const ft = this.fileType
     this.sawThreadExit = true
     this.verifyNextThreadExit = false
-    this.report((ft & FILTERED_ANY) === 0 || this.foundInstrCount, "Missing instr count markers", i)
+    if (!((ft & FILTERED_ANY) === 0 || this.foundInstrCount)) this.fail("Missing instr count markers", i)
     // After a skip the stream still knows the header values (the reader saw them).
-    this.report(this.foundCacheLine || this.skippedInstrs, "Missing cache line marker", i)
-    this.report(this.foundPageSize || this.skippedInstrs, "Missing page size marker", i)
-    this.report(
-      this.foundSyscall === ((ft & FileType.SYSCALL_NUMBERS) !== 0) || this.syscallCount === 0,
-      "System call numbers presence does not match filetype",
-      i
-    )
-    this.report(
-      !this.foundBlocking || (ft & FileType.BLOCKING_SYSCALLS) !== 0,
-      "Kernel scheduling marker presence does not match filetype",
-      i
-    )
-    this.report(
-      (ft & FileType.BIMODAL_FILTERED_WARMUP) === 0 || this.sawFilterEndpoint,
-      "Expected to find TRACE_MARKER_TYPE_FILTER_ENDPOINT for the given file type",
-      i
-    )
+    if (!(this.foundCacheLine || this.skippedInstrs)) this.fail("Missing cache line marker", i)
+    if (!(this.foundPageSize || this.skippedInstrs)) this.fail("Missing page size marker", i)
+    if (!(this.foundSyscall === ((ft & FileType.SYSCALL_NUMBERS) !== 0) || this.syscallCount === 0))
+      this.fail("System call numbers presence does not match filetype", i)
+    if (!(!this.foundBlocking || (ft & FileType.BLOCKING_SYSCALLS) !== 0))
+      this.fail("Kernel scheduling marker presence does not match filetype", i)
+    if (!((ft & FileType.BIMODAL_FILTERED_WARMUP) === 0 || this.sawFilterEndpoint))
+      this.fail("Expected to find TRACE_MARKER_TYPE_FILTER_ENDPOINT for the given file type", i)
     if ((ft & (FILTERED_ANY | FileType.KERNEL_SYSCALL_TRACE_TEMPLATES)) === 0) {
       const pt = this.prevInstr.type
-      this.report(
-        isInstrType(pt) || pt === TraceType.PREFETCH_INSTR || pt === TraceType.INSTR_NO_FETCH,
-        "An unfiltered thread should have at least 1 user-space instruction",
-        i
-      )
+      if (!(isInstrType(pt) || pt === TraceType.PREFETCH_INSTR || pt === TraceType.INSTR_NO_FETCH))
+        this.fail("An unfiltered thread should have at least 1 user-space instruction", i)
     }
   }
 
   private instruction(t: number, hi: number, lo: number, size: number, auxHi: number, auxLo: number, i: number): void {
     const ft = this.fileType
-    this.report(!this.verifyNextThreadExit, "Expected thread exit after branch-to-zero in syscall trace", i)
+    if (this.verifyNextThreadExit) this.fail("Expected thread exit after branch-to-zero in syscall trace", i)
     if (!this.betweenSyscallTrace) {
       this.preSyscallTraceInstr.clear()
       this.syscallTraceNumAfterUser = -1
-      this.report(!this.expectSyscallTrace, "Missing system call trace", i)
+      if (this.expectSyscallTrace) this.fail("Missing system call trace", i)
       this.expectSyscallTrace = false
     }
     const cur = this.cur
@@ -840,18 +796,19 @@ export class ShardChecker {
     const prev = this.prevInstr
     if (isBranch(prev.type)) {
       // Offline traces put a branch's target right after it, with no possible thread switch.
-      this.report(
-        !this.sawTimestampButNoInstr ||
+      if (
+        !(
+          !this.sawTimestampButNoInstr ||
           this.prevXferType === MarkerType.KERNEL_EVENT ||
           (this.opts.coreSharded && prev.kernel && !cur.kernel) ||
           ((ft & FileType.KERNEL_SYSCALL_TRACE_TEMPLATES) !== 0 && this.kernelEndHi === 0 && this.kernelEndLo === 0) ||
-          (ft & FILTERED_ANY) !== 0,
-        "Branch target not immediately after branch",
-        i
+          (ft & FILTERED_ANY) !== 0
+        )
       )
+        this.fail("Branch target not immediately after branch", i)
     }
     const msg = this.pcDiscontinuity(prev, hi, lo, t, false)
-    this.report(msg === "", msg, i)
+    if (msg !== "") this.fail(msg, i)
     if (isContextReturn(this.prevXferType)) {
       const lc = this.lastContext
       const returned =
@@ -871,7 +828,7 @@ export class ShardChecker {
         name = "Syscall return point incorrect in wholesys trace"
       }
       // A direct jump marks an rseq abort handler.
-      this.report(returned || t === TraceType.INSTR_DIRECT_JUMP || (ft & FILTERED_ANY) !== 0, name, i)
+      if (!(returned || t === TraceType.INSTR_DIRECT_JUMP || (ft & FILTERED_ANY) !== 0)) this.fail(name, i)
     }
     this.lastInstrInContext.set(cur)
     prev.set(cur)
@@ -908,11 +865,11 @@ export class ShardChecker {
       // The handler's return to the restorer pops this sentinel.
       this.retaddrs.push(0, 0)
     }
-    this.report(hi !== 0 || lo !== 0, "Kernel event marker value missing", i)
+    if (hi === 0 && lo === 0) this.fail("Kernel event marker value missing", i)
     if (!event) {
       const name = mt === MarkerType.HARDWARE_CONTEXT_RETURN ? "hardware_context_return" : "kernel_xfer"
-      this.report(this.depthAtSyscallStart < this.contexts.length, `Syscall trace has extra ${name} marker`, i)
-      this.report(this.depthAtSwitchStart < this.contexts.length, `Context switch trace has extra ${name} marker`, i)
+      if (this.depthAtSyscallStart >= this.contexts.length) this.fail(`Syscall trace has extra ${name} marker`, i)
+      if (this.depthAtSwitchStart >= this.contexts.length) this.fail(`Context switch trace has extra ${name} marker`, i)
       const top = this.contexts.pop()
       if (top === undefined) {
         // The trace started inside a handler.
@@ -920,11 +877,8 @@ export class ShardChecker {
         this.lastInstrInContext.clear()
       } else {
         this.lastContext = top
-        this.report(
-          top.markerType === (mt === MarkerType.KERNEL_XFER ? MarkerType.KERNEL_EVENT : MarkerType.HARDWARE_EVENT),
-          "Mismatched signal/interrupt context return marker",
-          i
-        )
+        if (!(top.markerType === (mt === MarkerType.KERNEL_XFER ? MarkerType.KERNEL_EVENT : MarkerType.HARDWARE_EVENT)))
+          this.fail("Mismatched signal/interrupt context return marker", i)
         this.lastInstrInContext.set(top.pre)
       }
     } else if (mt === MarkerType.KERNEL_EVENT && afterRseqAbort) {
@@ -934,13 +888,10 @@ export class ShardChecker {
       if (isInstrType(last.type) && !this.sawRseqAbort) {
         const msg = this.pcDiscontinuity(last, hi, lo, TraceType.MARKER, true)
         const suffix = mt === MarkerType.HARDWARE_EVENT ? " @ hardware_event marker" : " @ kernel_event marker"
-        this.report(msg === "", msg + suffix, i)
+        if (msg !== "") this.fail(msg + suffix, i)
       } else if ((this.kernelEndHi !== 0 || this.kernelEndLo !== 0) && !isInstrType(last.type)) {
-        this.report(
-          this.kernelEndHi === hi && this.kernelEndLo === lo,
-          "Kernel trace-end branch marker does not match context-first kernel_event marker",
-          i
-        )
+        if (!(this.kernelEndHi === hi && this.kernelEndLo === lo))
+          this.fail("Kernel trace-end branch marker does not match context-first kernel_event marker", i)
         this.kernelEndHi = this.kernelEndLo = 0
       }
       this.contexts.push({ pcHi: hi, pcLo: lo, pre: last.copy(), markerType: mt })
@@ -953,27 +904,18 @@ export class ShardChecker {
 
   private regdepsMarker(mt: number, hi: number, lo: number, i: number): void {
     const cannot = (what: string) =>
-      this.report(false, `OFFLINE_FILE_TYPE_ARCH_REGDEPS traces cannot have TRACE_MARKER_TYPE_${what} markers`, i)
+      this.fail(`OFFLINE_FILE_TYPE_ARCH_REGDEPS traces cannot have TRACE_MARKER_TYPE_${what} markers`, i)
     switch (mt) {
       case MarkerType.FILETYPE:
-        this.report(
-          hi * TWO32 + lo === this.fileType,
-          "TRACE_MARKER_TYPE_FILETYPE and shard file type are not the same",
-          i
-        )
+        if (!(hi * TWO32 + lo === this.fileType))
+          this.fail("TRACE_MARKER_TYPE_FILETYPE and shard file type are not the same", i)
         // DynamoRIO's message lacks the space between "other" and the type name.
-        this.report(
-          (this.fileType & (ARCH_ALL & ~FileType.ARCH_REGDEPS)) === 0,
-          "OFFLINE_FILE_TYPE_ARCH_REGDEPS traces cannot have otherOFFLINE_FILE_TYPE_ARCH_*",
-          i
-        )
+        if (!((this.fileType & (ARCH_ALL & ~FileType.ARCH_REGDEPS)) === 0))
+          this.fail("OFFLINE_FILE_TYPE_ARCH_REGDEPS traces cannot have otherOFFLINE_FILE_TYPE_ARCH_*", i)
         break
       case MarkerType.CPU_ID:
-        this.report(
-          hi === 0xffffffff && lo === 0xffffffff,
-          "OFFLINE_FILE_TYPE_ARCH_REGDEPS traces cannot have a valid TRACE_MARKER_TYPE_CPU_ID",
-          i
-        )
+        if (!(hi === 0xffffffff && lo === 0xffffffff))
+          this.fail("OFFLINE_FILE_TYPE_ARCH_REGDEPS traces cannot have a valid TRACE_MARKER_TYPE_CPU_ID", i)
         break
       case MarkerType.SYSCALL_IDX:
         cannot("SYSCALL_IDX")
@@ -991,11 +933,11 @@ export class ShardChecker {
         cannot("SYSCALL_FAILED")
         break
       case MarkerType.FUNC_ID:
-        this.report(
-          hi === SYSCALL_BASE_HI && lo === SYS_FUTEX,
-          "OFFLINE_FILE_TYPE_ARCH_REGDEPS traces cannot have TRACE_MARKER_TYPE_FUNC_ID markers related to functions that are not SYS_futex",
-          i
-        )
+        if (!(hi === SYSCALL_BASE_HI && lo === SYS_FUTEX))
+          this.fail(
+            "OFFLINE_FILE_TYPE_ARCH_REGDEPS traces cannot have TRACE_MARKER_TYPE_FUNC_ID markers related to functions that are not SYS_futex",
+            i
+          )
         break
       case MarkerType.SIGNAL_NUMBER:
         cannot("SIGNAL_NUMBER")
@@ -1012,23 +954,15 @@ export class ShardChecker {
     if ((ft & FileType.KERNEL_SYSCALL_TRACE_TEMPLATES) !== 0) {
       const hasSwitch = this.sawSwitchTrace.size > 0
       const hasSyscall = this.sawSyscallTrace.size > 0
-      this.report(
-        (!hasSwitch && hasSyscall) || (hasSwitch && !hasSyscall),
-        "Expected either switch or syscall traces in the template file",
-        -1
-      )
-      this.report(
-        hasSwitch || this.sawSyscallTrace.has(DEFAULT_SYSCALL_TEMPLATE),
-        "Missing default syscall trace in template file",
-        -1
-      )
-      this.report(
-        hasSyscall || this.sawSwitchTrace.size >= SWITCH_LAST_VALID,
-        "Missing switch traces in template file",
-        -1
-      )
+      if (!((!hasSwitch && hasSyscall) || (hasSwitch && !hasSyscall)))
+        this.fail("Expected either switch or syscall traces in the template file", -1)
+      if (!(hasSwitch || this.sawSyscallTrace.has(DEFAULT_SYSCALL_TEMPLATE)))
+        this.fail("Missing default syscall trace in template file", -1)
+      if (!(hasSyscall || this.sawSwitchTrace.size >= SWITCH_LAST_VALID))
+        this.fail("Missing switch traces in template file", -1)
     }
-    this.report(this.sawThreadExit || this.opts.coreSharded || this.opts.traceIncomplete, "Thread is missing exit", -1)
+    if (!(this.sawThreadExit || this.opts.coreSharded || this.opts.traceIncomplete))
+      this.fail("Thread is missing exit", -1)
   }
 
   /** Whether this shard saw a REGDEPS trace (DynamoRIO then prints a warning). */
