@@ -15,8 +15,10 @@ import * as Tool from "../analyzer/Tool.ts"
 import * as BasicCounts from "./BasicCounts.ts"
 import * as CacheSimulator from "./CacheSimulator.ts"
 import * as Histogram from "./Histogram.ts"
+import * as InvariantChecker from "./InvariantChecker.ts"
 import * as ReuseDistance from "./ReuseDistance.ts"
 import * as ReuseTime from "./ReuseTime.ts"
+import * as ScheduleStats from "./ScheduleStats.ts"
 import * as SyscallMix from "./SyscallMix.ts"
 import * as TlbSimulator from "./TlbSimulator.ts"
 import * as View from "./View.ts"
@@ -57,6 +59,8 @@ const builders: Record<string, (options: Options) => Effect.Effect<Tool.Any, unk
   reuse_distance: (o) => sync(() => ReuseDistance.make(o)),
   reuse_time: (o) => sync(() => ReuseTime.make(o)),
   syscall_mix: () => sync(() => SyscallMix.make()),
+  schedule_stats: (o) => sync(() => ScheduleStats.make(o)),
+  invariant_checker: (o) => sync(() => InvariantChecker.make(o)),
   cache_simulator: (o) => CacheSimulator.make(o),
   TLB: (o) => TlbSimulator.make(o),
   view: (o) => sync(() => View.make(o))
