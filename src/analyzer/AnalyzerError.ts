@@ -41,9 +41,7 @@ export const FailureReason = Schema.Literals([
   /** A worker made no progress within the stall timeout. */
   "WorkerStalled",
   /** The whole-run timeout expired. */
-  "Timeout",
-  /** The run was interrupted (another worker failed under fail-fast, or the user). */
-  "Interrupted"
+  "Timeout"
 ])
 
 /** @category models */

@@ -112,6 +112,49 @@ describe("Analyzer (worker-thread backend)", () => {
     })
   )
 
+  it.live("continue: shards a thread finished before it crashed are kept", () =>
+    Effect.gen(function* () {
+      // Worker 1 owns inputs 1, 3, 5, 7: it finishes shard 1, then dies in shard 3.
+      const result = yield* Analyzer.run(THREADSIG, {
+        tools: [counterSpec({ fault: "processExit", shard: 3, record: 10 })],
+        backend: "threads",
+        jobs: 2,
+        failure: "continue"
+      })
+      assert.deepStrictEqual(
+        result.failures.map((f) => [f.reason, f.worker]),
+        [["WorkerCrashed", 1]]
+      )
+      const shards = result.tools[0]!.result as ReadonlyArray<ShardCount>
+      assert.deepStrictEqual(
+        shards.map((s) => s.shard),
+        [0, 1, 2, 4, 5, 6, 7, 8]
+      )
+      for (const s of shards) assert.deepStrictEqual(s.runs, [[s.shard, 1, s.records]])
+    })
+  )
+
+  it.live("continue on a serial run in a thread returns the partial results with the failure", () =>
+    Effect.gen(function* () {
+      const result = yield* Analyzer.run(THREADSIG, {
+        tools: [counterSpec({ fault: "error", shard: 2, record: 100 })],
+        mode: "serial",
+        backend: "threads",
+        failure: "continue"
+      })
+      assert.deepStrictEqual(
+        result.failures.map((f) => f.reason),
+        ["ToolError"]
+      )
+      // The one worker stopped at the failure: the shards it had finished are returned.
+      const shards = result.tools[0]!.result as ReadonlyArray<ShardCount>
+      assert.notInclude(
+        shards.map((s) => s.shard),
+        2
+      )
+    })
+  )
+
   it.live("core-sharded on threads: the scheduler stays on the main thread and hands segments out", () =>
     Effect.gen(function* () {
       const tool = yield* Registry.make("basic_counts")

@@ -145,6 +145,7 @@ export const makeThreadBackend = (
                     files: work.files,
                     mode: p.mode === "core-serial" ? "core-serial" : "serial",
                     cores: p.outputs,
+                    failure: options.failure ?? defaults.failure,
                     scheduler: options.scheduler,
                     stallTimeoutMs: stallMs
                   }
@@ -275,6 +276,13 @@ export const makeThreadBackend = (
               processed[w] = m.processed
               inputsDone[w] = m.inputsDone
               if (m.lastShard >= 0) last[w] = { shard: m.lastShard, input: m.lastInput, record: m.lastRecord }
+              break
+            case "Results":
+              for (const [t, list] of m.results.entries()) {
+                for (const [shardIndex, encoded] of list) {
+                  results[t]!.push({ shardIndex, shardType: p.shardType, result: decoders[t]!(encoded) })
+                }
+              }
               break
             case "Done":
               processed[w] = m.processed

@@ -38,6 +38,7 @@ export type Task =
       readonly files: ReadonlyArray<string>
       readonly mode: "serial" | "core-serial"
       readonly cores: number
+      readonly failure: "fail-fast" | "continue"
       readonly scheduler: unknown
       readonly stallTimeoutMs: number
     }
@@ -75,6 +76,8 @@ export type FromWorker =
       readonly lastRecord: number
       readonly inputsDone: number
     }
+  /** Shard results finished so far (sent as they finish, so a later crash keeps them). */
+  | { readonly _tag: "Results"; readonly results: ReadonlyArray<ReadonlyArray<readonly [number, unknown]>> }
   | {
       readonly _tag: "Done"
       /** Per tool: [shard index, JSON-encoded shard result]. */

@@ -49,6 +49,13 @@ const encodeResults = (
     return results[t]!.map((o) => [o.shardIndex, encode(o.result)] as const)
   })
 
+let tools: ReadonlyArray<Tool.Any> = []
+/** Sends the shards finished since the last call (so a crash later loses none of them). */
+const sendResults = (core: WorkerCore) => {
+  const fresh = core.takeNewResults()
+  if (fresh !== undefined) post({ _tag: "Results", results: encodeResults(tools, fresh) })
+}
+
 /** Reads and analyzes handed-out inputs (thread-sharded). */
 const runInputs = async (core: WorkerCore, names: Map<number, string>, counters: { inputsDone: number }) => {
   while (true) {
@@ -68,6 +75,7 @@ const runInputs = async (core: WorkerCore, names: Map<number, string>, counters:
         reader.recycle(b)
       }
       counters.inputsDone++
+      sendResults(core)
     } catch (e) {
       const te = e instanceof TraceError ? e : undefined
       const failure: FailureInfo = {
@@ -123,7 +131,7 @@ const runSegments = async (core: WorkerCore, outputs: ReadonlyArray<number>, nam
 }
 
 const main = async () => {
-  const tools = await Promise.all(init.tools.map(loadTool))
+  tools = await Promise.all(init.tools.map(loadTool))
   const task = init.task
   if (task._tag === "Local") return runLocal(tools, task)
   const names = new Map<number, string>()
@@ -175,7 +183,7 @@ const main = async () => {
   beat()
   post({
     _tag: "Done",
-    results: encodeResults(tools, core.results),
+    results: encodeResults(tools, core.takeNewResults() ?? tools.map(() => [])),
     processed: core.processed,
     early: outcome !== undefined
   })
@@ -191,6 +199,7 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
       tools,
       mode: task.mode,
       cores: task.cores,
+      failure: task.failure,
       scheduler: task.scheduler as AnalyzerOptions["scheduler"],
       skipRecords: init.skipRecords,
       exitAfterRecords: init.exitAfterRecords,
@@ -212,6 +221,23 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
   )
   if (exit._tag === "Success") {
     const result = exit.value
+    if (result.failures.length > 0) {
+      // Under continue: the partial results, then the failures.
+      post({
+        _tag: "Results",
+        results: encodeResults(
+          tools,
+          result.tools.map((t) => t.shards)
+        )
+      })
+      return post({
+        _tag: "Failed",
+        failures: result.failures.map((f) => ({ ...f, worker: init.worker })),
+        processed: result.records,
+        unconsumed: 0,
+        output: init.worker
+      })
+    }
     return post({
       _tag: "Done",
       results: encodeResults(

@@ -99,6 +99,7 @@ export class WorkerCore {
   instructions = 0
   /** Finished shard results, per tool. */
   readonly results: Array<Array<Tool.ShardOutcome<unknown>>>
+  private readonly taken: Array<number>
   /**
    * Records at the end of the last segment that were handed out but not
    * consumed when processing stopped (after a failing record, or past
@@ -117,6 +118,19 @@ export class WorkerCore {
     this.toolExited = config.tools.map(() => false)
     this.liveTools = config.tools.length
     this.results = config.tools.map(() => [])
+    this.taken = config.tools.map(() => 0)
+  }
+
+  /** Results finished since the last call, per tool (a worker thread sends them as they come). */
+  takeNewResults(): Array<Array<Tool.ShardOutcome<unknown>>> | undefined {
+    let any = false
+    const out = this.results.map((list, t) => {
+      const fresh = list.slice(this.taken[t]!)
+      this.taken[t] = list.length
+      if (fresh.length > 0) any = true
+      return fresh
+    })
+    return any ? out : undefined
   }
 
   /** Which shard of tool `t` a record from `input` on `output` belongs to. */
@@ -229,7 +243,11 @@ export class WorkerCore {
       const tool = cfg.tools[t]!
       const shard = this.shardOf(t, input, output)
       const s = this.slotFor(t, shard, input, tid)
-      if ("_tag" in s) return s
+      if ("_tag" in s) {
+        // No tool saw this segment's records: all of them go back.
+        if (t === 0) this.unconsumed = origEnd - origStart
+        return s
+      }
       const slot = s
       if (slot.exited) continue
       if (slot.tid <= 0 && tid > 0) slot.tid = tid
