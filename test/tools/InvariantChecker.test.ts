@@ -431,17 +431,19 @@ describe("invariant_checker", () => {
       })
     )
 
-    it.effect("threadsig thread-sharded, its core-sharded-on-disk copy (-no_core_sharded), allasm: pass", () =>
-      Effect.gen(function* () {
-        for (const path of [
-          TRACE_PATHS.threadsig!,
-          TRACE_PATHS["threadsig-core-sharded"]!,
-          TRACE_PATHS.allasm_x86_64!
-        ]) {
-          const r = yield* Analyzer.run(path, { tools: [InvariantChecker.make()], mode: "thread-sharded", jobs: 2 })
-          assert.strictEqual(r.tools[0]!.text, "Trace invariant checks passed\n", path)
-        }
-      })
+    it.effect(
+      "threadsig thread-sharded, its core-sharded-on-disk copy (-no_core_sharded: DynamoRIO's core_on_disk_invariants), allasm: pass",
+      () =>
+        Effect.gen(function* () {
+          for (const path of [
+            TRACE_PATHS.threadsig!,
+            TRACE_PATHS["threadsig-core-sharded"]!,
+            TRACE_PATHS.allasm_x86_64!
+          ]) {
+            const r = yield* Analyzer.run(path, { tools: [InvariantChecker.make()], mode: "thread-sharded", jobs: 2 })
+            assert.strictEqual(r.tools[0]!.text, "Trace invariant checks passed\n", path)
+          }
+        })
     )
 
     it.effect("threadsig scheduled onto 4 cores (core-serial): the scheduler's output passes too", () =>

@@ -3,6 +3,7 @@ import { Effect, Schema } from "effect"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import type * as Tool from "../../src/analyzer/Tool.ts"
 import { StdUnordered } from "../../src/tools/internal/scheduleStats/StdUnordered.ts"
+import * as Registry from "../../src/tools/Registry.ts"
 import * as ScheduleStats from "../../src/tools/ScheduleStats.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
@@ -479,6 +480,30 @@ describe("schedule_stats", () => {
           r.result.cores.map((c) => c.counts.instrs),
           [211131, 98108, 217931, 123406]
         )
+      })
+    )
+
+    it.live("on worker threads (the Registry's tool rebuilt in each), with -schedule_stats_print_every", () =>
+      Effect.gen(function* () {
+        const tool = yield* Registry.make("schedule_stats", { printEvery: 20_000 })
+        const run = yield* Analyzer.run(TRACE_PATHS["threadsig-core-sharded"]!, {
+          tools: [tool],
+          backend: "threads",
+          jobs: 2
+        })
+        const result = run.tools[0]!.result as ScheduleStats.Result
+        // A letter more for every 20,000 instructions of a segment (and every 20,000 idles):
+        // the strings lengthen, the upper-case letters and idles stay DynamoRIO's.
+        const allowed = ["WHL_L_H_L_L_L_L_W", "DI_D_D__", "EM_E_M_", "GF_F_F_"]
+        for (const core of result.cores) {
+          assert.isAbove(core.schedule.length, 8)
+          const collapsed = core.schedule.replace(/[a-z]/g, "").replace(/_+/g, "_")
+          assert.include(
+            allowed.map((a) => a.replace(/_+/g, "_")),
+            collapsed
+          )
+        }
+        assert.strictEqual(result.total.instrs, 650_576)
       })
     )
 
