@@ -11,7 +11,7 @@ import { FileType, MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 import * as S from "../../src/trace/Synthetic.ts"
 import * as Trace from "../../src/trace/Trace.ts"
-import { TRACE_PATHS } from "../utils/expected.ts"
+import { TRACE_PATHS, TRACES } from "../utils/expected.ts"
 import { runEntriesSync, ShardFailed } from "../utils/runTool.ts"
 
 const TID = 7
@@ -444,6 +444,18 @@ describe("invariant_checker", () => {
             assert.strictEqual(r.tools[0]!.text, "Trace invariant checks passed\n", path)
           }
         })
+    )
+
+    it.effect("the kernel template files pass: DynamoRIO's syscall_file_invariants and switch_file_invariants", () =>
+      Effect.gen(function* () {
+        for (const file of ["mock_syscall_sequences.x64", "mock_switch_sequences.x64.zip"]) {
+          const r = yield* Analyzer.run(join(TRACES, file), {
+            tools: [InvariantChecker.make()],
+            mode: "thread-sharded"
+          })
+          assert.strictEqual(r.tools[0]!.text, "Trace invariant checks passed\n", file)
+        }
+      })
     )
 
     it.effect("threadsig scheduled onto 4 cores (core-serial): the scheduler's output passes too", () =>
