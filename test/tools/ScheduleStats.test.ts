@@ -589,6 +589,48 @@ describe("schedule_stats", () => {
       })
     )
 
+    it.effect(
+      "-core_sharded -sched_quantum 10000000 -sched_block_scale 0.01 (DynamoRIO's schedule_stats_nopreempt vector)",
+      () =>
+        Effect.gen(function* () {
+          const tool = ScheduleStats.make()
+          const run = yield* Analyzer.run(TRACE_PATHS.threadsig!, {
+            tools: [tool],
+            mode: "core-sharded",
+            recordSchedule: true,
+            scheduler: { blockTimeMultiplier: 0.01, quantumDurationInstrs: 10_000_000 }
+          })
+          const schedule = run.schedule!
+          const result = tool.merge(
+            run.tools[0]!.shards as ReadonlyArray<Tool.ShardOutcome<ScheduleStats.ShardResult>>,
+            {
+              schedulerStats: (o) => schedule[o]?.stats
+            }
+          )
+          const lines = tool.print(result).split("\n")
+          const total = lines.slice(0, lines.indexOf("Core #0 counts:"))
+          for (const line of [
+            "          21 total context switches",
+            "          21 voluntary context switches",
+            "           0 direct context switches",
+            "           5 switches input-to-input",
+            "          16 switches input-to-idle",
+            "          13 switches idle-to-input",
+            "           0 switches nop-ed",
+            "           0 quantum_preempts",
+            "           0 migrations",
+            "           1 work steals",
+            "           0 output limits hit",
+            "           0 observed migrations",
+            "           0..   50000    15",
+            "       50000..  100000     6",
+            "           1..       2     9"
+          ]) {
+            assert.include(total, line)
+          }
+        })
+    )
+
     it.effect("refuses a thread-sharded run of a trace that is not core-sharded on disk", () =>
       Effect.gen(function* () {
         const e = yield* Effect.flip(runPath(ScheduleStats.make(), TRACE_PATHS.small!))
