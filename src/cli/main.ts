@@ -16,7 +16,13 @@ Cli.run(process.argv.slice(2)).pipe(
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    teardown: (exit, onExit) =>
-      Exit.isSuccess(exit) ? onExit(exit.value as number) : Runtime.defaultTeardown(exit, onExit)
+    teardown: (exit, onExit) => {
+      if (Exit.isSuccess(exit)) return onExit(exit.value as number)
+      // Interrupted (SIGINT/SIGTERM): every finalizer has run by now, worker
+      // threads included; say so in one line and exit 130.
+      if (Exit.hasInterrupts(exit))
+        process.stderr.write("memtrace: interrupted; the run was stopped and its workers shut down\n")
+      return Runtime.defaultTeardown(exit, onExit)
+    }
   })
 )
