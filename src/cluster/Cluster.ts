@@ -40,8 +40,13 @@
  *   core-serial runs, `skipRecords` and `exitAfterRecords` are refused.
  * - Tools are rebuilt on the runners: registry tools by name and options;
  *   other tools need a `spec` whose module the runner allows (`toolModules`).
- * - A tool that blocks a runner's event loop longer than `lockExpiration`
- *   costs that runner its shards (PostgreSQL ends its idle lock session).
+ * - Shards run on each runner's worker threads, so tool work never delays
+ *   the runner's lock refreshes; but a runner (or the database) stalled for
+ *   more than a quarter of `lockExpiration` stops its shards, which then run
+ *   again (correct, slower). Keep `lockExpiration` ≥ 6 s on loaded machines.
+ * - The database is the trust boundary: whoever can write to it can submit
+ *   work. Runners import only allowed tool modules and, with `traceRoots`,
+ *   open only files under those directories.
  *
  * @since 0.1.0
  */
