@@ -1,9 +1,10 @@
 /**
  * The scheduler: takes N trace inputs and M outputs and hands each output a
  * stream of record runs with DynamoRIO `scheduler_t` semantics — consistent
- * (thread-sharded), serial (timestamp interleave) or dynamic (core-sharded:
+ * (thread-sharded), serial (timestamp interleave), dynamic (core-sharded:
  * quanta, blocking syscalls, run queues, steals, rebalancing, direct
- * switches, `set_active`).
+ * switches, `set_active`), replay of a recorded schedule (`asPreviously`)
+ * or of the as-traced cpu schedule (`recorded` with `cpuSchedule`).
  *
  * **When to use**: {@link make} over `Trace.open`'s inputs, then one caller
  * (fiber or worker coordinator) per output loops on `next(output)` until
@@ -28,6 +29,15 @@
  *   `Idle` step's `count`).
  * - The scheduling itself is a pure synchronous core (`internal/core.ts`);
  *   this module only loads input batches when the core asks for them.
+ * - Regions of interest (per input, or `regions` for all), skipping,
+ *   `timesOfInterest` (through the cpu schedule), `onlyThreads` /
+ *   `onlyShards`, several workloads (`inputs[i].workload`, tids tagged with
+ *   the workload << 48), per-workload output limits, and kernel context
+ *   switch / system call sequence injection (`kernelSwitchSequences`,
+ *   `kernelSyscallSequences`, see {@link readKernelSequences}).
+ * - `recordSchedule: true` keeps DynamoRIO's record of the schedule:
+ *   {@link writeRecordedSchedule} writes it as a `-record_file` zip that
+ *   {@link readRecordedSchedule} reads back for `asPreviously`.
  *
  * **Concurrency rules**
  * - JavaScript runs one fiber at a time and every core call is synchronous,
@@ -56,9 +66,9 @@
  * - An inactive output returns `Idle` forever, never `Eof` (DynamoRIO).
  * - `setActive` is only supported by the dynamic mapping (DynamoRIO returns
  *   STATUS_INVALID otherwise): other mappings fail with `NotSupported`.
- * - Not yet supported: replaying a recorded or as-traced schedule
- *   (`asPreviously`, `recorded` with several outputs), regions of interest,
- *   skipping, kernel syscall/switch sequence injection, speculation.
+ * - Replays follow DynamoRIO: an output whose input has not reached its
+ *   next segment yet returns `Wait`; the inputs must be the recorded ones.
+ * - Not supported: speculation.
  *
  * @example
  * ```ts
@@ -78,15 +88,28 @@
  * @since 0.1.0
  */
 import { Clock, Deferred, Duration, Effect, Exit, type Scope } from "effect"
+import { fromIoError } from "../trace/internal/container/errors.ts"
+import {
+  type CpuSchedule,
+  readCpuSchedule as readCpuScheduleFile,
+  readRecordedSchedule as readRecordedScheduleFile,
+  type ScheduleRecord,
+  writeRecordedSchedule as writeRecordedScheduleFile
+} from "../trace/internal/scheduleFile.ts"
+import type { TraceWriterError } from "../trace/internal/writer/error.ts"
 import type { RecordBatch } from "../trace/RecordBatch.ts"
 import type { InputInfo, TraceInput } from "../trace/Trace.ts"
-import type { TraceError } from "../trace/TraceError.ts"
+import * as Trace from "../trace/Trace.ts"
+import { TraceError } from "../trace/TraceError.ts"
 import { Core } from "./internal/core.ts"
 import { type Options as CoreOptions, defaults as coreDefaults, type InputOptions } from "./internal/options.ts"
 import { Stat, Status } from "./internal/state.ts"
 import { SchedulerError } from "./SchedulerError.ts"
 
-export type { InputOptions, Mapping } from "./internal/options.ts"
+export type { CpuSchedule, CpuScheduleEntry, ScheduleRecord } from "../trace/internal/scheduleFile.ts"
+export { RecordType } from "../trace/internal/scheduleFile.ts"
+export type { TemplateRecords } from "./internal/kernel.ts"
+export type { InputOptions, Mapping, Region, TimeRange } from "./internal/options.ts"
 
 /**
  * Scheduler options: DynamoRIO's `scheduler_options_t` (see {@link defaults}
@@ -216,8 +239,14 @@ export interface Scheduler {
   readonly unread: (output: number, count: number) => Effect.Effect<boolean, SchedulerError>
   readonly isActive: (output: number) => boolean
   readonly stats: (output: number) => Statistics
-  /** DynamoRIO's `get_output_cpuid`: the output ordinal in these mappings. */
+  /** DynamoRIO's `get_output_cpuid`: the traced cpu id when replaying the as-traced schedule, else the output ordinal. */
   readonly outputCpuid: (output: number) => number
+  /**
+   * The schedule recorded so far (`recordSchedule: true`), one record list
+   * per output, VERSION first and FOOTER last: what
+   * {@link writeRecordedSchedule} writes. Empty lists without recording.
+   */
+  readonly recordedSchedule: () => ReadonlyArray<ReadonlyArray<ScheduleRecord>>
   /** The output's current input, or -1. */
   readonly currentInput: (output: number) => number
   /** The output's ordinals: records and instructions delivered, idles returned. */
@@ -249,27 +278,42 @@ const statistics = (s: ReadonlyArray<number>): Statistics => ({
   canonicalizedAddresses: s[Stat.CANONICALIZED_ADDRESSES]!
 })
 
-/** Applies only_threads / only_shards (DynamoRIO: one or the other) and remaps per-input options. */
+/**
+ * Applies only_threads / only_shards (DynamoRIO: one or the other, every
+ * entry must name an input) and remaps per-input options.
+ */
 const filterInputs = (
   inputs: ReadonlyArray<TraceInput>,
   options: Options | undefined
 ):
   | { readonly kept: ReadonlyArray<TraceInput>; readonly perInput: ReadonlyArray<InputOptions | undefined> }
   | SchedulerError => {
-  const threads = options?.onlyThreads
-  const shards = options?.onlyShards
-  if (threads !== undefined && threads.length > 0 && shards !== undefined && shards.length > 0)
+  const threads = options?.onlyThreads ?? []
+  const shards = options?.onlyShards ?? []
+  if (threads.length > 0 && shards.length > 0)
     return new SchedulerError({
       reason: "InvalidOption",
       option: "onlyThreads",
       detail: "only_threads and only_shards cannot both be set"
     })
+  for (const ord of shards) {
+    if (!Number.isInteger(ord) || ord < 0 || ord >= inputs.length)
+      return new SchedulerError({
+        reason: "InvalidOption",
+        option: "onlyShards",
+        detail: `only_shards entry ${ord} out of bounds for a shard ordinal`
+      })
+  }
+  for (const tid of threads) {
+    if (!inputs.some((inp) => inp.info.tid === tid))
+      return new SchedulerError({
+        reason: "InvalidOption",
+        option: "onlyThreads",
+        detail: `only_threads entry ${tid} not found in workload inputs`
+      })
+  }
   const keep = inputs.map((inp, i) =>
-    threads !== undefined && threads.length > 0
-      ? threads.includes(inp.info.tid)
-      : shards !== undefined && shards.length > 0
-        ? shards.includes(i)
-        : true
+    threads.length > 0 ? threads.includes(inp.info.tid) : shards.length > 0 ? shards.includes(i) : true
   )
   const perInput = options?.inputs ?? []
   return {
@@ -277,6 +321,16 @@ const filterInputs = (
     perInput: inputs.flatMap((_, i) => (keep[i] ? [perInput[i]] : []))
   }
 }
+
+/** The core's error reasons as the scheduler's. */
+const errorReason = (reason: string): SchedulerError["reason"] =>
+  reason === "InvalidTime" ||
+  reason === "ImpossibleBinding" ||
+  reason === "InvalidInput" ||
+  reason === "RegionInvalid" ||
+  reason === "ReplayInvalid"
+    ? reason
+    : "InvalidOption"
 
 const outputError = (output: number, count: number): SchedulerError =>
   new SchedulerError({
@@ -304,7 +358,11 @@ export const make = (
     let randomInitialLayout = options?.randomInitialLayout
     if (randomInitialLayout === 0) randomInitialLayout = (yield* Clock.currentTimeMillis) % 2147483647 || 1
     const made = Core.make(
-      kept.map((inp) => ({ tid: inp.info.tid })),
+      kept.map((inp) => ({
+        tid: inp.info.tid,
+        zip: inp.info.container === "zip",
+        chunkInstrCount: inp.info.chunkInstrCount
+      })),
       outputCount,
       { ...options, randomInitialLayout, inputs: perInput }
     )
@@ -354,7 +412,7 @@ export const make = (
         continue
       }
       return yield* new SchedulerError({
-        reason: s.reason === "InvalidInput" ? "InvalidInput" : "InvalidOption",
+        reason: errorReason(s.reason),
         ...(s.option !== undefined ? { option: s.option } : {}),
         detail: s.detail
       })
@@ -395,14 +453,7 @@ export const make = (
             case "Eof":
               return s
             case "Error":
-              return yield* new SchedulerError({
-                reason:
-                  s.reason === "InvalidTime" || s.reason === "ImpossibleBinding" || s.reason === "InvalidInput"
-                    ? s.reason
-                    : "InvalidOption",
-                output,
-                detail: s.detail
-              })
+              return yield* new SchedulerError({ reason: errorReason(s.reason), output, detail: s.detail })
           }
         }
       })
@@ -448,7 +499,63 @@ export const make = (
         const i = core.inputs[input]!
         return { records: i.recordsDelivered, instrs: i.instrsDelivered }
       },
-      liveInputCount: () => core.liveInputCount
+      liveInputCount: () => core.liveInputCount,
+      recordedSchedule: () => (core.opts.recordSchedule ? core.recordedSchedule() : core.outputs.map(() => []))
     }
     return scheduler
   })
+
+const readError = (path: string) => (cause: unknown) => fromIoError(path, cause)
+
+/**
+ * Reads an as-traced cpu schedule (`cpu_schedule.bin.zip` in a trace
+ * directory) for the `cpuSchedule` option.
+ *
+ * @category files
+ */
+export const readCpuSchedule = (path: string): Effect.Effect<CpuSchedule, TraceError> =>
+  Effect.tryPromise({ try: () => readCpuScheduleFile(path), catch: readError(path) })
+
+/**
+ * Reads a recorded schedule (a `-record_file` zip, ours or DynamoRIO's) for
+ * the `replaySchedule` option.
+ *
+ * @category files
+ */
+export const readRecordedSchedule = (
+  path: string
+): Effect.Effect<ReadonlyMap<string, ReadonlyArray<ScheduleRecord>>, TraceError> =>
+  Effect.tryPromise({ try: () => readRecordedScheduleFile(path), catch: readError(path) })
+
+/**
+ * Writes a recorded schedule (DynamoRIO's `-record_file` layout: one
+ * `output.NNNN` member per output). Replayable by DynamoRIO and by
+ * `asPreviously`.
+ *
+ * @category files
+ */
+export const writeRecordedSchedule = (
+  path: string,
+  schedule: ReadonlyArray<ReadonlyArray<ScheduleRecord>>
+): Effect.Effect<void, TraceWriterError> =>
+  Effect.tryPromise({
+    try: () => writeRecordedScheduleFile(path, schedule),
+    catch: (e) => e as TraceWriterError
+  })
+
+/**
+ * Reads a kernel sequence template file (`-sched_switch_file`,
+ * `-sched_syscall_file`) for `kernelSwitchSequences` /
+ * `kernelSyscallSequences`.
+ *
+ * @category files
+ */
+export const readKernelSequences = (path: string): Effect.Effect<ReadonlyArray<RecordBatch>, TraceError> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const inputs = yield* Trace.open(path)
+      const out: Array<RecordBatch> = []
+      for (const input of inputs) out.push(...(yield* Trace.readAll(input)))
+      return out
+    })
+  ).pipe(Effect.mapError((e) => (e instanceof TraceError ? e : fromIoError(path, e))))

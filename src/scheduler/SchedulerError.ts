@@ -20,6 +20,10 @@ import { Schema } from "effect"
  * - `InvalidOutput`: an output ordinal out of range.
  * - `InvalidTime`: a caller time earlier than the quantum start (quantum by time).
  * - `ImpossibleBinding`: an input bound only to inactive outputs.
+ * - `RegionInvalid`: a region of interest (or skip) starts past the end of
+ *   its input (DynamoRIO's STATUS_REGION_INVALID, "Too-far -skip_instrs").
+ * - `ReplayInvalid`: a replayed schedule does not fit the inputs (an input
+ *   ended before the instruction a segment starts at).
  * - `NotSupported`: a mode or call this mapping does not support.
  *
  * @category models
@@ -30,6 +34,8 @@ export const SchedulerErrorReason = Schema.Literals([
   "InvalidOutput",
   "InvalidTime",
   "ImpossibleBinding",
+  "RegionInvalid",
+  "ReplayInvalid",
   "NotSupported"
 ])
 

@@ -210,7 +210,7 @@ describe("Scheduler layer", () => {
         [{ blockTimeMaxUs: 0 }, "blockTimeMaxUs"],
         [{ exitIfFractionInputsLeft: 1.5 }, "exitIfFractionInputsLeft"],
         [{ inputs: [{ binding: [2] }] }, "inputs"],
-        [{ mapping: "asPreviously" }, "mapping"],
+        [{ mapping: "asPreviously" }, "replaySchedule"],
         [{ onlyThreads: [100], onlyShards: [0] }, "onlyThreads"]
       ]
       for (const [options, option] of cases) {

@@ -26,32 +26,54 @@
  * idles` (DynamoRIO). A caller-supplied `now` (quantum by time) applies to
  * every record of the run.
  *
- * **Seams for what is not built yet.**
- * - Replay (`asPreviously`, `recorded` with several outputs): one more `Mode`
- *   whose pick follows the recorded segments and returns WAIT; `next`
- *   already handles a WAIT from a pick, and `options.ts` rejects the
- *   mappings until then.
- * - Regions of interest and skipping: per-input state in `InputState` and a
- *   check in `next`'s candidate loop (DynamoRIO's `advance_region_of_interest`
- *   sits in the same place), plus the read-ahead in `init`.
- * - Kernel switch/syscall sequence injection: `onContextSwitch` (switches)
- *   and the delivery of a SYSCALL marker; injected records would come from a
- *   per-input queue of synthetic batches that `peek` serves before the
- *   input's own.
- * - Multiple workloads are built: per-input workload ordinals, per-workload
- *   output limits, tid/pid tagging.
+ * **Inserted records.** Records the scheduler adds to an input's stream
+ * (a region separator, the synthetic thread exit after the last region, the
+ * timestamp and cpu markers a skip re-inserts, kernel switch and system-call
+ * sequences) are small batches of their own, queued per input and served by
+ * `peek` before the input's next record (DynamoRIO's per-input queue). Runs
+ * never mix them with the input's own records. Kernel sequences are
+ * delivered whole, without switch checks (DynamoRIO's in_context_switch_code
+ * / in_syscall_code), and do not count in the input's ordinals.
+ *
+ * **Regions of interest and skipping.** An input with regions skips to its
+ * first region at init; at run time an instruction past the current
+ * region's stop (`roiStop`) makes the candidate loop move to the next region
+ * (a separator, or a skip, or the synthetic exit after the last), as
+ * DynamoRIO's `advance_region_of_interest`. A skip walks the input's
+ * records (resumable across loads), emulating the zip reader's chunk seek
+ * for which timestamps count as real.
+ *
+ * **Recording.** With `recordSchedule`, each output keeps DynamoRIO's
+ * `schedule_record_t` list: a segment starts when an input is set current
+ * and closes when it is let go; skips, the synthetic end and idle stretches
+ * of blocked inputs are recorded too. Instruction ordinals are the reader's
+ * (`readerInstrOrdinal`: a candidate read and given back counts).
+ * Timestamps are a logical clock (increasing in recording order), which is
+ * all replay needs them for.
+ *
+ * **Modes**: `consistent.ts`, `serial.ts`, `dynamic.ts`, `replay.ts`
+ * (recorded schedules and the as-traced schedule). Multiple workloads:
+ * per-input workload ordinals, per-workload output limits, tid/pid tagging.
  */
+import { RecordType, type ScheduleRecord } from "../../trace/internal/scheduleFile.ts"
 import { MarkerType, TraceType } from "../../trace/Record.ts"
+import * as RecordBatchModule from "../../trace/RecordBatch.ts"
 import { FLAG_SYNTHETIC, type RecordBatch } from "../../trace/RecordBatch.ts"
 import { ConsistentMode } from "./consistent.ts"
 import { DynamicMode } from "./dynamic.ts"
+import { DEFAULT_SYSCALL_SYSNUM, instantiate, pcOf, readSequences, type Sequence, SwitchType } from "./kernel.ts"
 import { isFault, type OptionFault, type Options, type Resolved, resolve } from "./options.ts"
-import { canonicalize, rewriteMarker, tagWorkload } from "./records.ts"
+import { canonicalize, insertedBatch, rewriteMarker, type SyntheticRecord, tagWorkload } from "./records.ts"
+import { ReplayMode, regionsFromTimes } from "./replay.ts"
 import { SerialMode } from "./serial.ts"
 import {
   CLASS_INSTR,
   type ErrorStep,
   eofStep,
+  INJECT_NONE,
+  INJECT_STREAM,
+  INJECT_SWITCH,
+  INJECT_SYSCALL,
   INVALID,
   InputState,
   idleStep,
@@ -66,17 +88,31 @@ import {
   Status,
   type Step,
   SwitchDecision,
+  TWO32,
   waitStep
 } from "./state.ts"
 
 const WORKLOAD_SHIFT_FACTOR = 2 ** 48
 const PEEK_NEED = -1
 const PEEK_EOF = -2
+/** `base` of an inserted batch: far below any record count, so the reader never "sees" its records. */
+const INSERTED_BASE = -(2 ** 52)
+
+const marker = (type: number, lo: number, hi: number): SyntheticRecord => ({
+  type: TraceType.MARKER,
+  size: type,
+  valueLo: lo,
+  valueHi: hi
+})
 
 /** What the core needs to know about an input up front. */
 export interface CoreInput {
   /** The input's thread id (DynamoRIO's input tid, the key of direct-switch targets). */
   readonly tid: number
+  /** The input is a zip file (its reader seeks by chunk when skipping). Default false. */
+  readonly zip?: boolean | undefined
+  /** Instructions per chunk (the zip reader's seek unit); 0 = unknown. */
+  readonly chunkInstrCount?: number | undefined
 }
 
 /** A step of `init`: ready, or data needed, or a failure naming an option. */
@@ -111,18 +147,43 @@ export class Core {
   private readonly decision = new SwitchDecision()
   private readonly pickOut = new Pick()
   private readonly needStep: MutableNeedData = { _tag: "NeedData", input: 0, again: false }
+  /** Regions apply at run time (not when replaying: recorded SKIPs do, and as-traced replays only skip at init). */
+  private readonly runtimeRegions: boolean
+  /** Kernel sequence templates by key. */
+  private switchSequences: Map<number, Sequence> | undefined
+  private syscallSequences: Map<number, Sequence> | undefined
+  private defaultSyscallSequence: Sequence | undefined
+  /** System-call sequences are configured: runs stop at SYSCALL markers. */
+  syscallInjection = false
+  /** Why the last replay pick failed (STATUS_INVALID). */
+  replayError = ""
+  /** The logical clock of recorded segments. */
+  private recordClock = 0n
 
   static make(inputs: ReadonlyArray<CoreInput>, outputCount: number, options?: Options): Core | OptionFault {
     const resolved = resolve(options, inputs.length, outputCount)
     if (isFault(resolved)) return resolved
-    return new Core(inputs, outputCount, resolved)
+    const core = new Core(inputs, outputCount, resolved)
+    const fault = core.setUp()
+    return fault ?? core
   }
 
   private constructor(inputs: ReadonlyArray<CoreInput>, outputCount: number, opts: Resolved) {
     this.opts = opts
     this.inputs = inputs.map(
-      (inp, i) => new InputState(i, inp.tid, opts.workload[i]!, opts.priority[i]!, opts.binding[i]!)
+      (inp, i) =>
+        new InputState(
+          i,
+          inp.tid,
+          opts.workload[i]!,
+          opts.priority[i]!,
+          opts.binding[i]!,
+          opts.regions[i] ?? [],
+          inp.zip ?? false,
+          inp.chunkInstrCount ?? 0
+        )
     )
+    this.runtimeRegions = opts.mapping !== "asPreviously" && !opts.asTraced
     for (const inp of this.inputs) this.tid2input.set(inp.workload * WORKLOAD_SHIFT_FACTOR + inp.tid, inp.index)
     this.outputs = Array.from({ length: outputCount }, (_, o) => {
       const step: MutableRecordsStep = {
@@ -142,7 +203,52 @@ export class Core {
         ? new DynamicMode(this)
         : opts.mapping === "consistent"
           ? new ConsistentMode(this)
-          : new SerialMode(this)
+          : opts.mapping === "asPreviously" || opts.asTraced
+            ? new ReplayMode(this)
+            : new SerialMode(this)
+    if (opts.recordSchedule) {
+      for (const out of this.outputs) this.recordSegment(out, RecordType.VERSION, 0, 0, 0)
+    }
+  }
+
+  /** Kernel sequences and time ranges, which need the inputs (DynamoRIO's init). */
+  private setUp(): OptionFault | undefined {
+    const o = this.opts
+    if (o.kernelSwitchSequences !== undefined) {
+      const seqs = readSequences(
+        o.kernelSwitchSequences,
+        MarkerType.CONTEXT_SWITCH_START,
+        MarkerType.CONTEXT_SWITCH_END,
+        "context switch"
+      )
+      if (typeof seqs === "string") return { option: "kernelSwitchSequences", detail: seqs }
+      if (seqs.size > 0) this.switchSequences = seqs
+    }
+    if (o.kernelSyscallSequences !== undefined) {
+      const seqs = readSequences(
+        o.kernelSyscallSequences,
+        MarkerType.SYSCALL_TRACE_START,
+        MarkerType.SYSCALL_TRACE_END,
+        "system call"
+      )
+      if (typeof seqs === "string") return { option: "kernelSyscallSequences", detail: seqs }
+      this.defaultSyscallSequence = seqs.get(DEFAULT_SYSCALL_SYSNUM)
+      seqs.delete(DEFAULT_SYSCALL_SYSNUM)
+      if (seqs.size > 0 || this.defaultSyscallSequence !== undefined) {
+        this.syscallSequences = seqs
+        this.syscallInjection = true
+      }
+    }
+    if (o.timesOfInterest.length > 0) {
+      const regions = regionsFromTimes(this, o.timesOfInterest)
+      if (!Array.isArray(regions)) return regions
+      for (const inp of this.inputs) {
+        const rs = regions[inp.index]!
+        inp.regionStart = rs.map((r) => r.start)
+        inp.regionStop = rs.map((r) => (r.stop === 0 ? Number.POSITIVE_INFINITY : r.stop))
+      }
+    }
+    return undefined
   }
 
   get inputCount(): number {
@@ -173,12 +279,14 @@ export class Core {
       return
     }
     const n = batch.header[0]!
-    if (n === 0) return
-    if (inp.batch === undefined || (inp.pos >= inp.len && inp.more.length === 0)) {
-      inp.base += inp.len
-      inp.batch = batch
-      inp.len = n
-      inp.pos = 0
+    if (n === 0 || inp.endAfterInjected) return
+    // While inserted records are current, the input's own position waits in `resume`.
+    const own = inp.resume ?? inp
+    if (own.batch === undefined || (own.pos >= own.len && inp.more.length === 0)) {
+      own.base += own.len
+      own.batch = batch
+      own.len = n
+      own.pos = 0
     } else {
       inp.more.push(batch)
     }
@@ -187,6 +295,15 @@ export class Core {
   /** Index of `inp`'s next undelivered record in `inp.batch`, or PEEK_NEED / PEEK_EOF. */
   private peek(inp: InputState): number {
     while (inp.pos >= inp.len) {
+      if (inp.injecting !== INJECT_NONE) {
+        if (inp.injected.length > 0) {
+          this.setInserted(inp, inp.injected.shift()!, inp.injectedKinds.shift()!)
+          continue
+        }
+        this.leaveInserted(inp)
+        if (inp.endAfterInjected) return PEEK_EOF
+        continue
+      }
       if (inp.more.length > 0) {
         inp.base += inp.len
         const b = inp.more.shift()!
@@ -195,9 +312,126 @@ export class Core {
         inp.pos = 0
         continue
       }
-      return inp.eofKnown ? PEEK_EOF : PEEK_NEED
+      return inp.eofKnown || inp.endAfterInjected ? PEEK_EOF : PEEK_NEED
     }
     return inp.pos
+  }
+
+  // -------------------------------------------------------------------------
+  // Inserted records (DynamoRIO's per-input queue of records not from the reader).
+
+  private setInserted(inp: InputState, batch: RecordBatch, kind: number): void {
+    inp.batch = batch
+    inp.len = batch.header[0]!
+    inp.pos = 0
+    inp.base = INSERTED_BASE
+    inp.injecting = kind
+  }
+
+  /** Back to the input's own records. */
+  private leaveInserted(inp: InputState): void {
+    const r = inp.resume
+    inp.injecting = INJECT_NONE
+    inp.resume = undefined
+    if (r === undefined) {
+      inp.batch = undefined
+      inp.len = 0
+      inp.pos = 0
+      return
+    }
+    inp.batch = r.batch
+    inp.len = r.len
+    inp.pos = r.pos
+    inp.base = r.base
+  }
+
+  /** Inserts `batches` (in order) before the input's next record, ahead of any inserted ones still queued. */
+  insert(inp: InputState, batches: ReadonlyArray<RecordBatch>, kind: number): void {
+    if (batches.length === 0) return
+    if (inp.injecting === INJECT_NONE) {
+      inp.resume = { batch: inp.batch, len: inp.len, pos: inp.pos, base: inp.base }
+    } else if (inp.pos < inp.len) {
+      // The current inserted batch is partly delivered: its rest comes after the new ones.
+      inp.injected.unshift(RecordBatchModule.slice(inp.batch!, inp.pos, inp.len))
+      inp.injectedKinds.unshift(inp.injecting)
+    }
+    for (let k = batches.length - 1; k >= 1; k--) {
+      inp.injected.unshift(batches[k]!)
+      inp.injectedKinds.unshift(kind)
+    }
+    this.setInserted(inp, batches[0]!, kind)
+  }
+
+  /** Drops every inserted record not yet delivered (DynamoRIO's clear_input_queue before a skip). */
+  private dropInserted(inp: InputState): void {
+    if (inp.injecting === INJECT_NONE) return
+    inp.injected.length = 0
+    inp.injectedKinds.length = 0
+    this.leaveInserted(inp)
+  }
+
+  /** Ends `inp` early: what is left of it is dropped and a synthetic THREAD_EXIT is its last record. */
+  endWithExit(inp: InputState): void {
+    this.dropInserted(inp)
+    inp.more.length = 0
+    inp.batch = undefined
+    inp.len = 0
+    inp.pos = 0
+    inp.endAfterInjected = true
+    inp.skip = undefined
+    inp.roiStop = Number.POSITIVE_INFINITY
+    this.insert(
+      inp,
+      [this.streamBatch(inp, [{ type: TraceType.THREAD_EXIT, size: 0, valueLo: 0, valueHi: 0 }], false)],
+      INJECT_STREAM
+    )
+  }
+
+  /** An inserted batch carrying the input's current ordinals (DynamoRIO leaves pid 0 on these). */
+  private streamBatch(
+    inp: InputState,
+    records: ReadonlyArray<SyntheticRecord>,
+    hidden: boolean,
+    firstOrdinal?: number
+  ): RecordBatch {
+    return insertedBatch(
+      records,
+      inp.tid,
+      0,
+      hidden,
+      inp.index,
+      firstOrdinal ?? inp.recordsDelivered,
+      inp.instrsDelivered
+    )
+  }
+
+  /**
+   * DynamoRIO's `get_instr_ordinal` of an input: instructions its reader has
+   * read, i.e. delivered ones plus those read and given back (a switch's
+   * candidate, unread records).
+   */
+  readerInstrOrdinal(inp: InputState): number {
+    let n = inp.instrsDelivered
+    const own = inp.injecting !== INJECT_NONE ? inp.resume : inp
+    if (own === undefined || own.batch === undefined) return n
+    let batch = own.batch
+    let len = own.len
+    let p = own.pos
+    let abs = own.base + own.pos
+    let k = 0
+    while (abs < inp.readHigh) {
+      if (p >= len) {
+        if (k >= inp.more.length) break
+        batch = inp.more[k++]!
+        len = batch.header[0]!
+        p = 0
+        continue
+      }
+      if ((recordClass[batch.type[p]!]! & CLASS_INSTR) !== 0) n++
+      p++
+      abs++
+    }
+    return n
   }
 
   /** The reader reads `batch[i]` for the first time (DynamoRIO's reader_t state). */
@@ -208,6 +442,9 @@ export class Core {
     if (m === MarkerType.TIMESTAMP) {
       inp.lastTsHi = batch.addrHi[i]!
       inp.lastTsLo = batch.addrLo[i]!
+    } else if (m === MarkerType.CPU_ID) {
+      inp.lastCpuHi = batch.addrHi[i]!
+      inp.lastCpuLo = batch.addrLo[i]!
     } else if (m === MarkerType.VERSION) {
       inp.version = batch.addrLo[i]!
     } else if (m === MarkerType.FILETYPE) {
@@ -234,28 +471,57 @@ export class Core {
   init(): InitStep {
     if (this.initialized) return readyStep
     const o = this.opts
-    if (o.readInputsInInit) {
-      while (this.initIndex < this.inputs.length) {
-        const inp = this.inputs[this.initIndex]!
+    while (this.initIndex < this.inputs.length) {
+      const inp = this.inputs[this.initIndex]!
+      if (inp.regionStart.length > 0 && o.mapping !== "asPreviously") {
+        // An input with regions jumps to its first one first (DynamoRIO's
+        // get_initial_input_content), so its start timestamp is the region's.
         if (!this.initStarted) {
           this.initStarted = true
-          this.initPos = 0
-          this.initFoundFiletype = false
-          this.initFoundTimestamp = !o.gatherTimestamps
+          this.enterFirstRegion(inp)
         }
-        const r = this.readAhead(inp)
-        if (r === Status.NEED_DATA) return this.needData(inp.index)
-        if (o.gatherTimestamps && inp.nextTsHi === 0 && inp.nextTsLo === 0) {
-          return {
-            _tag: "Error",
-            reason: "InvalidInput",
-            option: "deps",
-            detail: `input ${inp.index} has no timestamp before its first instruction: timestamp ordering needs one`
+        if (o.readInputsInInit && inp.skip !== undefined) {
+          const st = this.continueSkip(inp)
+          if (st === Status.NEED_DATA) return this.needData(inp.index)
+          if (st === Status.REGION_INVALID) {
+            return {
+              _tag: "Error",
+              reason: "RegionInvalid",
+              option: "inputs",
+              detail: `input ${inp.index}: its first region of interest starts at instruction ${inp.regionStart[0]}, past its last one (${inp.instrsDelivered})`
+            }
           }
         }
+        inp.nextTsHi = inp.lastTsHi
+        inp.nextTsLo = inp.lastTsLo
         this.initIndex++
         this.initStarted = false
+        continue
       }
+      if (!o.readInputsInInit) {
+        this.initIndex++
+        continue
+      }
+      if (!this.initStarted) {
+        this.initStarted = true
+        this.initPos = 0
+        this.initFoundFiletype = false
+        this.initFoundTimestamp = !o.gatherTimestamps
+      }
+      const r = this.readAhead(inp)
+      if (r === Status.NEED_DATA) return this.needData(inp.index)
+      if (o.gatherTimestamps && inp.nextTsHi === 0 && inp.nextTsLo === 0) {
+        return {
+          _tag: "Error",
+          reason: "InvalidInput",
+          option: "deps",
+          detail: `input ${inp.index} has no timestamp before its first instruction: timestamp ordering needs one`
+        }
+      }
+      this.initIndex++
+      this.initStarted = false
+    }
+    if (o.readInputsInInit) {
       // Whole-system traces are already per core (DynamoRIO's check_scheduler_mode_valid on the first input).
       const first = this.inputs[0]
       if (first !== undefined && (first.filetype & 0x40000) !== 0 && (o.mapping !== "consistent" || o.timestampDeps)) {
@@ -323,6 +589,420 @@ export class Core {
   }
 
   // -------------------------------------------------------------------------
+  // Regions of interest and skipping (DynamoRIO's advance_region_of_interest,
+  // skip_instructions and its reader's skip_instructions_with_timestamp).
+
+  /** Starts the skip to the first region (at init). */
+  private enterFirstRegion(inp: InputState): void {
+    const start = inp.regionStart[0]!
+    this.startSkip(inp, start, false, start === Number.POSITIVE_INFINITY ? Status.SKIPPED : Status.REGION_INVALID)
+  }
+
+  /**
+   * Starts skipping `inp` to instruction `target` (delivered next). The walk
+   * itself runs in `continueSkip` (it may need loads). `atEnd` is what the
+   * input's end before the target means: SKIPPED (a region past the end on
+   * purpose) or REGION_INVALID / INVALID.
+   */
+  startSkip(inp: InputState, target: number, withSeparator: boolean, atEnd: number): void {
+    this.dropInserted(inp)
+    // The separator carries the region ordinal as it is when the skip starts.
+    const separator = withSeparator ? inp.curRegion : -1
+    const cur = this.readerInstrOrdinal(inp)
+    const c = inp.chunkInstrCount
+    let walkFrom = 0
+    let inWalk = true
+    if (inp.zip && c > 0 && target !== Number.POSITIVE_INFINITY) {
+      if (target <= cur + 1) {
+        // The zip reader ignores a skip of 0 instructions: only what was read
+        // ahead is dropped, and no timestamp or cpu marker is re-inserted.
+        this.dropToReader(inp)
+        this.finishSkip(inp, separator, undefined, false)
+        return
+      }
+      // The zip reader jumps to the chunk holding the target, whose header
+      // re-states the last timestamp and cpu: only timestamps after it count as found.
+      const k = Math.floor((target - 1) / c)
+      if (Math.floor(cur / c) < k) {
+        walkFrom = k * c
+        inWalk = false
+      }
+    }
+    inp.skip = {
+      target,
+      walkFrom,
+      inWalk,
+      tsFound: inp.lastTsHi !== 0 || inp.lastTsLo !== 0,
+      cpuFound: inp.lastCpuHi !== 0 || inp.lastCpuLo !== 0,
+      realTimestamp: false,
+      tsHi: inp.lastTsHi,
+      tsLo: inp.lastTsLo,
+      cpuHi: inp.lastCpuHi,
+      cpuLo: inp.lastCpuLo,
+      atEnd,
+      separator
+    }
+  }
+
+  /** Drops the records read ahead of delivery (up to `readHigh`). */
+  private dropToReader(inp: InputState): void {
+    while (inp.base + inp.pos < inp.readHigh) {
+      const i = this.peek(inp)
+      if (i < 0) return
+      const batch = inp.batch!
+      if ((recordClass[batch.type[i]!]! & CLASS_INSTR) !== 0) inp.instrsDelivered++
+      inp.recordsDelivered++
+      inp.pos = i + 1
+    }
+  }
+
+  /**
+   * Walks `inp` to its skip target. OK once there (the separator and the
+   * timestamp and cpu markers are inserted), NEED_DATA, or the skip's
+   * `atEnd` status when the input ends first (the input is then at EOF).
+   */
+  continueSkip(inp: InputState): number {
+    const s = inp.skip!
+    for (;;) {
+      const i = this.peek(inp)
+      if (i === PEEK_NEED) return Status.NEED_DATA
+      if (i === PEEK_EOF) {
+        inp.skip = undefined
+        inp.roiStop = Number.POSITIVE_INFINITY
+        this.markInputEof(inp)
+        return s.atEnd
+      }
+      const batch = inp.batch!
+      const types = batch.type
+      const sizes = batch.size
+      const len = inp.len
+      for (let j = i; j < len; j++) {
+        const ty = types[j]!
+        if (inp.base + j >= inp.readCount) this.readerSee(inp, batch, j)
+        if ((recordClass[ty]! & CLASS_INSTR) !== 0) {
+          if (inp.instrsDelivered + 1 >= s.target) {
+            inp.pos = j
+            inp.skip = undefined
+            this.finishSkip(inp, s.separator, s.tsFound && s.cpuFound ? s : undefined, s.realTimestamp)
+            return Status.OK
+          }
+          inp.instrsDelivered++
+        } else if (ty === TraceType.MARKER) {
+          const m = sizes[j]!
+          if (m === MarkerType.TIMESTAMP) {
+            s.tsHi = batch.addrHi[j]!
+            s.tsLo = batch.addrLo[j]!
+            s.tsFound = true
+            if (s.inWalk) s.realTimestamp = true
+          } else if (m === MarkerType.CPU_ID) {
+            s.cpuHi = batch.addrHi[j]!
+            s.cpuLo = batch.addrLo[j]!
+            s.cpuFound = true
+          } else if (m === MarkerType.CHUNK_FOOTER && !s.inWalk && inp.instrsDelivered >= s.walkFrom) {
+            // Into the target's chunk: its header states the last timestamp and cpu again.
+            s.inWalk = true
+            s.tsFound ||= inp.lastTsHi !== 0 || inp.lastTsLo !== 0
+            s.cpuFound ||= inp.lastCpuHi !== 0 || inp.lastCpuLo !== 0
+          }
+        }
+        inp.recordsDelivered++
+      }
+      inp.pos = len
+    }
+  }
+
+  /**
+   * The input is at its skip target: it is in the region now; a separator
+   * (later regions) and the last timestamp and cpu markers come first. A
+   * timestamp met on the walk takes the two ordinals before the target;
+   * otherwise both are duplicates that do not count as records.
+   */
+  private finishSkip(
+    inp: InputState,
+    separator: number,
+    markers:
+      | { readonly tsHi: number; readonly tsLo: number; readonly cpuHi: number; readonly cpuLo: number }
+      | undefined,
+    real: boolean
+  ): void {
+    inp.inCurRegion = true
+    inp.roiStop =
+      this.runtimeRegions && inp.curRegion < inp.regionStop.length
+        ? inp.regionStop[inp.curRegion]!
+        : Number.POSITIVE_INFINITY
+    if (inp.injecting === INJECT_NONE && inp.base + inp.pos > inp.readHigh) inp.readHigh = inp.base + inp.pos
+    const batches: Array<RecordBatch> = []
+    if (separator >= 0) batches.push(this.streamBatch(inp, [marker(MarkerType.WINDOW_ID, separator, 0)], false))
+    if (markers !== undefined) {
+      const ts = marker(MarkerType.TIMESTAMP, markers.tsLo, markers.tsHi)
+      const cpu = marker(MarkerType.CPU_ID, markers.cpuLo, markers.cpuHi)
+      if (real) batches.push(this.inputBatch(inp, [ts, cpu], false, inp.recordsDelivered - 1))
+      else {
+        batches.push(this.inputBatch(inp, [ts], true, inp.recordsDelivered))
+        batches.push(this.inputBatch(inp, [cpu], true, inp.recordsDelivered))
+      }
+    }
+    this.insert(inp, batches, INJECT_STREAM)
+  }
+
+  /** Markers the reader re-inserts: they carry the input's pid, like its records. */
+  private inputBatch(
+    inp: InputState,
+    records: ReadonlyArray<SyntheticRecord>,
+    hidden: boolean,
+    firstOrdinal: number
+  ): RecordBatch {
+    return insertedBatch(records, inp.tid, this.pidOf(inp), hidden, inp.index, firstOrdinal, inp.instrsDelivered)
+  }
+
+  /** The pid of the input's records (from its next, or last, record). */
+  private pidOf(inp: InputState): number {
+    const own = inp.injecting !== INJECT_NONE ? inp.resume : inp
+    const b = own?.batch
+    if (b === undefined) return 0
+    const n = b.header[0]!
+    const at = own!.pos < n ? own!.pos : n - 1
+    return at >= 0 ? b.pid[at]! : 0
+  }
+
+  /**
+   * The candidate instruction of `inp` is past its region's stop: move to
+   * the next region (DynamoRIO's advance_region_of_interest). Inserts a
+   * separator, starts a skip, or ends the input after its last region.
+   * Returns OK (carry on with the new candidate) or a status to return.
+   */
+  private advanceRegion(out: OutputState, inp: InputState): number {
+    const cur = this.readerInstrOrdinal(inp)
+    inp.curRegion++
+    inp.inCurRegion = false
+    if (inp.curRegion >= inp.regionStart.length) {
+      if (this.opts.recordSchedule) {
+        this.closeSegment(out, inp)
+        // Replay needs a synthetic thread exit here.
+        this.recordSegment(out, RecordType.SYNTHETIC_END, inp.index, cur, 0)
+      }
+      this.endWithExit(inp)
+      const st = this.markInputEof(inp)
+      // An early EOF still delivers the synthetic exit first.
+      return st === Status.EOF ? Status.OK : st
+    }
+    const start = inp.regionStart[inp.curRegion]!
+    if (cur >= start) {
+      // Back-to-back regions: only the separator.
+      inp.inCurRegion = true
+      inp.roiStop = inp.regionStop[inp.curRegion]!
+      this.insert(inp, [this.streamBatch(inp, [marker(MarkerType.WINDOW_ID, inp.curRegion, 0)], false)], INJECT_STREAM)
+      return Status.OK
+    }
+    if (this.opts.recordSchedule) this.recordSkip(out, inp, cur, start)
+    inp.roiStop = Number.POSITIVE_INFINITY
+    this.startSkip(inp, start, true, start === Number.POSITIVE_INFINITY ? Status.SKIPPED : Status.REGION_INVALID)
+    return Status.OK
+  }
+
+  // -------------------------------------------------------------------------
+  // Kernel sequences (DynamoRIO's inject_kernel_sequence and friends).
+
+  /** The PC of the input's next record with one (DynamoRIO's get_next_trace_pc), 0 if not buffered. */
+  private nextPc(inp: InputState): number {
+    const own = inp.injecting !== INJECT_NONE ? inp.resume : inp
+    if (own === undefined || own.batch === undefined) return 0
+    let batch = own.batch
+    let len = own.len
+    let p = own.pos
+    let k = 0
+    for (;;) {
+      if (p >= len) {
+        if (k >= inp.more.length) return 0
+        batch = inp.more[k++]!
+        len = batch.header[0]!
+        p = 0
+        continue
+      }
+      const pc = pcOf(batch, p)
+      if (pc !== undefined) return pc
+      p++
+    }
+  }
+
+  /** Injects the context-switch sequence for a switch from `prev` to `next` on `out`. */
+  private injectSwitch(out: OutputState, prev: number, next: number): void {
+    const seqs = this.switchSequences
+    if (seqs === undefined) return
+    const to = this.inputs[next]!
+    // Idle-to-input switches count as thread switches (DynamoRIO i#7683).
+    const type =
+      prev === INVALID || this.inputs[prev]!.workload === to.workload ? SwitchType.THREAD : SwitchType.PROCESS
+    const seq = seqs.get(type)
+    if (seq === undefined) return
+    const batch = instantiate(
+      seq,
+      to.tid,
+      this.pidOf(to),
+      0,
+      this.nextPc(to),
+      to.index,
+      to.recordsDelivered,
+      to.instrsDelivered
+    )
+    this.insert(to, [batch], INJECT_SWITCH)
+    out.stats[Stat.KERNEL_SWITCH_SEQUENCE_INJECTIONS]!++
+  }
+
+  /** DynamoRIO's maybe_inject_pending_syscall_sequence test: is `batch[i]` where the sequence goes? */
+  private isSyscallInjectionPoint(inp: InputState, batch: RecordBatch, i: number): boolean {
+    const ty = batch.type[i]!
+    if (ty === TraceType.THREAD_EXIT) return true
+    if (ty !== TraceType.MARKER) return false
+    const m = batch.size[i]!
+    if (m === MarkerType.TIMESTAMP || m === MarkerType.KERNEL_XFER || m === MarkerType.KERNEL_EVENT) return true
+    if (m === MarkerType.FUNC_ID) {
+      // After the syscall's function id and arguments, before its return value.
+      if (inp.sawFirstFuncIdAfterSyscall) return true
+      inp.sawFirstFuncIdAfterSyscall = true
+    }
+    return false
+  }
+
+  private injectSyscall(out: OutputState, inp: InputState): void {
+    const num = inp.toInjectSyscall
+    const seq = this.syscallSequences!.get(num) ?? this.defaultSyscallSequence!
+    const batch = instantiate(
+      seq,
+      inp.tid,
+      this.pidOf(inp),
+      num,
+      this.nextPc(inp),
+      inp.index,
+      inp.recordsDelivered,
+      inp.instrsDelivered
+    )
+    this.insert(inp, [batch], INJECT_SYSCALL)
+    out.stats[Stat.KERNEL_SYSCALL_SEQUENCE_INJECTIONS]!++
+    inp.toInjectSyscall = -1
+    inp.sawFirstFuncIdAfterSyscall = false
+  }
+
+  /** A SYSCALL marker was delivered: its sequence goes in at the next injection point. */
+  private noteSyscall(inp: InputState, batch: RecordBatch, i: number): void {
+    const num = batch.addrHi[i]! * TWO32 + batch.addrLo[i]!
+    if (this.syscallSequences!.has(num) || this.defaultSyscallSequence !== undefined) {
+      inp.toInjectSyscall = num
+      inp.sawFirstFuncIdAfterSyscall = false
+    }
+  }
+
+  /**
+   * Delivers records of a kernel sequence: whole runs, no switch decision
+   * inside (DynamoRIO's in_context_switch_code / in_syscall_code); system
+   * call instructions count toward the quantum, switch code does not. They
+   * count in the output's ordinals, not the input's.
+   */
+  private deliverKernel(out: OutputState, inp: InputState, batch: RecordBatch, i: number, maxRecords: number): Step {
+    const step = out.step
+    step.input = inp.index
+    step.batch = batch
+    step.start = i
+    step.outputRecordsBefore = out.records
+    step.outputInstrsBefore = out.instrs
+    const stop = maxRecords >= inp.len - i ? inp.len : i + maxRecords
+    const canon = this.opts.canonicalizeAddresses
+    const tag = this.mode.rewritesMarkers && inp.workload > 0
+    const syscall = inp.injecting === INJECT_SYSCALL
+    let instrs = 0
+    for (let j = i; j < stop; j++) {
+      if (canon) {
+        const n = canonicalize(batch, j)
+        if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
+      }
+      if (tag) tagWorkload(batch, j, inp.workload)
+      if ((batch.flags[j]! & FLAG_SYNTHETIC) === 0) out.records++
+      if ((recordClass[batch.type[j]!]! & CLASS_INSTR) !== 0) instrs++
+    }
+    out.instrs += instrs
+    this.globalInstrs += instrs
+    if (syscall && !this.opts.quantumByTime) inp.instrsInQuantum += instrs
+    inp.pos = stop
+    // Back "on the clock" after switch code (quantum by time).
+    if (!syscall && stop === inp.len && this.opts.quantumByTime) inp.prevTimeInQuantum = out.curTime
+    step.end = stop
+    out.lastRange = stop - i
+    out.lastRangeInput = inp.index
+    out.lastRangeInstrs = instrs
+    out.lastRangeNonSynthetic = stop - i
+    return step as Step
+  }
+
+  // -------------------------------------------------------------------------
+  // Recording (DynamoRIO's record_schedule_segment / close_schedule_segment).
+
+  /** Appends a record to `out`'s recorded schedule (consecutive idle records merge). */
+  recordSegment(out: OutputState, type: number, input: number, start: number, stop: number): void {
+    const rec = out.record
+    if (type === RecordType.IDLE_BY_COUNT) {
+      if (rec[rec.length - 1]?.type === RecordType.IDLE_BY_COUNT) return
+      // Starts before this idle; the value becomes the count when closed.
+      out.idleStartCount = out.idleCount - 1
+    }
+    rec.push({ type, input, start, stop, timestamp: ++this.recordClock })
+  }
+
+  /** Sets the stop of `out`'s last record: where `inp` is now (or the idle count of an idle record). */
+  closeSegment(out: OutputState, inp: InputState | undefined): void {
+    const last = out.record[out.record.length - 1]
+    if (last === undefined || last.type === RecordType.SKIP) return
+    if (last.type === RecordType.IDLE_BY_COUNT) {
+      last.start = out.idleCount - out.idleStartCount
+      return
+    }
+    if (inp === undefined) return
+    let ord = this.readerInstrOrdinal(inp)
+    if (inp.atEof || inp.readerAtEnd()) ord = Number.POSITIVE_INFINITY
+    if (inp.switchingPreInstruction) {
+      // Let go with nothing read ahead: the exclusive stop is one past the last delivered.
+      inp.switchingPreInstruction = false
+      ord++
+    }
+    last.stop = ord
+  }
+
+  /** DynamoRIO's record_schedule_skip. */
+  private recordSkip(out: OutputState, inp: InputState, start: number, stop: number): void {
+    const last = out.record[out.record.length - 1]
+    if (last?.type === RecordType.DEFAULT && last.input === inp.index) this.closeSegment(out, inp)
+    // Replay cannot start an output with a skip: a 0,0 segment gets it going.
+    if (out.record.length === 1) this.recordSegment(out, RecordType.DEFAULT, inp.index, 0, 0)
+    this.recordSegment(out, RecordType.SKIP, inp.index, start, stop)
+    this.recordSegment(out, RecordType.DEFAULT, inp.index, stop, 0)
+  }
+
+  /** DynamoRIO's recording of an idle stretch of blocked inputs (dynamic mode). */
+  recordIdle(output: number): void {
+    if (!this.opts.recordSchedule) return
+    const out = this.outputs[output]!
+    this.recordSegment(out, RecordType.IDLE_BY_COUNT, 0, out.idleCount - 1, 0)
+  }
+
+  /**
+   * The recorded schedule, one record list per output (VERSION first, FOOTER
+   * last), ready for `scheduleFile.writeRecordedSchedule`. A segment still
+   * open at the end is closed where its input is (DynamoRIO leaves it at 0,
+   * which replays nothing).
+   */
+  recordedSchedule(): Array<Array<ScheduleRecord>> {
+    return this.outputs.map((out) => {
+      const rec = out.record.map((r) => ({ ...r }))
+      const last = rec[rec.length - 1]
+      if (last !== undefined && last.type === RecordType.DEFAULT && last.stop === 0 && last.start !== 0) {
+        const inp = this.inputs[last.input]!
+        last.stop = inp.atEof || inp.readerAtEnd() ? Number.POSITIVE_INFINITY : this.readerInstrOrdinal(inp)
+      }
+      rec.push({ type: RecordType.FOOTER, input: 0, start: 0, stop: 0, timestamp: ++this.recordClock })
+      return rec
+    })
+  }
+
+  // -------------------------------------------------------------------------
   // Helpers shared by the modes.
 
   /** DynamoRIO's scale_blocked_time: simulated µs of blocking for an as-traced latency, in time units. */
@@ -336,14 +1016,18 @@ export class Core {
     return 1 + (this.opts.singleLockstepOutput ? this.globalInstrs : out.instrs) + out.idleCount
   }
 
-  /** DynamoRIO's set_cur_input. */
+  /** DynamoRIO's set_cur_input (with its recording of segments). */
   setCurInput(output: number, input: number): void {
     const out = this.outputs[output]!
     const prev = out.curInput
+    const recording = this.opts.recordSchedule
     if (prev >= 0 && prev !== input) {
       const p = this.inputs[prev]!
       p.curOutput = INVALID
       p.lastRunTime = out.curTime
+      if (recording) this.closeSegment(out, p)
+    } else if (prev < 0 && recording && out.record[out.record.length - 1]?.type === RecordType.IDLE_BY_COUNT) {
+      this.closeSegment(out, undefined)
     }
     if (prev !== input) this.mode.swapOutInput(output, prev)
     if (out.curInput >= 0) out.prevInput = out.curInput
@@ -357,22 +1041,43 @@ export class Core {
     inp.curOutput = output
     inp.containingOutput = output
     inp.prevTimeInQuantum = out.curTime
+    if (recording) {
+      const ord = this.readerInstrOrdinal(inp)
+      const first = inp.regionStart[0]
+      if (
+        first !== undefined &&
+        inp.curRegion === 0 &&
+        inp.inCurRegion &&
+        (ord === first || ord + 1 === first) &&
+        this.opts.mapping !== "asPreviously"
+      ) {
+        // Skipped at init, with no output to record it on then.
+        this.recordSkip(out, inp, 0, first)
+      } else {
+        this.recordSegment(out, RecordType.DEFAULT, input, ord, 0)
+      }
+    }
     this.mode.swapInInput(output, input)
   }
 
-  /** DynamoRIO's on_context_switch: switch statistics (and, later, kernel switch sequences). */
+  /** DynamoRIO's on_context_switch: switch statistics and kernel switch sequences. */
   private onContextSwitch(output: number, prev: number, next: number): void {
     const out = this.outputs[output]!
     if (prev === next) {
       out.stats[Stat.SWITCH_NOP]!++
-    } else if (prev !== INVALID && next !== INVALID) {
+      return
+    }
+    if (prev !== INVALID && next !== INVALID) {
       out.stats[Stat.SWITCH_INPUT_TO_INPUT]!++
     } else if (next === INVALID) {
+      // No sequence on input-to-idle (DynamoRIO neither).
       out.stats[Stat.SWITCH_INPUT_TO_IDLE]!++
+      return
     } else {
       out.stats[Stat.SWITCH_IDLE_TO_INPUT]!++
       out.consecutiveIdles = 0
     }
+    this.injectSwitch(out, prev, next)
   }
 
   /** DynamoRIO's pick_next_input. */
@@ -441,6 +1146,15 @@ export class Core {
         return waitStep
       case Status.IMPOSSIBLE_BINDING:
         return { _tag: "Error", reason: "ImpossibleBinding", detail: "an input's output binding has no active output" }
+      case Status.REGION_INVALID:
+        return {
+          _tag: "Error",
+          reason: "RegionInvalid",
+          detail: "a region of interest starts past the end of its input (too-far skip)"
+        }
+      case Status.INVALID:
+        if (this.replayError !== "") return { _tag: "Error", reason: "ReplayInvalid", detail: this.replayError }
+        return { _tag: "Error", reason: "Invalid", detail: "the mapping refused the call (STATUS_INVALID)" }
       default:
         return { _tag: "Error", reason: "Invalid", detail: `scheduler status ${status}` }
     }
@@ -497,6 +1211,8 @@ export class Core {
       return idleStep
     }
     if (out.waiting) {
+      // A replayed idle segment lasts its recorded count.
+      if (this.mode.waitingIdle !== undefined && this.mode.waitingIdle(output) === Status.IDLE) return idleStep
       const res = this.pickNextInput(output, 0)
       if (res !== Status.OK && res !== Status.SKIPPED) return this.statusStep(res)
       out.waiting = false
@@ -510,9 +1226,19 @@ export class Core {
     const decision = this.decision
     let i: number
     for (;;) {
+      if (inp.skip !== undefined) {
+        const st = this.continueSkip(inp)
+        if (st === Status.NEED_DATA) return this.needData(inp.index)
+        if (st !== Status.OK && st !== Status.SKIPPED) return this.statusStep(st)
+      }
       i = this.peek(inp)
       if (i === PEEK_NEED) return this.needData(inp.index)
       if (i === PEEK_EOF) {
+        if (inp.toInjectSyscall >= 0) {
+          // The input ended inside a system call: its sequence still goes in.
+          this.injectSyscall(out, inp)
+          continue
+        }
         if (!inp.atEof) {
           const st = this.markInputEof(inp)
           if (st !== Status.OK) return this.statusStep(st)
@@ -523,7 +1249,19 @@ export class Core {
         continue
       }
       const batch = inp.batch!
-      if (inp.base + i >= inp.readCount) this.readerSee(inp, batch, i)
+      if (inp.injecting === INJECT_SWITCH || inp.injecting === INJECT_SYSCALL)
+        return this.deliverKernel(out, inp, batch, i, maxRecords)
+      if (inp.toInjectSyscall >= 0 && inp.injecting === INJECT_NONE && this.isSyscallInjectionPoint(inp, batch, i)) {
+        this.injectSyscall(out, inp)
+        continue
+      }
+      if (inp.injecting === INJECT_NONE) {
+        if (inp.base + i >= inp.readCount) this.readerSee(inp, batch, i)
+        inp.candFromQueue = inp.base + i < inp.readHigh
+        if (!inp.candFromQueue) inp.readHigh = inp.base + i + 1
+      } else {
+        inp.candFromQueue = true
+      }
       const prevTimeInQuantum = inp.prevTimeInQuantum
       decision.reset()
       this.mode.checkForInputSwitch(output, inp, batch, i, curTime, decision)
@@ -538,9 +1276,9 @@ export class Core {
         const prevInput = out.curInput
         const res = this.pickNextInput(output, decision.blockedTime)
         if (res !== Status.OK && res !== Status.WAIT && res !== Status.SKIPPED) return this.statusStep(res)
-        if (out.curInput !== prevInput) {
+        if (out.curInput !== prevInput || res === Status.SKIPPED) {
           // Undo the quantum overshoot of the record we did not deliver, unless the quantum was reset.
-          if (!decision.preempt && this.opts.mapping === "dynamic") {
+          if (!decision.preempt && this.opts.mapping === "dynamic" && out.curInput !== prevInput) {
             const prev = this.inputs[prevInput]!
             if (!this.opts.quantumByTime) {
               if ((recordClass[batch.type[i]!]! & CLASS_INSTR) !== 0 && prev.instrsInQuantum > 0) prev.instrsInQuantum--
@@ -552,6 +1290,17 @@ export class Core {
           inp = this.inputs[out.curInput]!
           continue
         }
+      }
+      // Past the current region of interest: the next region (separator, skip or end).
+      if (
+        inp.roiStop !== Number.POSITIVE_INFINITY &&
+        inp.injecting === INJECT_NONE &&
+        (recordClass[batch.type[i]!]! & CLASS_INSTR) !== 0 &&
+        inp.instrsDelivered + 1 > inp.roiStop
+      ) {
+        const st = this.advanceRegion(out, inp)
+        if (st !== Status.OK) return this.statusStep(st)
+        continue
       }
       break
     }
@@ -574,9 +1323,22 @@ export class Core {
     step.outputInstrsBefore = out.instrs
     const records0 = out.records
     const instrs0 = out.instrs
+    const delivered0 = inp.instrsDelivered
     this.deliver(out, inp, batch, i)
-    const stop = maxRecords >= inp.len - i ? inp.len : i + maxRecords
+    let stop = maxRecords >= inp.len - i ? inp.len : i + maxRecords
+    if (this.syscallInjection && inp.injecting === INJECT_NONE) {
+      // A SYSCALL marker is delivered alone; until its sequence is in, one record at a time.
+      if (batch.type[i] === TraceType.MARKER && batch.size[i] === MarkerType.SYSCALL) this.noteSyscall(inp, batch, i)
+      if (inp.toInjectSyscall >= 0) stop = i + 1
+    }
     const end = i + 1 < stop ? this.mode.extendRun(output, inp, batch, i + 1, stop, now) : i + 1
+    if (inp.injecting === INJECT_NONE) {
+      if (inp.base + end > inp.readHigh) inp.readHigh = inp.base + end
+    } else {
+      // Inserted records are not the input's.
+      inp.instrsDelivered = delivered0
+      inp.recordsDelivered -= end - i
+    }
     step.end = end
     out.lastRange = end - i
     out.lastRangeInput = inp.index
@@ -647,8 +1409,16 @@ export class Core {
       if (inp.base + end >= inp.readCount) this.readerSee(inp, batch, end)
       if (ty === TraceType.MARKER) {
         const m = sizes[end]!
-        if (m === MarkerType.CORE_IDLE || m === MarkerType.CORE_WAIT || (stopAtTimestamp && m === MarkerType.TIMESTAMP))
+        if (
+          m === MarkerType.CORE_IDLE ||
+          m === MarkerType.CORE_WAIT ||
+          (stopAtTimestamp && m === MarkerType.TIMESTAMP) ||
+          (m === MarkerType.SYSCALL && this.syscallInjection)
+        )
           break
+      } else if ((recordClass[ty]! & CLASS_INSTR) !== 0 && inp.instrsDelivered >= inp.roiStop) {
+        // Past the region of interest: the candidate loop moves to the next one.
+        break
       }
       if (canon) {
         const n = canonicalize(batch, end)
@@ -683,15 +1453,18 @@ export class Core {
     const step = out.step
     if (inp.batch !== step.batch || inp.pos !== step.end) return false
     const batch = inp.batch
+    // Inserted records never counted in the input's ordinals.
+    const own = inp.injecting === INJECT_NONE
     for (let k = inp.pos - count; k < inp.pos; k++) {
       if ((batch.flags[k]! & FLAG_SYNTHETIC) === 0) out.records--
       if ((recordClass[batch.type[k]!]! & CLASS_INSTR) !== 0) {
         out.instrs--
-        inp.instrsDelivered--
+        if (own) inp.instrsDelivered--
         this.globalInstrs--
-        if (!this.opts.quantumByTime && inp.instrsInQuantum > 0) inp.instrsInQuantum--
+        if (!this.opts.quantumByTime && inp.instrsInQuantum > 0 && (own || inp.injecting === INJECT_SYSCALL))
+          inp.instrsInQuantum--
       }
-      inp.recordsDelivered--
+      if (own) inp.recordsDelivered--
     }
     inp.pos -= count
     step.end -= count
@@ -710,6 +1483,12 @@ export class Core {
       this.unread(output, 1)
     }
     out.lastRange = 0
+    if (!active && this.opts.recordSchedule && out.active && out.curInput >= 0) {
+      // Let go with nothing read ahead: the recorded stop is one past the last delivered instruction.
+      const inp = this.inputs[out.curInput]!
+      const own = inp.injecting !== INJECT_NONE ? inp.resume : inp
+      if (own === undefined || own.base + own.pos >= inp.readHigh) inp.switchingPreInstruction = true
+    }
     if (!this.initialized && this.opts.mapping === "dynamic") {
       // Before the initial layout there is nothing to move: the layout skips inactive outputs.
       out.active = active
@@ -723,8 +1502,8 @@ export class Core {
     return this.outputs[output]!.stats.slice(0, STAT_COUNT)
   }
 
-  /** DynamoRIO's get_output_cpuid (dynamic and fixed modes: the output ordinal). */
+  /** DynamoRIO's get_output_cpuid: the traced cpu of an as-traced replay, else the output ordinal. */
   outputCpuid(output: number): number {
-    return output
+    return this.opts.asTraced ? this.outputs[output]!.asTracedCpuid : output
   }
 }

@@ -523,6 +523,7 @@ export class DynamicMode implements Mode {
     if (this.popStatus !== Status.OK) {
       if (this.popStatus === Status.IDLE) {
         out.waiting = true
+        core.recordIdle(output)
         if (prevIndex !== INVALID) out.stats[Stat.SWITCH_INPUT_TO_IDLE]!++
       }
       res.status = this.popStatus
@@ -624,6 +625,8 @@ export class DynamicMode implements Mode {
       // The checks of checkForInputSwitch, first without changing anything:
       // a record that would switch (or fail) ends the run.
       if ((cls & CLASS_INSTR) !== 0) {
+        // Past the region of interest: the candidate loop moves to the next one.
+        if (inp.instrsDelivered >= inp.roiStop) break
         if (byTime) {
           if (t < inp.prevTimeInQuantum) break
           if ((inp.timeSpentInQuantum + t - inp.prevTimeInQuantum) / unitsPerUs >= quantumUs) break
@@ -653,6 +656,8 @@ export class DynamicMode implements Mode {
         if ((cls & CLASS_MARKER) !== 0) {
           const m = sizes[end]!
           if (m === MarkerType.CORE_IDLE || m === MarkerType.CORE_WAIT) break
+          // A SYSCALL marker is delivered alone when its sequence may have to go in.
+          if (m === MarkerType.SYSCALL && core.syscallInjection) break
           this.processMarker(inp, output, m, batch, end)
         }
         if (byTime) {

@@ -4,17 +4,20 @@
  * Shared by the pure core and the Effect layer; `Scheduler.ts` re-exports the
  * public parts.
  */
+import type { CpuSchedule, ScheduleRecord } from "../../trace/internal/scheduleFile.ts"
+import type { TemplateRecords } from "./kernel.ts"
 
 /**
  * How inputs map to outputs (DynamoRIO's `mapping_t`).
  * - `"consistent"`: input i always runs on output i mod M, inputs of one
  *   output in order (thread-sharded parallel analysis).
- * - `"recorded"`: with one output, a strict timestamp interleave of all
- *   inputs (serial analysis). With several outputs DynamoRIO replays the
- *   as-traced cpu schedule: not supported yet.
+ * - `"recorded"`: with one output and no `cpuSchedule`, a strict timestamp
+ *   interleave of all inputs (serial analysis). With a `cpuSchedule` (needed
+ *   for several outputs), a replay of the as-traced schedule: one output per
+ *   traced cpu, sorted by cpu id.
  * - `"dynamic"`: DynamoRIO's dynamic scheduler (`MAP_TO_ANY_OUTPUT`): quanta,
  *   blocking syscalls, run queues, steals, rebalancing (core-sharded analysis).
- * - `"asPreviously"`: replay of a recorded schedule: not supported yet.
+ * - `"asPreviously"`: replay of a recorded schedule (`replaySchedule`).
  *
  * @category models
  */
@@ -32,6 +35,38 @@ export interface InputOptions {
   readonly priority?: number | undefined
   /** Output ordinals the input may run on; empty or all outputs = no binding. */
   readonly binding?: ReadonlyArray<number> | undefined
+  /**
+   * Regions of interest (DynamoRIO's `regions_of_interest`): 1-based
+   * instruction ranges, `stop` inclusive (0 = to the end), increasing with
+   * a gap between them. Records outside are skipped; a WINDOW_ID marker
+   * (the region ordinal) comes before each region after the first, and a
+   * synthetic THREAD_EXIT after the last. Ignored when replaying a recorded
+   * schedule (its SKIP records say where to skip).
+   */
+  readonly regions?: ReadonlyArray<Region> | undefined
+}
+
+/**
+ * An instruction range (DynamoRIO's `range_t`).
+ *
+ * @category models
+ */
+export interface Region {
+  /** First instruction (1-based). */
+  readonly start: number
+  /** Last instruction, inclusive; 0 = to the end. */
+  readonly stop: number
+}
+
+/**
+ * A time range (DynamoRIO's `timestamp_range_t`), in trace timestamps.
+ *
+ * @category models
+ */
+export interface TimeRange {
+  readonly start: bigint
+  /** Inclusive; 0 = to the end. */
+  readonly stop: bigint
 }
 
 /**
@@ -92,6 +127,30 @@ export interface Options {
   readonly inputs?: ReadonlyArray<InputOptions | undefined> | undefined
   /** Maximum simultaneous outputs per workload (0 = none), indexed by workload ordinal. */
   readonly workloadOutputLimits?: ReadonlyArray<number> | undefined
+  /** Regions of interest of every input that has none of its own (see {@link InputOptions.regions}). */
+  readonly regions?: ReadonlyArray<Region> | undefined
+  /** Record the schedule (DynamoRIO's `schedule_record_ostream`); read it back with `recordedSchedule`. Default false. */
+  readonly recordSchedule?: boolean | undefined
+  /**
+   * The recorded schedule to replay (mapping `asPreviously`): the members
+   * of a record file by name (`output.0000`, …), as `scheduleFile` reads them.
+   */
+  readonly replaySchedule?: ReadonlyMap<string, ReadonlyArray<ScheduleRecord>> | undefined
+  /**
+   * The as-traced cpu schedule (`cpu_schedule.bin.zip`): replayed with the
+   * `recorded` mapping, or only used to turn `timesOfInterest` into regions.
+   */
+  readonly cpuSchedule?: CpuSchedule | undefined
+  /**
+   * Time ranges of interest for every input (DynamoRIO's `times_of_interest`,
+   * `-skip_to_timestamp`): turned into per-input regions through
+   * `cpuSchedule`, interpolating instruction ordinals between its entries.
+   */
+  readonly timesOfInterest?: ReadonlyArray<TimeRange> | undefined
+  /** Context-switch sequence templates (the decoded records of a `-sched_switch_file`). */
+  readonly kernelSwitchSequences?: TemplateRecords | undefined
+  /** System-call sequence templates (the decoded records of a `-sched_syscall_file`). */
+  readonly kernelSyscallSequences?: TemplateRecords | undefined
 }
 
 /**
@@ -160,6 +219,16 @@ export interface Resolved {
   readonly binding: ReadonlyArray<ReadonlyArray<number>>
   readonly workloadCount: number
   readonly workloadOutputLimits: ReadonlyArray<number>
+  /** Per input, its regions of interest (validated; empty = all). */
+  readonly regions: ReadonlyArray<ReadonlyArray<Region>>
+  readonly recordSchedule: boolean
+  readonly replaySchedule: ReadonlyMap<string, ReadonlyArray<ScheduleRecord>> | undefined
+  readonly cpuSchedule: CpuSchedule | undefined
+  /** The recorded mapping replays `cpuSchedule` (DynamoRIO: replay_as_traced_istream with MAP_TO_RECORDED_OUTPUT). */
+  readonly asTraced: boolean
+  readonly timesOfInterest: ReadonlyArray<TimeRange>
+  readonly kernelSwitchSequences: TemplateRecords | undefined
+  readonly kernelSyscallSequences: TemplateRecords | undefined
 }
 
 /** A validation failure: the option at fault and why. @internal */
@@ -223,14 +292,28 @@ export const resolve = (
   const frac = get("exitIfFractionInputsLeft") as number
   if (frac < 0 || frac > 1)
     return { option: "exitIfFractionInputsLeft", detail: "exit_if_fraction_inputs_left must be 0..1" }
-  if (mapping === "asPreviously")
-    return { option: "mapping", detail: "replaying a recorded schedule (asPreviously) is not supported yet" }
-  if (mapping === "recorded" && outputCount > 1)
+  const replaySchedule = o.replaySchedule
+  const cpuSchedule = o.cpuSchedule
+  const recordSchedule = o.recordSchedule ?? false
+  const timesOfInterest = o.timesOfInterest ?? []
+  if (mapping === "asPreviously" && replaySchedule === undefined)
     return {
-      option: "mapping",
-      detail: "recorded mapping with more than one output replays an as-traced schedule: not supported yet"
+      option: "replaySchedule",
+      detail: "the asPreviously mapping replays a recorded schedule: give replaySchedule"
     }
-  if (mapping === "recorded" && deps !== "timestamps" && inputCount > 1)
+  if (replaySchedule !== undefined && mapping !== "asPreviously")
+    return { option: "replaySchedule", detail: "a recorded schedule is replayed only with the asPreviously mapping" }
+  if (replaySchedule !== undefined && recordSchedule)
+    return { option: "recordSchedule", detail: "cannot record a schedule while replaying one" }
+  const asTraced = mapping === "recorded" && cpuSchedule !== undefined && timesOfInterest.length === 0
+  if (mapping === "recorded" && outputCount > 1 && !asTraced)
+    return {
+      option: "cpuSchedule",
+      detail: "the recorded mapping with more than one output replays the as-traced schedule: give cpuSchedule"
+    }
+  if (timesOfInterest.length > 0 && cpuSchedule === undefined)
+    return { option: "cpuSchedule", detail: "Missing as-traced istream: timesOfInterest needs cpuSchedule" }
+  if (mapping === "recorded" && !asTraced && deps !== "timestamps" && inputCount > 1)
     return {
       option: "deps",
       detail: "recorded mapping with several inputs interleaves by timestamp: set deps to timestamps"
@@ -241,7 +324,9 @@ export const resolve = (
       detail: "consistent mapping runs each input on a fixed output: timestamp deps do not apply"
     }
   const timestampDeps = deps === "timestamps"
-  const gatherTimestamps = (mapping === "dynamic" && timestampDeps) || (mapping === "recorded" && inputCount > 1)
+  const gatherTimestamps =
+    ((mapping === "dynamic" || mapping === "asPreviously") && timestampDeps) ||
+    (mapping === "recorded" && !asTraced && inputCount > 1)
   if (gatherTimestamps && !get("readInputsInInit"))
     return { option: "readInputsInInit", detail: "Timestamp dependencies require read_inputs_in_init" }
 
@@ -251,6 +336,7 @@ export const resolve = (
   const workload = new Int32Array(inputCount)
   const priority = new Int32Array(inputCount)
   const binding: Array<ReadonlyArray<number>> = []
+  const regions: Array<ReadonlyArray<Region>> = []
   let workloadCount = inputCount > 0 ? 1 : 0
   for (let i = 0; i < inputCount; i++) {
     const m = perInput[i]
@@ -269,6 +355,27 @@ export const resolve = (
     }
     // Binding to every output is no binding (DynamoRIO skips it the same way).
     binding.push(b.length < outputCount ? b : [])
+    const rs = m?.regions !== undefined && m.regions.length > 0 ? m.regions : (o.regions ?? [])
+    if (rs.length > 0 && timesOfInterest.length > 0)
+      return { option: "inputs", detail: `input ${i}: regions of interest cannot be combined with timesOfInterest` }
+    for (let k = 0; k < rs.length; k++) {
+      const r = rs[k]!
+      if (
+        !Number.isInteger(r.start) ||
+        !Number.isInteger(r.stop) ||
+        r.start === 0 ||
+        r.stop < 0 ||
+        (r.stop < r.start && r.stop !== 0)
+      )
+        return { option: "inputs", detail: "invalid start/stop range in regions of interest" }
+      if (k > 0) {
+        const prev = rs[k - 1]!
+        // DynamoRIO lets a region follow an open-ended one (its stop 0 compares low); it could never start.
+        if (r.start <= prev.stop || prev.stop === 0)
+          return { option: "inputs", detail: "gap required between regions of interest" }
+      }
+    }
+    regions.push(rs)
   }
   const limits = o.workloadOutputLimits ?? []
   for (const l of limits) {
@@ -305,7 +412,15 @@ export const resolve = (
     priority,
     binding,
     workloadCount,
-    workloadOutputLimits: Array.from({ length: workloadCount }, (_, w) => limits[w] ?? 0)
+    workloadOutputLimits: Array.from({ length: workloadCount }, (_, w) => limits[w] ?? 0),
+    regions,
+    recordSchedule,
+    replaySchedule,
+    cpuSchedule,
+    asTraced,
+    timesOfInterest,
+    kernelSwitchSequences: o.kernelSwitchSequences,
+    kernelSyscallSequences: o.kernelSyscallSequences
   }
 }
 

@@ -5,7 +5,7 @@
  * functions over a batch's typed arrays; no allocation.
  */
 import { MarkerType } from "../../trace/Record.ts"
-import type { RecordBatch } from "../../trace/RecordBatch.ts"
+import * as RecordBatch from "../../trace/RecordBatch.ts"
 import {
   addressMarker,
   CLASS_DATA,
@@ -22,7 +22,7 @@ import {
 const WORKLOAD_FACTOR = 2 ** 48
 
 /** Canonicalizes the x86-64 addresses of record `i` in place; returns how many fields changed. */
-export const canonicalize = (batch: RecordBatch, i: number): number => {
+export const canonicalize = (batch: RecordBatch.RecordBatch, i: number): number => {
   const c = recordClass[batch.type[i]!]!
   let n = 0
   if ((c & (CLASS_INSTR | CLASS_DATA | CLASS_FLUSH)) !== 0) {
@@ -44,7 +44,7 @@ const canonHi = (hi: Uint32Array, i: number): number => {
 }
 
 /** Tags the tid and pid of record `i` with workload `w` (> 0), like DynamoRIO's `(w << 48) | id`. */
-export const tagWorkload = (batch: RecordBatch, i: number, w: number): void => {
+export const tagWorkload = (batch: RecordBatch.RecordBatch, i: number, w: number): void => {
   const tid = batch.tid[i]!
   if (tid !== 0 && tid !== -1) batch.tid[i] = w * WORKLOAD_FACTOR + (tid % WORKLOAD_FACTOR)
   const pid = batch.pid[i]!
@@ -58,7 +58,7 @@ export const tagWorkload = (batch: RecordBatch, i: number, w: number): void => {
  */
 export const rewriteMarker = (
   out: OutputState,
-  batch: RecordBatch,
+  batch: RecordBatch.RecordBatch,
   i: number,
   instrOrdinal: number,
   shard: number
@@ -76,4 +76,45 @@ export const rewriteMarker = (
     batch.addrLo[i] = shard
     batch.addrHi[i] = 0
   }
+}
+
+/** A record the scheduler inserts: a marker (`type` MARKER, `size` its sub-type) or a thread exit. */
+export interface SyntheticRecord {
+  readonly type: number
+  readonly size: number
+  readonly valueLo: number
+  readonly valueHi: number
+}
+
+/**
+ * A batch of records the scheduler inserts into an input's stream, with the
+ * input's tid and `pid`. `firstOrdinal` is the input record ordinal the
+ * first one reports; `hidden` records do not count as records (DynamoRIO's
+ * reader `is_record_synthetic`).
+ */
+export const insertedBatch = (
+  records: ReadonlyArray<SyntheticRecord>,
+  tid: number,
+  pid: number,
+  hidden: boolean,
+  input: number,
+  firstOrdinal: number,
+  instrsBefore: number
+): RecordBatch.RecordBatch => {
+  const b = RecordBatch.make(Math.max(records.length, RecordBatch.MIN_CAPACITY))
+  for (let k = 0; k < records.length; k++) {
+    const r = records[k]!
+    b.type[k] = r.type
+    b.size[k] = r.size
+    b.addrLo[k] = r.valueLo >>> 0
+    b.addrHi[k] = r.valueHi >>> 0
+    b.auxLo[k] = 0
+    b.auxHi[k] = 0
+    b.tid[k] = tid
+    b.pid[k] = pid
+    b.flags[k] = hidden ? RecordBatch.FLAG_SYNTHETIC : 0
+  }
+  RecordBatch.setLength(b, records.length)
+  RecordBatch.setOrigin(b, input, firstOrdinal, instrsBefore)
+  return b
 }

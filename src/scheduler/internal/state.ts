@@ -91,6 +91,7 @@ export const Status = {
   EOF: 1,
   WAIT: 2,
   INVALID: 3,
+  REGION_INVALID: 4,
   SKIPPED: 6,
   IDLE: 8,
   IMPOSSIBLE_BINDING: 9,
@@ -164,7 +165,14 @@ export interface NeedDataStep {
 /** The call failed (DynamoRIO's STATUS_INVALID / STATUS_IMPOSSIBLE_BINDING). */
 export interface ErrorStep {
   readonly _tag: "Error"
-  readonly reason: "InvalidTime" | "ImpossibleBinding" | "InvalidInput" | "InvalidOption" | "Invalid"
+  readonly reason:
+    | "InvalidTime"
+    | "ImpossibleBinding"
+    | "InvalidInput"
+    | "InvalidOption"
+    | "Invalid"
+    | "RegionInvalid"
+    | "ReplayInvalid"
   readonly detail: string
 }
 
@@ -189,6 +197,36 @@ export interface MutableRecordsStep {
 // Inputs and outputs.
 
 export const INVALID = -1
+
+/** Not an injected batch. */
+export const INJECT_NONE = 0
+/** Records the scheduler inserts in the input's own stream (separators, exit, a skip's markers): checked like the input's. */
+export const INJECT_STREAM = 1
+/** A context-switch sequence (DynamoRIO's in_context_switch_code): no quantum, no switch. */
+export const INJECT_SWITCH = 2
+/** A system-call sequence (DynamoRIO's in_syscall_code): counts toward the quantum, never switches. */
+export const INJECT_SYSCALL = 3
+
+/** A skip of instructions in progress (DynamoRIO's reader skip_instructions), resumable across loads. */
+export interface SkipState {
+  /** Instruction ordinal to stop before (the first one delivered). */
+  readonly target: number
+  /** Zip chunk seek: timestamps count as found only once this chunk boundary is passed (instruction ordinal), else 0. */
+  readonly walkFrom: number
+  /** The walk region has started (always, without a chunk seek). */
+  inWalk: boolean
+  tsFound: boolean
+  cpuFound: boolean
+  realTimestamp: boolean
+  tsHi: number
+  tsLo: number
+  cpuHi: number
+  cpuLo: number
+  /** Status to return when the input ends before the target: SKIPPED (excluded) or REGION_INVALID. */
+  readonly atEnd: number
+  /** The region ordinal of the separator to insert before the markers (cur_region > 0 at the start), or -1. */
+  readonly separator: number
+}
 
 /** What the core knows about one input: DynamoRIO's input_info_t plus our record buffer. */
 export class InputState {
@@ -218,6 +256,52 @@ export class InputState {
   filetype = 0
   lastTsHi = 0
   lastTsLo = 0
+  /** Last CPU_ID value read (DynamoRIO's reader `last_cpuid_`), for the markers a skip re-inserts. */
+  lastCpuHi = 0
+  lastCpuLo = 0
+  /**
+   * Absolute index one past the last record DynamoRIO's reader would have
+   * read for delivery (delivered records, plus a candidate examined and
+   * given back at a switch, plus unread records): instructions in
+   * `[pos, readHigh)` count in the reader's instruction ordinal.
+   */
+  readHigh = 0
+
+  // Records injected by the scheduler (region separators, the synthetic
+  // exit, the markers a skip re-inserts, kernel sequences): delivered before
+  // the input's own next record. While one is current, the input's own
+  // position waits in `resume`.
+  readonly injected: Array<RecordBatch> = []
+  /** What each batch of `injected` is (an INJECT_* kind). */
+  readonly injectedKinds: Array<number> = []
+  /** The kind of the current batch when it is an injected one, else INJECT_NONE. */
+  injecting = 0
+  resume: { batch: RecordBatch | undefined; len: number; pos: number; base: number } | undefined = undefined
+  /** The input ended early (after its last region): nothing after the injected records. */
+  endAfterInjected = false
+
+  // Regions of interest (DynamoRIO's regions_of_interest, cur_region, in_cur_region).
+  /** Set at construction, or from `timesOfInterest` before init. */
+  regionStart: ReadonlyArray<number>
+  regionStop: ReadonlyArray<number>
+  curRegion = 0
+  inCurRegion = false
+  /** Stop (inclusive instruction ordinal) of the current region; +Infinity when none applies. */
+  roiStop = Number.POSITIVE_INFINITY
+  /** A skip in progress (resumable across NeedData), else undefined. */
+  skip: SkipState | undefined = undefined
+  /** The zip reader seeks by chunk when skipping (DynamoRIO's zipfile reader). */
+  readonly zip: boolean
+  readonly chunkInstrCount: number
+
+  // Kernel syscall sequence injection (DynamoRIO's to_inject_syscall).
+  toInjectSyscall = -1
+  sawFirstFuncIdAfterSyscall = false
+
+  /** The current candidate had been read before (DynamoRIO's cur_from_queue). */
+  candFromQueue = false
+  /** Recording: the output let go of the input with nothing read ahead (DynamoRIO's switching_pre_instruction). */
+  switchingPreInstruction = false
 
   // Delivery ordinals.
   recordsDelivered = 0
@@ -249,29 +333,53 @@ export class InputState {
   skipNextUnscheduled = false
   lastRunTime = 0
 
-  constructor(index: number, tid: number, workload: number, priority: number, binding: ReadonlyArray<number>) {
+  constructor(
+    index: number,
+    tid: number,
+    workload: number,
+    priority: number,
+    binding: ReadonlyArray<number>,
+    regions: ReadonlyArray<{ readonly start: number; readonly stop: number }>,
+    zip: boolean,
+    chunkInstrCount: number
+  ) {
     this.index = index
     this.tid = tid
     this.workload = workload
     this.priority = priority
     this.binding = binding
+    this.regionStart = regions.map((r) => r.start)
+    this.regionStop = regions.map((r) => (r.stop === 0 ? Number.POSITIVE_INFINITY : r.stop))
+    this.zip = zip
+    this.chunkInstrCount = chunkInstrCount
   }
 
-  /** Records buffered and not yet delivered. */
+  /** Records buffered and not yet delivered (the input's own, not injected ones). */
   buffered(): number {
-    let n = this.len - this.pos
+    const r = this.resume
+    let n = r !== undefined ? r.len - r.pos : this.len - this.pos
     for (const b of this.more) n += b.header[0]!
     return n
   }
 
   /** DynamoRIO's "reader is at its end": the loader said so and nothing is buffered. */
   readerAtEnd(): boolean {
-    return this.eofKnown && this.buffered() === 0
+    if (this.endAfterInjected) return this.injecting === INJECT_NONE && this.injected.length === 0
+    return this.eofKnown && this.buffered() === 0 && this.injecting === INJECT_NONE && this.injected.length === 0
   }
 
   bindsTo(output: number): boolean {
     return this.binding.length === 0 || this.binding.includes(output)
   }
+}
+
+/** A record of the recorded schedule while it is being written (`schedule_record_t`). */
+export interface MutableScheduleRecord {
+  type: number
+  input: number
+  start: number
+  stop: number
+  timestamp: bigint
 }
 
 /** What the core knows about one output: DynamoRIO's output_info_t. */
@@ -304,6 +412,12 @@ export class OutputState {
   readonly idles: { _tag: "Idle"; count: number } = { _tag: "Idle", count: 1 }
   /** The step that ended a batch of idles, returned by the next call. */
   stash: Step | undefined = undefined
+  /** The recorded schedule of this output (recordSchedule), VERSION first. */
+  readonly record: Array<MutableScheduleRecord> = []
+  /** Idle count at the start of the current idle record or replayed idle segment; -1 when none. */
+  idleStartCount = -1
+  /** DynamoRIO's as_traced_cpuid (as-traced replay), else -1. */
+  asTracedCpuid = -1
 
   constructor(index: number, step: MutableRecordsStep) {
     this.index = index
@@ -369,4 +483,9 @@ export interface Mode {
   markInputEofForMode(input: InputState): void
   /** DynamoRIO's set_output_active: INVALID for modes other than dynamic. */
   setOutputActive(output: number, active: boolean): number
+  /**
+   * Replay only: called before picking for a waiting output; IDLE while a
+   * replayed idle segment lasts (DynamoRIO's idle_duration check).
+   */
+  waitingIdle?(output: number): number
 }
