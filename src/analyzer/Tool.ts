@@ -84,6 +84,20 @@ export interface ShardOutcome<R> {
 }
 
 /**
+ * What `merge` is told besides the shard results.
+ *
+ * @category models
+ */
+export interface MergeContext {
+  /**
+   * DynamoRIO's schedule statistics (`schedule_statistic_t` order) of each
+   * output, in scheduled runs (serial, core-sharded, core-serial); undefined
+   * in thread-sharded runs.
+   */
+  readonly schedulerStats?: ((output: number) => ReadonlyArray<number> | undefined) | undefined
+}
+
+/**
  * Soft exit: the tool has seen all it wants of this shard.
  *
  * @category signals
@@ -147,7 +161,8 @@ export interface Tool<State, ShardResult, Result, E = never> {
   ) => Signal<E> | undefined
   /** Ends a shard; may fail (DynamoRIO's `parallel_shard_exit` returning false). */
   readonly finishShard: (state: State) => ShardResult | Fail<E>
-  readonly merge: (shards: ReadonlyArray<ShardOutcome<ShardResult>>) => Result
+  /** Combines the shard results (in shard order); `context` carries what the run knows beyond them. */
+  readonly merge: (shards: ReadonlyArray<ShardOutcome<ShardResult>>, context?: MergeContext) => Result
   /** DynamoRIO's `print_results()` text, with a trailing newline. */
   readonly print: (result: Result) => string
   readonly shardResultSchema: Schema.Codec<ShardResult, any>

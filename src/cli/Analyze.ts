@@ -33,6 +33,8 @@
  *
  * @since 0.1.0
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Duration, Effect, Schema } from "effect"
 import * as Analyzer from "../analyzer/Analyzer.ts"
 import type * as Tool from "../analyzer/Tool.ts"
@@ -116,6 +118,16 @@ const registryName = (name: Options.ToolName): string => (name === "TLB_simulato
  *
  * @category tools
  */
+const serialScheduleOf = (o: Options.Options): string => {
+  const dir = o.inputs.length === 1 && o.inputs[0]!.kind === "dir" ? o.inputs[0]!.path : undefined
+  if (dir === undefined) return ""
+  for (const name of ["serial_schedule.bin.gz", "serial_schedule.bin"]) {
+    const file = path.join(dir, name)
+    if (fs.existsSync(file)) return file
+  }
+  return ""
+}
+
 export const toolOptions = (
   name: Options.ToolName,
   o: Options.Options,
@@ -172,6 +184,15 @@ export const toolOptions = (
     case "view":
       // DynamoRIO's view prints the input's own ordinals when the run has one input.
       return { inputOrdinals: singleInput }
+    case "schedule_stats":
+      return { printEvery: o.scheduleStatsPrintEvery, verbose: o.verbose }
+    case "invariant_checker":
+      // DynamoRIO checks the trace against the directory's serial schedule file
+      // when there is one, and tolerates a missing end when the run stops early.
+      return {
+        serialSchedule: serialScheduleOf(o),
+        traceIncomplete: o.skipRecords > 0 || o.exitAfterRecords > 0
+      }
     default:
       return {}
   }

@@ -95,7 +95,7 @@ describe("Commands (modern form)", () => {
     [
       "analyze --indir x --tool basic_counts,nope",
       "UnknownTool",
-      'unsupported analyzer type "nope". Please choose basic_counts, cache_simulator, histogram, reuse_distance, reuse_time, syscall_mix, TLB_simulator or view.'
+      'unsupported analyzer type "nope". Please choose basic_counts, cache_simulator, histogram, invariant_checker, reuse_distance, reuse_time, schedule_stats, syscall_mix, TLB_simulator or view.'
     ]
   ]
   for (const [line, reason, message] of rejected) {

@@ -320,13 +320,13 @@ describe("DrArgs", () => {
       [
         "-indir x -tool foo",
         "UnknownTool",
-        'unsupported analyzer type "foo". Please choose basic_counts, cache_simulator, histogram, reuse_distance, reuse_time, syscall_mix, TLB_simulator or view.'
+        'unsupported analyzer type "foo". Please choose basic_counts, cache_simulator, histogram, invariant_checker, reuse_distance, reuse_time, schedule_stats, syscall_mix, TLB_simulator or view.'
       ],
       [
         // DynamoRIO's offline-one-early test line; opcode_mix needs a decoder memtrace lacks.
         `-verbose 1 -tool TLB:opcode_mix -core_serial -sim_refs 10 -infile ${TRACES}/drmemtrace.allasm_x86_64.trace.zip`,
         "UnsupportedTool",
-        "the opcode_mix tool is not implemented by memtrace. Please choose basic_counts, cache_simulator, histogram, reuse_distance, reuse_time, syscall_mix, TLB_simulator or view."
+        "the opcode_mix tool is not implemented by memtrace. Please choose basic_counts, cache_simulator, histogram, invariant_checker, reuse_distance, reuse_time, schedule_stats, syscall_mix, TLB_simulator or view."
       ],
       ["-indir x -tool ::", "MissingValue", "-tool names no tool"]
     ]

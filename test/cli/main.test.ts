@@ -95,7 +95,7 @@ describe("memtrace (spawned)", () => {
       assert.strictEqual(r.stdout, "")
       assert.strictEqual(
         r.stderr,
-        'ERROR: Usage error: unsupported analyzer type "frob". Please choose basic_counts, cache_simulator, histogram, reuse_distance, reuse_time, syscall_mix, TLB_simulator or view.\n'
+        'ERROR: Usage error: unsupported analyzer type "frob". Please choose basic_counts, cache_simulator, histogram, invariant_checker, reuse_distance, reuse_time, schedule_stats, syscall_mix, TLB_simulator or view.\n'
       )
     })
   )

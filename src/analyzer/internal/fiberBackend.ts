@@ -170,6 +170,7 @@ export const makeFiberBackend = (
       }
     },
     schedule: log === undefined ? undefined : () => log.snapshot((o) => source.stats?.(o)),
+    stats: source.stats,
     needsWatchdog: true
   }
 }

@@ -53,6 +53,8 @@ export interface Backend {
   readonly inputsDone: () => number
   readonly inputsTotal: number
   readonly snapshot: (worker: number) => WorkerSnapshot
+  /** The scheduler's statistics per output, in scheduled runs. */
+  readonly stats?: ((output: number) => ReadonlyArray<number> | undefined) | undefined
   /** What ran where, when the run was asked to record it. */
   readonly schedule?: (() => ReadonlyArray<OutputSchedule>) | undefined
   /** Whether the orchestrator's global watchdog should watch this backend (the thread backend watches each worker itself). */
@@ -199,7 +201,7 @@ export const orchestrate = (
       const shards = [...backend.results(t)].sort((a, b) => a.shardIndex - b.shardIndex)
       const merged = yield* Effect.try({
         try: () => {
-          const result = tool.merge(shards)
+          const result = tool.merge(shards, { schedulerStats: backend.stats })
           return { result, text: tool.print(result) }
         },
         catch: (e) =>

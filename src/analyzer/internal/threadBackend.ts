@@ -333,6 +333,7 @@ export const makeThreadBackend = (
         lastRecord: last[w]!.record
       }),
       schedule: log === undefined ? undefined : () => log.snapshot((o) => source?.stats?.(o)),
+      stats: source?.stats,
       needsWatchdog: false
     }
     return backend
