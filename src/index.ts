@@ -20,7 +20,7 @@
  * - the standard tools ({@link BasicCounts}, {@link Histogram},
  *   {@link ReuseDistance}, {@link ReuseTime}, {@link SyscallMix},
  *   {@link View}, {@link CacheSimulator}, {@link TlbSimulator},
- *   {@link ScheduleStats}) and {@link Registry}, which builds them by their
+ *   {@link ScheduleStats}, {@link InvariantChecker}) and {@link Registry}, which builds them by their
  *   DynamoRIO names;
  * - {@link Report}: the self-contained HTML schedule report of a run;
  * - {@link Cluster}: thread-sharded runs across machines on effect/cluster
@@ -48,6 +48,7 @@ export * as SchedulerError from "./scheduler/SchedulerError.ts"
 export * as BasicCounts from "./tools/BasicCounts.ts"
 export * as CacheSimulator from "./tools/CacheSimulator.ts"
 export * as Histogram from "./tools/Histogram.ts"
+export * as InvariantChecker from "./tools/InvariantChecker.ts"
 export * as Registry from "./tools/Registry.ts"
 export * as ReuseDistance from "./tools/ReuseDistance.ts"
 export * as ReuseTime from "./tools/ReuseTime.ts"
