@@ -28,14 +28,18 @@ const signed64 = (lo: number, hi: number): number => (hi | 0) * 4294967296 + lo
 const SLOW = 0
 const DATA = 1
 const PLAIN_INSTR = 2
-const PLAIN_MARKER = 3
+const INDIRECT_INSTR = 3
+const PLAIN_MARKER = 4
+const ENCODING = 5
 /** Entry types that take the inlined fast paths (markers: unless SPECIAL_MARKER). */
 const ENTRY_CLASS = (() => {
   const t = new Uint8Array(64)
   for (const d of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 27, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46])
     t[d] = DATA
   for (const i of [10, 11, 13, 14, 31, 48, 49]) t[i] = PLAIN_INSTR
+  for (const i of [12, 15, 16]) t[i] = INDIRECT_INSTR
   t[28] = PLAIN_MARKER
+  t[47] = ENCODING
   return t
 })()
 /** Marker sub-types the decoder must look at (stream state or hidden records). */
@@ -45,6 +49,10 @@ const SPECIAL_MARKER = (() => {
   return t
 })()
 const PREAMBLE_LIMIT = 64
+const M_BRANCH_TARGET = MarkerType.BRANCH_TARGET
+const F_ARCH_REGDEPS = FileType.ARCH_REGDEPS
+// Module-local copies: imported bindings cost a lookup per access under vitest's module runner.
+const F_ENCODING_IS_NEW = FLAG_ENCODING_IS_NEW
 
 /**
  * Decoder state for one input stream. Not shared: one decoder per input.
@@ -121,61 +129,18 @@ export class Decoder {
    * sets `this.fault` and returns the faulty entry's index.
    */
   decode(words: Uint32Array, from: number, to: number, batch: RecordBatch): number {
-    const n0 = batch.header[0]!
+    // An integer, not the header's double: it indexes every store.
+    const n0 = batch.header[0]! | 0
     let n = n0
     const limit = batch.capacity - 9
-    const bType = batch.type
-    const bSize = batch.size
-    const bLo = batch.addrLo
-    const bHi = batch.addrHi
-    const bAuxLo = batch.auxLo
-    const bAuxHi = batch.auxHi
     let e = from
-    for (; e < to && n <= limit; e++) {
+    while (e < to && n <= limit) {
+      e = this.run(words, e, to, batch, n, limit)
+      n = this.runEnd
+      if (e >= to || n > limit) break
       const w = e * 3
       const w0 = words[w]!
       const type = w0 & 0xffff
-      const cls = type < 64 ? ENTRY_CLASS[type]! : SLOW
-      if (cls === DATA && !this.inPreamble) {
-        bType[n] = type
-        bSize[n] = w0 >>> 16
-        bLo[n] = words[w + 1]!
-        bHi[n] = words[w + 2]!
-        bAuxLo[n] = this.curPcLo
-        bAuxHi[n] = this.curPcHi
-        n++
-        continue
-      }
-      if (cls === PLAIN_INSTR && this.pendingEncLen === 0 && !this.keepEncodings && !this.inPreamble) {
-        const size = w0 >>> 16
-        if (size !== 0) {
-          const lo = words[w + 1]!
-          const hi = words[w + 2]!
-          bType[n] = type
-          bSize[n] = size
-          bLo[n] = lo
-          bHi[n] = hi
-          this.curPcLo = lo
-          this.curPcHi = hi
-          this.prevInstrLo = lo
-          this.prevInstrHi = hi
-          this.hasPrevInstr = true
-          this.lastInstrType = type
-          this.lastInstrSize = size
-          this.lastInstrFlags = 0
-          this.instrs++
-          n++
-          continue
-        }
-      }
-      if (cls === PLAIN_MARKER && !this.inPreamble && SPECIAL_MARKER[w0 >>> 16] === 0) {
-        bType[n] = type
-        bSize[n] = w0 >>> 16
-        bLo[n] = words[w + 1]!
-        bHi[n] = words[w + 2]!
-        n++
-        continue
-      }
       const lo = words[w + 1]!
       const hi = words[w + 2]!
       if ((type === TraceType.THREAD || type === TraceType.PID || type === TraceType.THREAD_EXIT) && n > 0) {
@@ -189,6 +154,7 @@ export class Decoder {
       const r = this.slow(type, w0 >>> 16, lo, hi, w0, batch, n, e)
       if (r < 0) break
       n = r
+      e++
     }
     this.records += n - n0
     if (n > n0) {
@@ -196,6 +162,137 @@ export class Decoder {
       batch.pid.fill(this.pid, n0, n)
     }
     batch.header[0] = n
+    return e
+  }
+
+  /** Where the last `run` left the batch. */
+  private runEnd = 0
+
+  /**
+   * The fast paths: decodes entries from `e` into `batch` from record `n`
+   * until an entry needs `slow` (returned, not consumed), `to`, or `limit`.
+   * They cover data, markers outside SPECIAL_MARKER, branch targets,
+   * encodings (when not kept) and fetched instructions, and write what
+   * `entry` would, relying like it on zeroed flags and aux fields.
+   *
+   * A loop of its own, with no call in it and its state in locals (written
+   * back at the end): V8 then keeps that state in registers. Measured on
+   * threadsig, 16 → 10 ns a record against the loop inlined in `decode`.
+   */
+  private run(words: Uint32Array, e: number, to: number, batch: RecordBatch, n: number, limit: number): number {
+    const bType = batch.type
+    const bSize = batch.size
+    const bLo = batch.addrLo
+    const bHi = batch.addrHi
+    const bAuxLo = batch.auxLo
+    const bAuxHi = batch.auxHi
+    const bFlags = batch.flags
+    if (this.inPreamble) {
+      this.runEnd = n
+      return e
+    }
+    let pcLo = this.curPcLo
+    let pcHi = this.curPcHi
+    let instrs = this.instrs
+    let lastType = this.lastInstrType
+    let lastSize = this.lastInstrSize
+    let lastFlags = this.lastInstrFlags
+    let encLen = this.pendingEncLen
+    let targetLo = this.branchTargetLo
+    let targetHi = this.branchTargetHi
+    let fastInstr = false
+    const instrFast = !this.keepEncodings
+    const regdeps = (this.filetype & F_ARCH_REGDEPS) !== 0
+    for (; e < to && n <= limit; e++) {
+      const w = e * 3
+      const w0 = words[w]!
+      const type = w0 & 0xffff
+      const cls = type < 64 ? ENTRY_CLASS[type]! : SLOW
+      if (cls === DATA) {
+        bType[n] = type
+        bSize[n] = w0 >>> 16
+        bLo[n] = words[w + 1]!
+        bHi[n] = words[w + 2]!
+        bAuxLo[n] = pcLo
+        bAuxHi[n] = pcHi
+        n++
+        continue
+      }
+      if ((cls === PLAIN_INSTR || cls === INDIRECT_INSTR) && instrFast) {
+        const size = w0 >>> 16
+        if (size !== 0 && (encLen === 0 || encLen === size || regdeps)) {
+          const lo = words[w + 1]!
+          const hi = words[w + 2]!
+          bType[n] = type
+          bSize[n] = size
+          bLo[n] = lo
+          bHi[n] = hi
+          let flags = 0
+          if (encLen !== 0) {
+            flags = F_ENCODING_IS_NEW
+            bFlags[n] = flags
+            encLen = 0
+          }
+          if (cls === INDIRECT_INSTR) {
+            bAuxLo[n] = targetLo
+            bAuxHi[n] = targetHi
+            targetLo = 0
+            targetHi = 0
+          }
+          pcLo = lo
+          pcHi = hi
+          lastType = type
+          lastSize = size
+          lastFlags = flags
+          fastInstr = true
+          instrs++
+          n++
+          continue
+        }
+        break
+      }
+      if (cls === PLAIN_MARKER) {
+        const marker = w0 >>> 16
+        if (SPECIAL_MARKER[marker] === 0) {
+          bType[n] = type
+          bSize[n] = marker
+          bLo[n] = words[w + 1]!
+          bHi[n] = words[w + 2]!
+          n++
+          continue
+        }
+        if (marker === M_BRANCH_TARGET) {
+          targetLo = words[w + 1]!
+          targetHi = words[w + 2]!
+          continue
+        }
+        break
+      }
+      if (cls === ENCODING && instrFast) {
+        const size = w0 >>> 16
+        if (size <= 8 && encLen + size <= MAX_ENCODING_LENGTH) {
+          encLen += size
+          continue
+        }
+      }
+      break
+    }
+    this.curPcLo = pcLo
+    this.curPcHi = pcHi
+    this.instrs = instrs
+    this.lastInstrType = lastType
+    this.lastInstrSize = lastSize
+    this.lastInstrFlags = lastFlags
+    this.pendingEncLen = encLen
+    this.branchTargetLo = targetLo
+    this.branchTargetHi = targetHi
+    if (fastInstr) {
+      this.prevInstrLo = pcLo
+      this.prevInstrHi = pcHi
+      this.hasPrevInstr = true
+      this.lastInstrHasEnc = false
+    }
+    this.runEnd = n
     return e
   }
 
