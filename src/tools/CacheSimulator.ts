@@ -41,27 +41,21 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema } from "effect"
-import * as Tool from "../analyzer/Tool.ts"
+import { type Effect, Schema } from "effect"
+import type * as Tool from "../analyzer/Tool.ts"
 import { CacheSimulation } from "./internal/cache/CacheSimulation.ts"
 import { coreHeader } from "./internal/cache/CoreMap.ts"
 import { geometryProblem } from "./internal/cache/Device.ts"
 import { addStats, type DeviceStats, description, printStats, statsOf } from "./internal/cache/report.ts"
+import {
+  invalidOptions,
+  type State as SimState,
+  SimulatorError,
+  simulatorTool,
+  validating
+} from "./internal/cache/simulatorTool.ts"
 
-/**
- * Why a simulator could not be built or could not go on.
- *
- * @category errors
- */
-export class SimulatorError extends Schema.TaggedError<SimulatorError>()("SimulatorError", {
-  reason: Schema.Literals(["InvalidOptions", "TooSmallCoreCount", "UnhandledRecordType"]),
-  tool: Schema.String,
-  detail: Schema.String
-}) {
-  override get message(): string {
-    return `${this.tool}: ${this.detail}`
-  }
-}
+export { SimulatorError }
 
 /**
  * Cache simulator options (DynamoRIO's option names in camel case; sizes in bytes).
@@ -179,15 +173,11 @@ export const Result = Schema.Struct({
 export type Result = typeof Result.Type
 
 /** @category models */
-export interface State {
-  readonly sim: CacheSimulation
-  readonly shardType: Tool.ShardType
-  readonly usageError: SimulatorError | undefined
-}
+export type State = SimState<CacheSimulation>
 
 const TOOL = "cache_simulator"
 
-const invalid = (detail: string) => new SimulatorError({ reason: "InvalidOptions", tool: TOOL, detail })
+const invalid = (detail: string) => invalidOptions(TOOL, detail)
 
 const isCount = (n: number) => Number.isInteger(n) && n >= 0
 
@@ -283,86 +273,31 @@ export const print = (result: Result, digitSeparator = ""): string => {
   return out
 }
 
-const build = (options: Options): Tool.Tool<State, Result, Result, SimulatorError> => {
-  const config = {
-    ...options,
-    outputCpuids: options.outputCpuids
-  }
-  return Tool.make<State, Result, Result, SimulatorError>({
+const build = (options: Options): Tool.Tool<State, Result, Result, SimulatorError> =>
+  simulatorTool({
     name: TOOL,
-    parallel: false,
-    preferredShardType: "core",
-    makeShard: (info) => {
-      const byCore = info.shardType === "core"
-      return {
-        sim: new CacheSimulation(config, byCore),
-        shardType: info.shardType,
-        usageError:
-          byCore && options.cpuScheduling
-            ? invalid(
-                "Usage error: -cpu_scheduling not supported with -core_serial; use -cpu_schedule_file with -core_serial instead"
-              )
-            : undefined
-      }
-    },
-    processBatch: (state, batch, start, end, ctx) => {
-      if (state.usageError !== undefined) return Tool.fail(state.usageError, start)
-      const at = state.sim.run(batch, start, end, ctx.output)
-      if (at < 0) return undefined
-      const sim = state.sim
-      switch (sim.outcome) {
-        case "stop":
-          return Tool.stop()
-        case "tooSmallCoreCount":
-          return Tool.fail(
-            new SimulatorError({
-              reason: "TooSmallCoreCount",
-              tool: TOOL,
-              detail: `Too-small core count ${sim.numCores} for trace core #${sim.outcomeValue}`
-            }),
-            at
-          )
-        case "unhandledType":
-          return Tool.fail(
-            new SimulatorError({
-              reason: "UnhandledRecordType",
-              tool: TOOL,
-              detail: `Unhandled memref type ${sim.outcomeValue}`
-            }),
-            at
-          )
-      }
-    },
-    finishShard: (state) => resultOf(state.sim, state.shardType, options.cpuScheduling),
-    merge: (shards) => {
-      if (shards.length === 0) return resultOf(new CacheSimulation(config, false), "thread", options.cpuScheduling)
-      let acc = shards[0]!.result
-      for (let i = 1; i < shards.length; i++) acc = sumResults(acc, shards[i]!.result)
-      return acc
-    },
+    cpuScheduling: options.cpuScheduling,
+    simulation: (byCore) => new CacheSimulation({ ...options, outputCpuids: options.outputCpuids }, byCore),
+    resultOf,
+    sum: sumResults,
     print: (result) => print(result, options.digitSeparator),
-    shardResultSchema: Result,
-    resultSchema: Result,
-    describeError: (e) => e.message
+    schema: Result
   })
-}
 
 /**
  * A cache simulator with the given options (unspecified ones from
- * {@link defaults}; keys set to `undefined` count as unspecified); fails with DynamoRIO's usage error when the geometry is
- * impossible.
+ * {@link defaults}; keys set to `undefined` count as unspecified); fails with
+ * DynamoRIO's usage error when the geometry is impossible.
  *
  * @category constructors
  */
-export const make = (
-  options: Partial<Options> = {}
-): Effect.Effect<Tool.Tool<State, Result, Result, SimulatorError>, SimulatorError> =>
-  Effect.suspend(() => {
-    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined))
-    const full: Options = { ...defaults, ...given }
-    const problem = validate(full)
-    return problem === undefined ? Effect.succeed(build(full)) : Effect.fail(problem)
-  })
+export const make: (
+  options?: Partial<Options>
+) => Effect.Effect<Tool.Tool<State, Result, Result, SimulatorError>, SimulatorError> = validating(
+  defaults,
+  validate,
+  build
+)
 
 /**
  * The cache simulator with DynamoRIO's defaults.

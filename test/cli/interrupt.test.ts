@@ -44,7 +44,11 @@ describe("memtrace (spawned), interrupted", () => {
             return Effect.sync(() => child.kill("SIGKILL"))
           }
         ).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
-        assert.isAbove(result.afterSignalMs, -1, `the run ended before it was interrupted (${Date.now() - started} ms)`)
+        assert.isAbove(
+          result.afterSignalMs,
+          -1,
+          `the run ended before it was interrupted (${Date.now() - started} ms, exit ${result.code}): ${result.stderr}`
+        )
         assert.strictEqual(result.code, 130, result.stderr)
         // Bounded shutdown: threads terminated and finalizers run well within 10 s of the signal.
         assert.isBelow(result.afterSignalMs, 10_000)

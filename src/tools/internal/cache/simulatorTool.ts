@@ -1,0 +1,130 @@
+/**
+ * What the cache and TLB simulator tools share: the typed error, the tool
+ * built around a simulation (core placement, usage errors, early stops,
+ * merging per-shard results) and the validating constructor. Each simulator
+ * module supplies its simulation, result shape and printer.
+ */
+import { Effect, Schema as S, type Schema } from "effect"
+import * as Tool from "../../../analyzer/Tool.ts"
+import type { RecordBatch } from "../../../trace/RecordBatch.ts"
+
+/**
+ * Why a simulator could not be built or could not go on.
+ *
+ * @category errors
+ */
+export class SimulatorError extends S.TaggedError<SimulatorError>()("SimulatorError", {
+  reason: S.Literals(["InvalidOptions", "TooSmallCoreCount", "UnhandledRecordType"]),
+  tool: S.String,
+  detail: S.String
+}) {
+  override get message(): string {
+    return `${this.tool}: ${this.detail}`
+  }
+}
+
+/** The face a simulation shows its tool. */
+export interface Simulation {
+  /** Simulates records `[start, end)` on `core`; -1 when all were consumed, else where it stopped (see `outcome`). */
+  run(batch: RecordBatch, start: number, end: number, core: number): number
+  readonly outcome: "stop" | "tooSmallCoreCount" | "unhandledType"
+  readonly outcomeValue: number
+  readonly numCores: number
+}
+
+/** A simulator tool's per-shard state. */
+export interface State<Sim extends Simulation> {
+  readonly sim: Sim
+  readonly shardType: Tool.ShardType
+  readonly usageError: SimulatorError | undefined
+}
+
+export const invalidOptions = (tool: string, detail: string) =>
+  new SimulatorError({ reason: "InvalidOptions", tool, detail })
+
+/**
+ * The tool around a simulation: serial, preferring core shards, as DynamoRIO's
+ * simulators are.
+ */
+export const simulatorTool = <Sim extends Simulation, R>(spec: {
+  readonly name: string
+  readonly cpuScheduling: boolean
+  readonly simulation: (byCore: boolean) => Sim
+  readonly resultOf: (sim: Sim, shardType: Tool.ShardType, cpuScheduling: boolean) => R
+  readonly sum: (a: R, b: R) => R
+  readonly print: (result: R) => string
+  readonly schema: Schema.Codec<R, any>
+}): Tool.Tool<State<Sim>, R, R, SimulatorError> =>
+  Tool.make<State<Sim>, R, R, SimulatorError>({
+    name: spec.name,
+    parallel: false,
+    preferredShardType: "core",
+    makeShard: (info) => {
+      const byCore = info.shardType === "core"
+      return {
+        sim: spec.simulation(byCore),
+        shardType: info.shardType,
+        usageError:
+          byCore && spec.cpuScheduling
+            ? invalidOptions(
+                spec.name,
+                "Usage error: -cpu_scheduling not supported with -core_serial; use -cpu_schedule_file with -core_serial instead"
+              )
+            : undefined
+      }
+    },
+    processBatch: (state, batch, start, end, ctx) => {
+      if (state.usageError !== undefined) return Tool.fail(state.usageError, start)
+      const at = state.sim.run(batch, start, end, ctx.output)
+      if (at < 0) return undefined
+      const sim = state.sim
+      switch (sim.outcome) {
+        case "stop":
+          return Tool.stop()
+        case "tooSmallCoreCount":
+          return Tool.fail(
+            new SimulatorError({
+              reason: "TooSmallCoreCount",
+              tool: spec.name,
+              detail: `Too-small core count ${sim.numCores} for trace core #${sim.outcomeValue}`
+            }),
+            at
+          )
+        case "unhandledType":
+          return Tool.fail(
+            new SimulatorError({
+              reason: "UnhandledRecordType",
+              tool: spec.name,
+              detail: `Unhandled memref type ${sim.outcomeValue}`
+            }),
+            at
+          )
+      }
+    },
+    finishShard: (state) => spec.resultOf(state.sim, state.shardType, spec.cpuScheduling),
+    merge: (shards) => {
+      if (shards.length === 0) return spec.resultOf(spec.simulation(false), "thread", spec.cpuScheduling)
+      let acc = shards[0]!.result
+      for (let i = 1; i < shards.length; i++) acc = spec.sum(acc, shards[i]!.result)
+      return acc
+    },
+    print: spec.print,
+    shardResultSchema: spec.schema,
+    resultSchema: spec.schema,
+    describeError: (e) => e.message
+  })
+
+/**
+ * A constructor that fills unspecified options (keys set to `undefined`
+ * count as unspecified) from `defaults` and fails with DynamoRIO's usage
+ * error when `validate` finds a problem.
+ */
+export const validating =
+  <O extends object, T>(defaults: O, validate: (o: O) => SimulatorError | undefined, build: (o: O) => T) =>
+  (options: Partial<O> = {}): Effect.Effect<T, SimulatorError> =>
+    Effect.suspend(() => {
+      const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined))
+      const full = { ...defaults, ...given } as O
+      const problem = validate(full)
+      return problem === undefined ? Effect.succeed(build(full)) : Effect.fail(problem)
+    })
