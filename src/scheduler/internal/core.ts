@@ -56,7 +56,7 @@
  * per-input workload ordinals, per-workload output limits, tid/pid tagging.
  */
 import { RecordType, type ScheduleRecord } from "../../trace/internal/scheduleFile.ts"
-import { MarkerType, TraceType } from "../../trace/Record.ts"
+import { FileType, MarkerType, TraceType } from "../../trace/Record.ts"
 import * as RecordBatchModule from "../../trace/RecordBatch.ts"
 import { FLAG_SYNTHETIC, type RecordBatch } from "../../trace/RecordBatch.ts"
 import { ConsistentMode } from "./consistent.ts"
@@ -1362,6 +1362,9 @@ export class Core {
 
   private updateNextRecord(out: OutputState, inp: InputState, batch: RecordBatch, i: number): void {
     const o = this.opts
+    // DynamoRIO's adjust_filetype: with system-call sequences the trace has kernel system calls.
+    if (this.syscallInjection && batch.type[i] === TraceType.MARKER && batch.size[i] === MarkerType.FILETYPE)
+      batch.addrLo[i] = (batch.addrLo[i]! | FileType.KERNEL_SYSCALLS) >>> 0
     if (o.canonicalizeAddresses) {
       const n = canonicalize(batch, i)
       if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
@@ -1413,7 +1416,7 @@ export class Core {
           m === MarkerType.CORE_IDLE ||
           m === MarkerType.CORE_WAIT ||
           (stopAtTimestamp && m === MarkerType.TIMESTAMP) ||
-          (m === MarkerType.SYSCALL && this.syscallInjection)
+          ((m === MarkerType.SYSCALL || m === MarkerType.FILETYPE) && this.syscallInjection)
         )
           break
       } else if ((recordClass[ty]! & CLASS_INSTR) !== 0 && inp.instrsDelivered >= inp.roiStop) {

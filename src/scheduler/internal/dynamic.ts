@@ -657,7 +657,7 @@ export class DynamicMode implements Mode {
           const m = sizes[end]!
           if (m === MarkerType.CORE_IDLE || m === MarkerType.CORE_WAIT) break
           // A SYSCALL marker is delivered alone when its sequence may have to go in.
-          if (m === MarkerType.SYSCALL && core.syscallInjection) break
+          if ((m === MarkerType.SYSCALL || m === MarkerType.FILETYPE) && core.syscallInjection) break
           this.processMarker(inp, output, m, batch, end)
         }
         if (byTime) {

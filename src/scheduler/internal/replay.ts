@@ -376,7 +376,7 @@ export class ReplayMode implements Mode {
       if ((cls & CLASS_MARKER) !== 0) {
         const m = sizes[end]!
         if (m === MarkerType.CORE_IDLE || m === MarkerType.CORE_WAIT) break
-        if (core.syscallInjection && m === MarkerType.SYSCALL) break
+        if (core.syscallInjection && (m === MarkerType.SYSCALL || m === MarkerType.FILETYPE)) break
       }
       if (canon) {
         const n = canonicalize(batch, end)
