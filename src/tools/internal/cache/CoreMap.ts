@@ -12,7 +12,7 @@
  *   remembered for the header.
  */
 
-import { StdUnorderedKeys } from "./StdUnorderedKeys.ts"
+import { StdUnordered } from "../StdUnordered.ts"
 
 /** `INVALID_CORE_INDEX`. @internal */
 export const NO_CORE = -1
@@ -38,7 +38,8 @@ export class CoreMap {
   readonly threadEverCounts: Int32Array
   readonly thread2core = new Map<number, number>()
   readonly cpu2core = new Map<number, number>()
-  readonly cpuOrder = new StdUnorderedKeys()
+  // A std::unordered_map<int64_t, …> has the identity hash.
+  readonly cpuOrder = new StdUnordered<number>((cpu) => cpu, String)
   nonMarkerCount = 0
   /** `last_thread_`: -1 before any record, 0 (no thread) after an exit or cpu marker. */
   lastThread = -1
@@ -117,7 +118,7 @@ export class CoreMap {
   }
 
   summaries(): Array<CoreSummary> {
-    const order = this.cpuOrder.keys()
+    const order = this.cpuOrder.ordered()
     const out: Array<CoreSummary> = []
     for (let core = 0; core < this.numCores; core++) {
       out.push({

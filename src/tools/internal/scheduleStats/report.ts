@@ -5,7 +5,7 @@
  * stream formatting and libstdc++ container orders.
  */
 import { fixed, setw } from "../format.ts"
-import { StdUnordered } from "./StdUnordered.ts"
+import { StdUnordered } from "../StdUnordered.ts"
 
 export type Histogram = ReadonlyArray<readonly [number, number]>
 

@@ -4,8 +4,9 @@
  * counts 1, 13, 29, 59, … (a rehash when the element count would exceed the
  * bucket count), a new key linked at the front of its bucket (or of the whole
  * list when its bucket is empty), and a rehash that relinks nodes in list
- * order. schedule_stats prints its thread sets and per-thread and per-syscall
- * histograms by walking such containers, so its output order needs this.
+ * order. DynamoRIO's tools print by walking such containers (schedule_stats'
+ * thread sets and histograms, the cache simulator's traced CPUs per core), so
+ * reproducing their output order needs this. Checked against g++ 12.
  *
  * Keys are compared by `id` (a string); `hash` gives the 64-bit hash as a
  * non-negative number below 2^53 (or a negative number, read as its 64-bit
