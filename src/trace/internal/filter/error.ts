@@ -1,0 +1,32 @@
+/**
+ * The error of `Filter` requests that cannot be carried out (the trace
+ * reading and writing failures stay `TraceError` and `TraceWriterError`).
+ * The public name is `Filter.FilterError`.
+ */
+import { Schema } from "effect"
+
+/**
+ * Why the filter refused.
+ *
+ * - `InvalidOptions`: options that contradict each other or are out of range
+ *   (an instruction and a timestamp trim together, a window whose end is not
+ *   after its start, a chunk size for a non-zip format).
+ * - `NoMatchingThreads`: `onlyThreads` matched no input.
+ * - `WouldOverwriteInput`: an output file would replace its own input.
+ */
+export const FilterErrorReason = Schema.Literals(["InvalidOptions", "NoMatchingThreads", "WouldOverwriteInput"])
+
+export type FilterErrorReason = typeof FilterErrorReason.Type
+
+export class FilterError extends Schema.TaggedError<FilterError>()("FilterError", {
+  reason: FilterErrorReason,
+  /** The input or output path concerned. */
+  path: Schema.String,
+  /** The option to blame, by its `Filter.Options` name. */
+  option: Schema.optional(Schema.String),
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.reason}: ${this.detail} (${this.path})`
+  }
+}
