@@ -75,6 +75,42 @@ export const toFailure = (f: FailureInfo): ShardFailure =>
     toolError: f.toolError
   })
 
+/**
+ * Merges and prints every tool's shard results (sorted by shard); a merge or
+ * print that throws fails the run with `Merge`, after the failures so far.
+ * Shared by local runs and cluster runs.
+ */
+export const mergeTools = (
+  tools: ReadonlyArray<Tool.Any>,
+  shardsOf: (tool: number) => ReadonlyArray<Tool.ShardOutcome<unknown>>,
+  failures: ReadonlyArray<ShardFailure>,
+  shardType: Tool.ShardType,
+  context: Tool.MergeContext
+): Effect.Effect<Array<ToolOutput>, AnalysisFailed> =>
+  Effect.forEach(tools, (tool, t) =>
+    Effect.try({
+      try: (): ToolOutput => {
+        const shards = [...shardsOf(t)].sort((a, b) => a.shardIndex - b.shardIndex)
+        const result = tool.merge(shards, context)
+        return { name: tool.name, result, text: tool.print(result), shards }
+      },
+      catch: (e) =>
+        new AnalysisFailed({
+          failures: [
+            ...failures,
+            new ShardFailure({
+              reason: "Merge",
+              worker: -1,
+              shard: -1,
+              shardType,
+              tool: tool.name,
+              message: e instanceof Error ? e.message : String(e)
+            })
+          ]
+        })
+    })
+  )
+
 export const orchestrate = (
   backend: Backend,
   p: Plan,
@@ -196,31 +232,9 @@ export const orchestrate = (
     const fatal = policy === "fail-fast" || failures.some((f) => f.reason === "Timeout" || f.reason === "WorkerStalled")
     if (sorted.length > 0 && fatal) return yield* new AnalysisFailed({ failures: sorted })
 
-    const outputs: Array<ToolOutput> = []
-    for (const [t, tool] of options.tools.entries()) {
-      const shards = [...backend.results(t)].sort((a, b) => a.shardIndex - b.shardIndex)
-      const merged = yield* Effect.try({
-        try: () => {
-          const result = tool.merge(shards, { schedulerStats: backend.stats })
-          return { result, text: tool.print(result) }
-        },
-        catch: (e) =>
-          new AnalysisFailed({
-            failures: [
-              ...sorted,
-              new ShardFailure({
-                reason: "Merge",
-                worker: -1,
-                shard: -1,
-                shardType: p.shardType,
-                tool: tool.name,
-                message: e instanceof Error ? e.message : String(e)
-              })
-            ]
-          })
-      })
-      outputs.push({ name: tool.name, result: merged.result, text: merged.text, shards })
-    }
+    const outputs = yield* mergeTools(options.tools, (t) => backend.results(t), sorted, p.shardType, {
+      schedulerStats: backend.stats
+    })
     return {
       mode: p.mode,
       workers: p.workers,

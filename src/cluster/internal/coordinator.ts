@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { Deferred, Duration, Effect, Schema } from "effect"
 import type * as Analyzer from "../../analyzer/Analyzer.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "../../analyzer/AnalyzerError.ts"
+import { mergeTools } from "../../analyzer/internal/orchestrate.ts"
 import type * as Tool from "../../analyzer/Tool.ts"
 import { FileType } from "../../trace/Record.ts"
 import * as Trace from "../../trace/Trace.ts"
@@ -177,10 +178,9 @@ export const analyze = (
       const fatal = policy === "fail-fast" || sorted.some((f) => f.reason === "Timeout")
       if (sorted.length > 0 && fatal) return yield* new AnalysisFailed({ failures: sorted })
 
-      const outputs: Array<Analyzer.ToolOutput> = []
-      for (const [t, tool] of options.tools.entries()) {
-        const merged = yield* Effect.try({
-          try: () => {
+      const outputs = yield* Effect.try({
+        try: () =>
+          options.tools.map((tool, t) => {
             const decode = Schema.decodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
             const shards: Array<Tool.ShardOutcome<unknown>> = []
             for (const reply of replies) {
@@ -188,27 +188,22 @@ export const analyze = (
               for (const o of reply.results[t]!)
                 shards.push({ shardIndex: o.shard, shardType, result: decode(o.result) })
             }
-            shards.sort((a, b) => a.shardIndex - b.shardIndex)
-            const result = tool.merge(shards)
-            return { result, text: tool.print(result), shards }
-          },
-          catch: (e) =>
-            new AnalysisFailed({
-              failures: [
-                ...sorted,
-                new ShardFailure({
-                  reason: "Merge",
-                  worker: -1,
-                  shard: -1,
-                  shardType,
-                  tool: tool.name,
-                  message: e instanceof Error ? e.message : String(e)
-                })
-              ]
-            })
-        })
-        outputs.push({ name: tool.name, ...merged })
-      }
+            return shards
+          }),
+        catch: (e) =>
+          new AnalysisFailed({
+            failures: [
+              ...sorted,
+              new ShardFailure({
+                reason: "Merge",
+                worker: -1,
+                shard: -1,
+                shardType,
+                message: `a shard result does not decode: ${e instanceof Error ? e.message : String(e)}`
+              })
+            ]
+          })
+      }).pipe(Effect.flatMap((decoded) => mergeTools(options.tools, (t) => decoded[t]!, sorted, shardType, {})))
       const runners = new Set(replies.filter((r) => r !== undefined).map((r) => r.runner))
       return {
         mode: "thread-sharded" as const,

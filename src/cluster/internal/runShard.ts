@@ -8,7 +8,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { ShardFailure } from "../../analyzer/AnalyzerError.ts"
+import { toFailure } from "../../analyzer/internal/orchestrate.ts"
 import { type FailureInfo, WorkerCore } from "../../analyzer/internal/worker.ts"
 import type * as Tool from "../../analyzer/Tool.ts"
 import { InputReader } from "../../trace/internal/inputReader.ts"
@@ -39,20 +39,6 @@ const checkRoots = async (file: string, roots: ReadonlyArray<string>): Promise<v
   })
 }
 
-const toShardFailure = (f: FailureInfo): ShardFailure =>
-  new ShardFailure({
-    reason: f.reason,
-    worker: f.worker,
-    shard: f.shard,
-    shardType: f.shardType,
-    tid: f.tid,
-    input: f.input,
-    tool: f.tool,
-    record: f.record,
-    message: f.message,
-    toolError: f.toolError
-  })
-
 const asTraceError = (path: string) => (e: unknown) =>
   e instanceof TraceError
     ? e
@@ -74,7 +60,7 @@ const encodeResults = (
       catch: (e) =>
         new ShardFailed({
           failures: [
-            toShardFailure({
+            toFailure({
               reason: "ShardExit",
               worker: core.config.worker,
               shard: core.config.worker,
@@ -98,9 +84,7 @@ export const runShard = (request: Request, context: RunnerContext): Effect.Effec
     const shardType: Tool.ShardType = request.coreOnDisk ? "core" : "thread"
     const failed = (info: Omit<FailureInfo, "worker" | "shard" | "shardType" | "input">) =>
       new ShardFailed({
-        failures: [
-          toShardFailure({ ...info, worker: request.shard, shard: request.shard, shardType, input: request.name })
-        ]
+        failures: [toFailure({ ...info, worker: request.shard, shard: request.shard, shardType, input: request.name })]
       })
     const tools = yield* loadTools(request.tools, context.allowedModules).pipe(
       Effect.mapError((e) => failed({ reason: "ShardInit", tool: e.tool, message: e.message }))
@@ -137,8 +121,7 @@ export const runShard = (request: Request, context: RunnerContext): Effect.Effec
             if (batch === undefined) return
             const outcome = core.processSegment(batch, 0, RecordBatch.length(batch), request.shard, output)
             if (outcome !== undefined) {
-              if (outcome._tag === "Failed")
-                return yield* new ShardFailed({ failures: [toShardFailure(outcome.failure)] })
+              if (outcome._tag === "Failed") return yield* new ShardFailed({ failures: [toFailure(outcome.failure)] })
               return
             }
             if (Date.now() - lastYield >= YIELD_EVERY_MS) {
@@ -151,7 +134,7 @@ export const runShard = (request: Request, context: RunnerContext): Effect.Effec
     )
     const end = core.finishAll()
     if (end !== undefined && end._tag === "Failed")
-      return yield* new ShardFailed({ failures: [toShardFailure(end.failure)] })
+      return yield* new ShardFailed({ failures: [toFailure(end.failure)] })
     const results = yield* encodeResults(tools, core)
     return { results, records: core.processed, runner: context.runner, elapsedMs: Date.now() - started }
   })
