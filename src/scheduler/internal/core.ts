@@ -147,6 +147,8 @@ export class Core {
   private readonly decision = new SwitchDecision()
   private readonly pickOut = new Pick()
   private readonly needStep: MutableNeedData = { _tag: "NeedData", input: 0, again: false }
+  /** Replaying a recorded or as-traced schedule. */
+  private readonly replaying: boolean
   /** Regions apply at run time (not when replaying: recorded SKIPs do, and as-traced replays only skip at init). */
   private readonly runtimeRegions: boolean
   /** Kernel sequence templates by key. */
@@ -183,7 +185,8 @@ export class Core {
           inp.chunkInstrCount ?? 0
         )
     )
-    this.runtimeRegions = opts.mapping !== "asPreviously" && !opts.asTraced
+    this.replaying = opts.mapping === "asPreviously" || opts.asTraced
+    this.runtimeRegions = !this.replaying
     for (const inp of this.inputs) this.tid2input.set(inp.workload * WORKLOAD_SHIFT_FACTOR + inp.tid, inp.index)
     this.outputs = Array.from({ length: outputCount }, (_, o) => {
       const step: MutableRecordsStep = {
@@ -595,6 +598,7 @@ export class Core {
   /** Starts the skip to the first region (at init). */
   private enterFirstRegion(inp: InputState): void {
     const start = inp.regionStart[0]!
+    inp.initSkipUnrecorded = this.opts.recordSchedule
     this.startSkip(inp, start, false, start === Number.POSITIVE_INFINITY ? Status.SKIPPED : Status.REGION_INVALID)
   }
 
@@ -993,7 +997,8 @@ export class Core {
     return this.outputs.map((out) => {
       const rec = out.record.map((r) => ({ ...r }))
       const last = rec[rec.length - 1]
-      if (last !== undefined && last.type === RecordType.DEFAULT && last.stop === 0 && last.start !== 0) {
+      // (A 0,0 starter segment is always followed by its SKIP, so it is never last.)
+      if (last !== undefined && last.type === RecordType.DEFAULT && last.stop === 0) {
         const inp = this.inputs[last.input]!
         last.stop = inp.atEof || inp.readerAtEnd() ? Number.POSITIVE_INFINITY : this.readerInstrOrdinal(inp)
       }
@@ -1044,14 +1049,11 @@ export class Core {
     if (recording) {
       const ord = this.readerInstrOrdinal(inp)
       const first = inp.regionStart[0]
-      if (
-        first !== undefined &&
-        inp.curRegion === 0 &&
-        inp.inCurRegion &&
-        (ord === first || ord + 1 === first) &&
-        this.opts.mapping !== "asPreviously"
-      ) {
-        // Skipped at init, with no output to record it on then.
+      if (first !== undefined && inp.initSkipUnrecorded && inp.curRegion === 0 && inp.inCurRegion) {
+        // Skipped at init, with no output to record it on then (once: DynamoRIO
+        // tests the ordinal instead, which matches again after a region
+        // starting at instruction 1 or 2 has run an instruction).
+        inp.initSkipUnrecorded = false
         this.recordSkip(out, inp, 0, first)
       } else {
         this.recordSegment(out, RecordType.DEFAULT, input, ord, 0)
@@ -1276,7 +1278,8 @@ export class Core {
         const prevInput = out.curInput
         const res = this.pickNextInput(output, decision.blockedTime)
         if (res !== Status.OK && res !== Status.WAIT && res !== Status.SKIPPED) return this.statusStep(res)
-        if (out.curInput !== prevInput || res === Status.SKIPPED) {
+        // A replay's next segment may be of the same input: the candidate is checked against it.
+        if (out.curInput !== prevInput || res === Status.SKIPPED || this.replaying) {
           // Undo the quantum overshoot of the record we did not deliver, unless the quantum was reset.
           if (!decision.preempt && this.opts.mapping === "dynamic" && out.curInput !== prevInput) {
             const prev = this.inputs[prevInput]!

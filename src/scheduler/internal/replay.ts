@@ -138,11 +138,31 @@ export class ReplayMode implements Mode {
         if (segs[0]!.type === RecordType.IDLE) segs[0]!.start = Math.trunc(core.opts.timeUnitsPerUs * segs[0]!.start)
         // DynamoRIO starts the count on the first call, so a leading idle segment is passed over.
         out.idleStartCount = -1
+      } else if (segs[0]!.type === RecordType.DEFAULT && (segs[0]!.start > 0 || this.laterThanOther(o, segs[0]!))) {
+        // The output's first input ran elsewhere first (the output began idle
+        // or inactive): wait for it, as an as-traced output does, rather than
+        // share it from the start as DynamoRIO does.
+        core.setCurInput(o, INVALID)
+        out.waiting = true
+        this.recordIndex[o] = -1
       } else {
         core.setCurInput(o, segs[0]!.input)
       }
     }
     return undefined
+  }
+
+  /** With timestamp deps: another output's first segment runs the same input earlier. */
+  private laterThanOther(output: number, seg: Segment): boolean {
+    if (!this.core.opts.timestampDeps) return false
+    return this.segs.some(
+      (other, o) =>
+        o !== output &&
+        other[0] !== undefined &&
+        other[0].type === RecordType.DEFAULT &&
+        other[0].input === seg.input &&
+        other[0].timestamp < seg.timestamp
+    )
   }
 
   /** DynamoRIO's read_traced_schedule + read_and_instantiate_traced_schedule. */
@@ -288,12 +308,22 @@ export class ReplayMode implements Mode {
       return
     }
     if (core.opts.timestampDeps) {
-      // A segment waits for the other outputs' earlier segments.
+      // A segment waits for the other outputs' earlier segments: their next
+      // ones (DynamoRIO), and, unlike DynamoRIO, an earlier one of the same
+      // input still running there (a deactivated output's last segment
+      // overlaps the next one by the records after its last instruction).
       for (let o = 0; o < core.outputs.length; o++) {
         if (o === output) continue
         const oi = this.recordIndex[o]!
         const other = this.segs[o]!
-        if (oi + 1 < other.length && seg.timestamp > other[oi + 1]!.timestamp) {
+        const current = oi >= 0 && oi < other.length ? other[oi]! : undefined
+        const holding =
+          current !== undefined &&
+          current.type === RecordType.DEFAULT &&
+          current.input === index &&
+          core.outputs[o]!.curInput === index &&
+          current.timestamp < seg.timestamp
+        if (holding || (oi + 1 < other.length && seg.timestamp > other[oi + 1]!.timestamp)) {
           core.setCurInput(output, INVALID)
           out.waiting = true
           res.status = Status.WAIT
@@ -325,27 +355,33 @@ export class ReplayMode implements Mode {
   // -------------------------------------------------------------------------
   // Switch checks.
 
-  /** True when `batch[i]` of `inp` (its reader count being `count`) ends the output's segment. */
-  private segmentEnds(output: number, count: number, fromQueue: boolean): boolean {
+  /**
+   * True when a record that is instruction `count` of its input (counting
+   * itself) ends the output's segment: the stop is exclusive. DynamoRIO
+   * compares its reader's count instead and lets records read before (given
+   * back at a switch) through whatever the stop, which delivers instructions
+   * a segment does not cover when another output had read them first; only
+   * its 0,0 starter segment (before an output's first skip) is exempt.
+   */
+  private segmentEnds(output: number, count: number): boolean {
     const segs = this.segs[output]!
     const ri = this.recordIndex[output]!
     if (ri < 0 || ri >= segs.length) return false
     const seg = segs[ri]!
     if (seg.type === RecordType.SKIP) return true
-    if (seg.type !== RecordType.DEFAULT) return false
-    // The stop is exclusive; a 0,0 segment only starts a recorded output that begins with a skip.
-    return count >= seg.stop && (!fromQueue || (seg.start === 0 && seg.stop === 0))
+    return seg.type === RecordType.DEFAULT && count >= seg.stop
   }
 
   checkForInputSwitch(
     output: number,
     inp: InputState,
-    _batch: RecordBatch,
-    _i: number,
+    batch: RecordBatch,
+    i: number,
     _curTime: number,
     decision: SwitchDecision
   ): void {
-    if (this.segmentEnds(output, this.core.readerInstrOrdinal(inp), inp.candFromQueue)) decision.needNewInput = true
+    const count = inp.instrsDelivered + ((recordClass[batch.type[i]!]! & CLASS_INSTR) !== 0 ? 1 : 0)
+    if (this.segmentEnds(output, count)) decision.needNewInput = true
   }
 
   extendRun(output: number, inp: InputState, batch: RecordBatch, from: number, stop: number, now: number): number {

@@ -298,6 +298,8 @@ export class InputState {
   toInjectSyscall = -1
   sawFirstFuncIdAfterSyscall = false
 
+  /** Recording: the skip to the first region, done at init, still has to be recorded on an output. */
+  initSkipUnrecorded = false
   /** The current candidate had been read before (DynamoRIO's cur_from_queue). */
   candFromQueue = false
   /** Recording: the output let go of the input with nothing read ahead (DynamoRIO's switching_pre_instruction). */
