@@ -22,6 +22,7 @@
 import { Effect, Option, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as ClusterCli from "./Cluster.ts"
+import * as FilterCli from "./Filter.ts"
 import * as V from "./internal/values.ts"
 import * as Options from "./Options.ts"
 import { type UsageError, usageError } from "./UsageError.ts"
@@ -207,6 +208,6 @@ export const make = <E, R>(handlers: Handlers<E, R>) => {
     Command.withDescription(
       "Schedule and analyze DynamoRIO drmemtrace traces. The DynamoRIO form also works: memtrace -indir DIR -tool NAME …"
     ),
-    Command.withSubcommands([analyze, info, view, ClusterCli.runner])
+    Command.withSubcommands([analyze, info, view, ClusterCli.runner, FilterCli.filter, FilterCli.replicate])
   )
 }
