@@ -19,14 +19,27 @@ describe("memtrace (spawned), interrupted", () => {
     () =>
       Effect.gen(function* () {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memtrace-sigint-"))
-        // 4 copies of threadsig: 36 inputs, 3.7 M records; reuse_distance keeps two threads busy for seconds.
-        yield* TraceWriter.replicate(THREADSIG, dir, 4)
+        // 8 copies of threadsig: 72 inputs, 7.4 M records; reuse_distance keeps two threads busy for seconds.
+        yield* TraceWriter.replicate(THREADSIG, dir, 8)
         const started = Date.now()
         const result = yield* Effect.callback<{ code: number | null; stderr: string; afterSignalMs: number }>(
           (resume) => {
             const child = spawn(
               process.execPath,
-              [entry, "analyze", "--indir", dir, "--tool", "reuse_distance", "--backend", "threads", "--jobs", "2"],
+              [
+                entry,
+                "analyze",
+                "--indir",
+                dir,
+                "--tool",
+                "reuse_distance",
+                "--backend",
+                "threads",
+                "--jobs",
+                "2",
+                "--verbose",
+                "1"
+              ],
               { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" } }
             )
             let stderr = ""
