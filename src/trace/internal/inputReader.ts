@@ -35,6 +35,21 @@ let open = 0
 /** Readers created and not yet closed in this thread (diagnostics: leak checks in tests). */
 export const openReaders = (): number => open
 
+// Batches and realignment buffers of closed readers, for the next readers of
+// this thread: a reader per input would otherwise allocate both afresh, and
+// over hundreds of inputs those external allocations drive major GCs.
+const POOL_LIMIT = 8
+const batchPool: Array<RecordBatch.RecordBatch> = []
+const scratchPool: Array<ArrayBuffer> = []
+
+const takeScratch = (bytes: number): ArrayBuffer => {
+  const at = scratchPool.findIndex((b) => b.byteLength >= bytes)
+  if (at < 0) return new ArrayBuffer(Math.max(bytes, 1 << 16))
+  const b = scratchPool[at]!
+  scratchPool.splice(at, 1)
+  return b
+}
+
 export class InputReader {
   readonly decoder: Decoder
   private readonly capacity: number
@@ -47,6 +62,11 @@ export class InputReader {
   private entryCount = 0
   private readonly carry = new Uint8Array(12)
   private carryLen = 0
+  /** The one entry split across two chunks, joined. */
+  private readonly joined = new Uint32Array(3)
+  private readonly joinedBytes = new Uint8Array(this.joined.buffer)
+  /** This chunk's entries after the joined one, in place. */
+  private rest: Uint32Array | undefined = undefined
   private scratch = new ArrayBuffer(0)
   private ended = false
   private lastComponentIndex = -1
@@ -80,18 +100,26 @@ export class InputReader {
   }
 
   /**
-   * Points `words` at the whole entries of `carry + bytes`. When there is a
-   * carried partial entry, or `bytes` is not 4-byte aligned, the entries are
-   * copied into an aligned scratch buffer first (one memcpy per chunk).
+   * Points `words` at the whole entries of `carry + bytes`. An entry split
+   * across the previous chunk and this one is joined alone, in `joined`, and
+   * the entries after it are read in place (`rest`); only when they are not
+   * 4-byte aligned there are all entries copied into an aligned scratch
+   * buffer (one memcpy per chunk).
    */
   private setWords(bytes: Uint8Array): void {
     const carried = this.carryLen
     const usable = carried + bytes.length
     const whole = usable - (usable % 12)
+    this.rest = undefined
     if (carried === 0 && bytes.byteOffset % 4 === 0) {
       this.words = new Uint32Array(bytes.buffer, bytes.byteOffset, whole / 4)
+    } else if (whole > 0 && carried > 0 && (bytes.byteOffset + 12 - carried) % 4 === 0) {
+      this.joinedBytes.set(this.carry.subarray(0, carried))
+      this.joinedBytes.set(bytes.subarray(0, 12 - carried), carried)
+      this.words = this.joined
+      if (whole > 12) this.rest = new Uint32Array(bytes.buffer, bytes.byteOffset + 12 - carried, (whole - 12) / 4)
     } else if (whole > 0) {
-      if (this.scratch.byteLength < whole) this.scratch = new ArrayBuffer(Math.max(whole, 1 << 16))
+      if (this.scratch.byteLength < whole) this.scratch = takeScratch(whole)
       const dst = new Uint8Array(this.scratch, 0, whole)
       dst.set(this.carry.subarray(0, carried))
       dst.set(bytes.subarray(0, whole - carried), carried)
@@ -99,7 +127,7 @@ export class InputReader {
     }
     this.wordsBase = -carried
     this.entryPos = 0
-    this.entryCount = whole / 12
+    this.entryCount = this.words === this.joined ? 1 : whole / 12
     const rest = usable - whole
     if (whole === 0) {
       this.carry.set(bytes, carried)
@@ -107,6 +135,18 @@ export class InputReader {
       this.carry.set(bytes.subarray(bytes.length - rest), 0)
     }
     this.carryLen = rest
+  }
+
+  /** Moves `words` on to the in-place entries after a joined one; false if there are none. */
+  private takeRest(): boolean {
+    const rest = this.rest
+    if (rest === undefined) return false
+    this.rest = undefined
+    this.words = rest
+    this.wordsBase = 12 + this.wordsBase
+    this.entryPos = 0
+    this.entryCount = rest.length / 3
+    return true
   }
 
   /** Loads the next chunk. Returns false at the end of the source. */
@@ -145,6 +185,7 @@ export class InputReader {
     const limit = batch.capacity - 9
     while (RecordBatch.length(batch) <= limit) {
       if (this.entryPos >= this.entryCount) {
+        if (this.takeRest()) continue
         if (!(await this.load())) {
           d.finish(batch)
           this.ended = true
@@ -173,12 +214,21 @@ export class InputReader {
    * cost an allocation, a zero-fill and, in bulk, major GCs).
    */
   recycle(batch: RecordBatch.RecordBatch): void {
-    if (batch.capacity === this.capacity && batch.enc.length > 0 === this.encodings) this.spare = batch
+    if (this.fits(batch)) this.spare = batch
+  }
+
+  private fits(batch: RecordBatch.RecordBatch): boolean {
+    return batch.capacity === this.capacity && batch.enc.length > 0 === this.encodings
   }
 
   private takeBatch(): RecordBatch.RecordBatch {
-    const b = this.spare
-    if (b === undefined) return RecordBatch.make(this.capacity, { encodings: this.encodings })
+    let b = this.spare
+    if (b === undefined) {
+      const at = batchPool.findIndex((p) => this.fits(p))
+      if (at < 0) return RecordBatch.make(this.capacity, { encodings: this.encodings })
+      b = batchPool[at]!
+      batchPool.splice(at, 1)
+    }
     this.spare = undefined
     // The decoder's fast paths rely on zeroed flags and aux fields.
     b.flags.fill(0)
@@ -193,6 +243,16 @@ export class InputReader {
     if (!this.closed) {
       this.closed = true
       open--
+      // Only what no one else can hold: a spare the consumer handed back, and
+      // the realignment buffer (no more words are decoded after close).
+      if (this.spare !== undefined && batchPool.length < POOL_LIMIT) batchPool.push(this.spare)
+      this.spare = undefined
+      if (this.scratch.byteLength > 0 && scratchPool.length < POOL_LIMIT) scratchPool.push(this.scratch)
+      this.scratch = new ArrayBuffer(0)
+      this.words = new Uint32Array(0)
+      this.rest = undefined
+      this.entryCount = 0
+      this.entryPos = 0
     }
     await this.source.close()
   }
