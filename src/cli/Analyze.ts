@@ -35,13 +35,14 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect } from "effect"
 import * as Analyzer from "../analyzer/Analyzer.ts"
 import type * as Tool from "../analyzer/Tool.ts"
 import * as Report from "../report/Report.ts"
 import * as Registry from "../tools/Registry.ts"
 import * as Trace from "../trace/Trace.ts"
 import * as ClusterCli from "./Cluster.ts"
+import * as Json from "./Json.ts"
 import * as Options from "./Options.ts"
 import type * as Progress from "./Progress.ts"
 import { type UsageError, usageError } from "./UsageError.ts"
@@ -287,7 +288,8 @@ export const runAnalysis = (
       exitAfterRecords: options.exitAfterRecords,
       encodings: options.tools.includes("view"),
       onProgress: (p) => hooks.progress.update(p),
-      recordSchedule: options.report !== ""
+      // The report draws the schedule; --json reports each output's statistics.
+      recordSchedule: options.report !== "" || options.json
     })
     if (options.report !== "") {
       const inputs = yield* Report.inputLabels(paths)
@@ -295,16 +297,7 @@ export const runAnalysis = (
     }
     return {
       text: Analyzer.formatText(result),
-      json: {
-        mode: result.mode,
-        workers: result.workers,
-        records: result.records,
-        tools: result.tools.map((t, i) => ({
-          name: options.tools[i],
-          result: Schema.encodeUnknownSync(tools[i]!.resultSchema)(t.result)
-        })),
-        failures: result.failures.map((f) => Schema.encodeSync(Analyzer.ShardFailure)(f))
-      },
+      json: Json.encode(result, tools, options.tools),
       failures: result.failures.map((f) => f.line)
     }
   })

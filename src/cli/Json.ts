@@ -1,0 +1,128 @@
+/**
+ * The `--json` document of `memtrace analyze`: one JSON object with the run's
+ * mode, workers and timings, every tool's merged and per-shard results (each
+ * encoded with the tool's own Schema), the scheduler's statistics per output
+ * in scheduled runs, and the failures tolerated under `--failure continue`.
+ *
+ * **When to use**: decode the CLI's stdout with {@link AnalyzeJson} to read
+ * results from another program; `docs/reference/json.md` describes each key.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import type * as Analyzer from "../analyzer/Analyzer.ts"
+import { ShardFailure } from "../analyzer/AnalyzerError.ts"
+import type * as Tool from "../analyzer/Tool.ts"
+
+/** DynamoRIO's `schedule_statistic_t` names, in order. @category models */
+export const STATISTICS = [
+  "switchInputToInput",
+  "switchInputToIdle",
+  "switchIdleToInput",
+  "switchNop",
+  "quantumPreempts",
+  "directSwitchAttempts",
+  "directSwitchSuccesses",
+  "migrations",
+  "runqueueSteals",
+  "runqueueRebalances",
+  "hitOutputLimit",
+  "kernelSwitchSequenceInjections",
+  "kernelSyscallSequenceInjections",
+  "canonicalizedAddresses"
+] as const
+
+const Statistics = Schema.Struct(
+  Object.fromEntries(STATISTICS.map((k) => [k, Schema.Number])) as {
+    [K in (typeof STATISTICS)[number]]: typeof Schema.Number
+  }
+)
+
+/** @category schemas */
+export const AnalyzeJson = Schema.Struct({
+  mode: Schema.Literals(["thread-sharded", "serial", "core-sharded", "core-serial"]),
+  workers: Schema.Number,
+  /** Trace records handed to the tools (synthetic idle/wait records not counted). */
+  records: Schema.Number,
+  /** Wall time of the analysis, in milliseconds. */
+  elapsedMs: Schema.Number,
+  tools: Schema.Array(
+    Schema.Struct({
+      name: Schema.String,
+      /** The merged result, encoded with the tool's `resultSchema`. */
+      result: Schema.Unknown,
+      /** Per-shard results, encoded with the tool's `shardResultSchema`. */
+      shards: Schema.Array(
+        Schema.Struct({
+          shardIndex: Schema.Number,
+          shardType: Schema.Literals(["thread", "core"]),
+          result: Schema.Unknown
+        })
+      )
+    })
+  ),
+  /** Scheduled runs (serial, core-sharded, core-serial): each output's statistics, records and idles. */
+  schedule: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        output: Schema.Number,
+        records: Schema.Number,
+        idles: Schema.Number,
+        waits: Schema.Number,
+        statistics: Statistics
+      })
+    )
+  ),
+  failures: Schema.Array(ShardFailure)
+})
+
+/** @category models */
+export type AnalyzeJson = typeof AnalyzeJson.Type
+
+/**
+ * The JSON document of a run (already encoded: plain JSON values).
+ *
+ * @category encoding
+ */
+export const encode = (
+  result: Analyzer.AnalysisResult,
+  tools: ReadonlyArray<Tool.Any>,
+  names: ReadonlyArray<string>
+): unknown =>
+  Schema.encodeUnknownSync(AnalyzeJson)({
+    mode: result.mode,
+    workers: result.workers,
+    records: result.records,
+    elapsedMs: result.elapsedMs,
+    tools: result.tools.map((t, i) => ({
+      name: names[i] ?? t.name,
+      result: Schema.encodeUnknownSync(Schema.toCodecJson(tools[i]!.resultSchema))(t.result),
+      shards: t.shards.map((s) => ({
+        shardIndex: s.shardIndex,
+        shardType: s.shardType,
+        result: Schema.encodeUnknownSync(Schema.toCodecJson(tools[i]!.shardResultSchema))(s.result)
+      }))
+    })),
+    ...(result.schedule !== undefined
+      ? {
+          schedule: result.schedule.map((o) => {
+            let records = 0
+            let idles = 0
+            let waits = 0
+            for (const [input, n] of o.runs) {
+              if (input >= 0) records += n
+              else if (input === -1) idles += n
+              else waits += n
+            }
+            return {
+              output: o.output,
+              records,
+              idles,
+              waits,
+              statistics: Object.fromEntries(STATISTICS.map((k, i) => [k, o.stats[i] ?? 0]))
+            }
+          })
+        }
+      : {}),
+    failures: result.failures
+  })

@@ -1,0 +1,57 @@
+import { spawnSync } from "node:child_process"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Schema } from "effect"
+import { AnalyzeJson } from "../../src/cli/Json.ts"
+
+const entry = path.resolve("src/cli/main.ts")
+const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
+
+const analyze = (...args: Array<string>) => {
+  const r = spawnSync(process.execPath, [entry, "analyze", "--indir", THREADSIG, "--json", ...args], {
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, CI: "true" }
+  })
+  assert.strictEqual(r.status, 0, r.stderr)
+  return Schema.decodeUnknownSync(AnalyzeJson)(JSON.parse(r.stdout))
+}
+
+describe("memtrace analyze --json", () => {
+  it("a thread-sharded run's document decodes with its Schema; shards add up to the totals", () => {
+    const doc = analyze("--tool", "basic_counts", "--jobs", "2")
+    assert.strictEqual(doc.mode, "thread-sharded")
+    assert.strictEqual(doc.records, 928_110)
+    assert.isAtLeast(doc.elapsedMs, 0)
+    assert.isUndefined(doc.schedule)
+    const tool = doc.tools[0]!
+    assert.strictEqual(tool.name, "basic_counts")
+    assert.strictEqual(tool.shards.length, 9)
+    assert.deepStrictEqual(
+      tool.shards.map((s) => s.shardIndex),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    )
+    assert.deepStrictEqual(doc.failures, [])
+  })
+
+  it("a core-sharded run carries each core's scheduler statistics and record counts", () => {
+    const doc = analyze("--tool", "basic_counts", "--core-sharded", "--cores", "2", "--sched-block-scale", "0.01")
+    assert.strictEqual(doc.mode, "core-sharded")
+    const schedule = doc.schedule!
+    assert.deepStrictEqual(
+      schedule.map((o) => o.output),
+      [0, 1]
+    )
+    // Every trace record ran on exactly one core.
+    assert.strictEqual(
+      schedule.reduce((a, o) => a + o.records, 0),
+      doc.records
+    )
+    // Each core's switches into an input: from another input or from idle; at least one core switched.
+    assert.isAbove(
+      schedule.reduce((a, o) => a + o.statistics.switchInputToInput + o.statistics.switchIdleToInput, 0),
+      0
+    )
+    assert.strictEqual(doc.tools[0]!.shards.length, 2)
+  })
+})
