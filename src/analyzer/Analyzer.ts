@@ -42,10 +42,11 @@ import type { TraceError } from "../trace/TraceError.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "./AnalyzerError.ts"
 import { defaults } from "./internal/defaults.ts"
 import { makeFiberBackend } from "./internal/fiberBackend.ts"
-import { orchestrate, type Plan } from "./internal/orchestrate.ts"
+import { type IntervalOutput, orchestrate, type Plan } from "./internal/orchestrate.ts"
 import { makeStatic, type OutputSource } from "./internal/outputSource.ts"
 import type { OutputSchedule } from "./internal/scheduleLog.ts"
-import { makeSchedulerSource } from "./internal/schedulerSource.ts"
+import { makeSchedulerSource, type SchedulerSource } from "./internal/schedulerSource.ts"
+import { needsScheduler, schedulingOptions, selectFiles, writeRecord } from "./internal/scheduling.ts"
 import { makeThreadBackend, type ThreadWork } from "./internal/threadBackend.ts"
 import * as Tool from "./Tool.ts"
 
@@ -129,6 +130,49 @@ export interface Options {
   readonly recordSchedule?: boolean | undefined
   /** Old-generation heap cap of each worker thread, in MiB (threads backend). */
   readonly workerMaxMemoryMb?: number | undefined
+  /**
+   * DynamoRIO's -skip_instrs: every input starts after this many
+   * instructions (a region of interest: the last timestamp and cpu markers
+   * are re-inserted before the first instruction kept). Default 0.
+   */
+  readonly skipInstrs?: number | undefined
+  /** DynamoRIO's -exit_after_instrs: every input ends (synthetic thread exit) after this many instructions past the skip. */
+  readonly exitAfterInstrs?: number | undefined
+  /** DynamoRIO's -skip_to_timestamp: every input starts at this trace timestamp (needs `cpuScheduleFile`). */
+  readonly skipToTimestamp?: bigint | undefined
+  /** DynamoRIO's -only_threads: analyze only these threads (every one must be in the trace). */
+  readonly onlyThreads?: ReadonlyArray<number> | undefined
+  /** DynamoRIO's -only_shards: analyze only these input ordinals. */
+  readonly onlyShards?: ReadonlyArray<number> | undefined
+  /**
+   * DynamoRIO's -cpu_schedule_file (`cpu_schedule.bin.zip`): core-sharded and
+   * core-serial runs replay the as-traced schedule (`cores` must equal the
+   * traced cpu count; tools see the traced cpu ids); with `skipToTimestamp`
+   * it only maps the timestamp to instructions.
+   */
+  readonly cpuScheduleFile?: string | undefined
+  /** DynamoRIO's -replay_file: core-sharded and core-serial runs replay this recorded schedule. */
+  readonly replayFile?: string | undefined
+  /** DynamoRIO's -record_file: core-sharded and core-serial runs record their schedule here (written after the run). */
+  readonly recordFile?: string | undefined
+  /** DynamoRIO's -sched_switch_file: context-switch sequences injected at switches (core-sharded and core-serial runs). */
+  readonly switchSequenceFile?: string | undefined
+  /** DynamoRIO's -sched_syscall_file: system-call sequences injected after system calls. */
+  readonly syscallSequenceFile?: string | undefined
+  /**
+   * DynamoRIO's -multi_indir: each path given to {@link run} is a workload of
+   * its own (core-sharded and core-serial runs): tids and pids of workload w
+   * > 0 are tagged `w << 48`, and `scheduler.workloadOutputLimits` limits each.
+   */
+  readonly separateWorkloads?: boolean | undefined
+  /**
+   * DynamoRIO's -interval_microseconds: interval snapshots every this many
+   * microseconds of trace time, merged across shards into whole-trace
+   * intervals. At most one of the two interval options.
+   */
+  readonly intervalMicroseconds?: number | undefined
+  /** DynamoRIO's -interval_instr_count: per-shard interval snapshots every this many instructions. */
+  readonly intervalInstrCount?: number | undefined
 }
 
 /**
@@ -169,6 +213,8 @@ export interface AnalysisResult {
    * (-1) and wait (-2), with DynamoRIO's schedule statistics.
    */
   readonly schedule?: ReadonlyArray<OutputSchedule> | undefined
+  /** Interval snapshots and their text, when an interval option was set. */
+  readonly intervals?: IntervalOutput | undefined
 }
 
 /**
@@ -177,7 +223,7 @@ export interface AnalysisResult {
  * @category formatting
  */
 export const formatText = (result: AnalysisResult): string =>
-  result.tools.map((t) => t.text).join(`\n${Tool.SEPARATOR}\n`)
+  result.tools.map((t) => t.text).join(`\n${Tool.SEPARATOR}\n`) + (result.intervals?.text ?? "")
 
 /**
  * Picks the mode DynamoRIO would for these tools.
@@ -191,11 +237,33 @@ export const autoMode = (tools: ReadonlyArray<Tool.Any>): Mode => {
   return allParallel ? "thread-sharded" : "serial"
 }
 
+const checkIntervals = (options: Options): AnalyzerOptionError | undefined => {
+  const us = options.intervalMicroseconds ?? 0
+  const n = options.intervalInstrCount ?? 0
+  for (const [option, v] of [
+    ["intervalMicroseconds", us],
+    ["intervalInstrCount", n]
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      return new AnalyzerOptionError({ option, message: `${option} must be a non-negative integer, got ${v}` })
+    }
+  }
+  if (us > 0 && n > 0) {
+    return new AnalyzerOptionError({
+      option: "intervalMicroseconds",
+      message: "Cannot enable both kinds of interval analysis"
+    })
+  }
+  return undefined
+}
+
 const plan = (options: Options, inputCount: number, coreOnDisk: boolean): Effect.Effect<Plan, AnalyzerOptionError> =>
   Effect.gen(function* () {
     if (options.tools.length === 0) {
       return yield* new AnalyzerOptionError({ option: "tools", message: "no tool given" })
     }
+    const intervalError = checkIntervals(options)
+    if (intervalError !== undefined) return yield* intervalError
     const cores = options.cores ?? defaults.cores
     if (!Number.isInteger(cores) || cores < 1) {
       return yield* new AnalyzerOptionError({
@@ -252,12 +320,44 @@ const isCoreOnDisk = (filetype: number | undefined): boolean =>
 
 const makeSource = (
   inputs: ReadonlyArray<Trace.TraceInput>,
+  workload: ReadonlyArray<number>,
   p: Plan,
   options: Options
-): Effect.Effect<OutputSource, AnalyzerOptionError | TraceError> =>
-  p.mode === "thread-sharded"
-    ? Effect.succeed(makeStatic(inputs, p.outputs))
-    : makeSchedulerSource(inputs, p, options.scheduler)
+): Effect.Effect<OutputSource | SchedulerSource, AnalyzerOptionError | TraceError> =>
+  p.mode === "thread-sharded" && !needsScheduler(options)
+    ? Effect.succeed<OutputSource | SchedulerSource>(makeStatic(inputs, p.outputs))
+    : Effect.flatMap(schedulingOptions(options, p, workload), (scheduler) => makeSchedulerSource(inputs, p, scheduler))
+
+const checkWorkloads = (options: Options, p: Plan): Effect.Effect<void, AnalyzerOptionError> =>
+  options.separateWorkloads && p.mode !== "core-sharded" && p.mode !== "core-serial"
+    ? Effect.fail(
+        new AnalyzerOptionError({
+          option: "separateWorkloads",
+          message: "-multi_indir is only supported in core-sharded mode"
+        })
+      )
+    : Effect.void
+
+const runOpened = (
+  inputs: ReadonlyArray<Trace.TraceInput>,
+  workload: ReadonlyArray<number>,
+  options: Options
+): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const started = Date.now()
+    const p = yield* plan(options, inputs.length, isCoreOnDisk(inputs[0]?.info.filetype))
+    yield* checkWorkloads(options, p)
+    const source = yield* makeSource(inputs, workload, p, options)
+    const backend = makeFiberBackend(
+      source,
+      p,
+      options,
+      inputs.map((i) => i.info.name)
+    )
+    const result = yield* orchestrate(backend, p, options, started)
+    if ("recordedSchedule" in source) yield* writeRecord(options, source)
+    return result
+  })
 
 /**
  * Runs `options.tools` over already-opened inputs with the fiber backend.
@@ -268,43 +368,55 @@ export const runInputs = (
   inputs: ReadonlyArray<Trace.TraceInput>,
   options: Options
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const started = Date.now()
-    const p = yield* plan(options, inputs.length, isCoreOnDisk(inputs[0]?.info.filetype))
-    const source = yield* makeSource(inputs, p, options)
-    const backend = makeFiberBackend(
-      source,
-      p,
-      options,
-      inputs.map((i) => i.info.name)
-    )
-    return yield* orchestrate(backend, p, options, started)
-  })
+  runOpened(
+    inputs,
+    inputs.map(() => 0),
+    options
+  )
+
+/** Options only the scheduler on the main thread applies (not a run handed whole to one thread). */
+const scheduledOnly = (options: Options): boolean =>
+  needsScheduler(options) ||
+  [options.cpuScheduleFile, options.replayFile, options.recordFile, options.switchSequenceFile].some(
+    (f) => (f ?? "") !== ""
+  ) ||
+  options.separateWorkloads === true
 
 /**
  * Runs the tools on worker threads over trace files: thread-sharded threads
- * read their own inputs; core-sharded threads get segments from the
- * scheduler here; a serial or core-serial run goes whole to one thread.
+ * read their own inputs (or, when the scheduler must skip or inject, get
+ * segments from it); core-sharded threads get segments from the scheduler
+ * here; a serial or core-serial run goes whole to one thread.
  */
 const runFiles = (
   files: ReadonlyArray<string>,
+  workload: ReadonlyArray<number>,
   options: Options
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const started = Date.now()
     const first = files.length > 0 ? yield* Effect.scoped(Trace.openFile(files[0]!, 0)) : undefined
     const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
+    yield* checkWorkloads(options, p)
     let work: ThreadWork
-    if (p.mode === "thread-sharded") work = { _tag: "Inputs", files }
-    else if (p.mode === "core-sharded") {
+    let scheduled: SchedulerSource | undefined
+    if (p.mode === "thread-sharded" && !needsScheduler(options)) work = { _tag: "Inputs", files }
+    else if (p.mode === "core-sharded" || p.mode === "thread-sharded") {
       const inputs: Array<Trace.TraceInput> = []
       for (const file of files)
         inputs.push(yield* Trace.openFile(file, inputs.length, { encodings: options.encodings }))
-      const source = yield* makeSchedulerSource(inputs, p, options.scheduler)
-      work = { _tag: "Segments", source, names: files }
+      scheduled = yield* makeSchedulerSource(inputs, p, yield* schedulingOptions(options, p, workload))
+      work = { _tag: "Segments", source: scheduled, names: files }
+    } else if (scheduledOnly(options)) {
+      return yield* new AnalyzerOptionError({
+        option: "backend",
+        message: `the threads backend runs a ${p.mode} analysis whole on one thread, without the scheduler options (skipping, schedule files, kernel sequences, workloads): use the fiber backend`
+      })
     } else work = { _tag: "Local", files }
     const backend = yield* makeThreadBackend(work, p, options)
-    return yield* orchestrate(backend, p, options, started)
+    const result = yield* orchestrate(backend, p, options, started)
+    if (scheduled !== undefined) yield* writeRecord(options, scheduled)
+    return result
   })
 
 /**
@@ -319,15 +431,14 @@ export const run = (
   Effect.scoped(
     Effect.gen(function* () {
       const paths = typeof path === "string" ? [path] : path
-      const files: Array<string> = []
-      for (const p of paths) files.push(...(yield* Trace.list(p)))
-      if ((options.backend ?? defaults.backend) === "threads") return yield* runFiles(files, options)
+      const { files, workload } = yield* selectFiles(paths, options)
+      if ((options.backend ?? defaults.backend) === "threads") return yield* runFiles(files, workload, options)
       const opened: Array<Trace.TraceInput> = []
       for (const file of files)
         opened.push(yield* Trace.openFile(file, opened.length, { encodings: options.encodings }))
-      return yield* runInputs(opened, options)
+      return yield* runOpened(opened, workload, options)
     })
   )
 
-export type { OutputSchedule }
+export type { IntervalOutput, OutputSchedule }
 export { AnalysisFailed, AnalyzerOptionError, ShardFailure }

@@ -54,6 +54,12 @@ export interface ShardInfo {
   readonly serial: boolean
   /** Number of outputs (cores) of the run; tools that model cores read it. */
   readonly outputCount: number
+  /**
+   * DynamoRIO's `get_output_cpuid()` of a core shard: the traced cpu id when
+   * the run replays the as-traced schedule, else the core ordinal. Undefined
+   * for thread shards and serial streams.
+   */
+  readonly cpuid?: number | undefined
 }
 
 /**
@@ -141,6 +147,52 @@ export interface Spec {
 }
 
 /**
+ * DynamoRIO's `WHOLE_TRACE_SHARD_ID`: the shard id of whole-trace interval
+ * snapshots (serial runs, and time intervals merged across shards).
+ *
+ * @category intervals
+ */
+export const WHOLE_TRACE_SHARD_ID = -1
+
+/**
+ * One interval snapshot: the fields DynamoRIO's framework sets on an
+ * `interval_state_snapshot_t`, and the tool's own `data`.
+ *
+ * @category intervals
+ */
+export interface IntervalSnapshot<S> {
+  /** The shard's tid (thread shards), worker (core shards), or {@link WHOLE_TRACE_SHARD_ID}. */
+  readonly shardId: number
+  readonly intervalId: number
+  /** Time intervals: the exclusive end (a multiple of the interval); instruction intervals: the last timestamp seen. */
+  readonly endTimestamp: bigint
+  readonly instrCountCumulative: number
+  readonly instrCountDelta: number
+  readonly data: S
+}
+
+/**
+ * Optional interval hooks of a tool (DynamoRIO's `generate_shard_interval_snapshot`,
+ * `combine_interval_snapshots`, `print_interval_results`). Snapshots are plain
+ * data, encoded with `snapshotSchema` when they cross threads.
+ *
+ * @category intervals
+ */
+export interface Intervals<State, S> {
+  /** The shard's state at the end of interval `intervalId` (cumulative); undefined: no snapshot. */
+  readonly snapshot: (state: State, intervalId: number) => S | undefined
+  /**
+   * Combines the latest snapshot of every shard (undefined for shards with none
+   * yet) into a whole-trace one; needed for time intervals across shards and
+   * for serial runs where the tool keeps several shards.
+   */
+  readonly combine?: ((latest: ReadonlyArray<IntervalSnapshot<S> | undefined>, endTimestamp: bigint) => S) | undefined
+  /** DynamoRIO's `print_interval_results` text for one list (one shard, or the whole trace). */
+  readonly print: (snapshots: ReadonlyArray<IntervalSnapshot<S>>) => string
+  readonly snapshotSchema: Schema.Codec<S, any>
+}
+
+/**
  * An analysis tool.
  *
  * @category models
@@ -171,6 +223,8 @@ export interface Tool<State, ShardResult, Result, E = never> {
   describeError(error: E): string
   /** How to rebuild this tool in a worker thread; tools without one run only on fibers. */
   readonly spec?: Spec | undefined
+  /** Interval snapshots (`intervalMicroseconds` / `intervalInstrCount` runs); tools without them take no part. */
+  readonly intervals?: Intervals<State, any> | undefined
 }
 
 /**

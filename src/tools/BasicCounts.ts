@@ -240,6 +240,7 @@ interface SubState {
 /** @category models */
 export interface State {
   readonly subs: SubShards<SubState>
+  readonly shardType: Tool.ShardType
 }
 
 const newWindow = (): Window => ({
@@ -481,13 +482,14 @@ const printCounters = (
   out: Array<string>,
   summary: CountsSummary,
   prefix: string,
-  r: { readonly shardType: Tool.ShardType; readonly forKernelTrace: boolean; readonly forWholeSystemTrace: boolean }
+  r: { readonly shardType: Tool.ShardType; readonly forKernelTrace: boolean; readonly forWholeSystemTrace: boolean },
+  uniquePcs = true
 ): void => {
   const c = summary.counters
   const line = (n: number, label: string) => out.push(setw(n, 12) + prefix + label)
   const split = r.forKernelTrace || r.forWholeSystemTrace
   line(c.instrs, " (fetched) instructions")
-  line(summary.uniquePcs, " unique (fetched) instructions")
+  if (uniquePcs) line(summary.uniquePcs, " unique (fetched) instructions")
   if (split) {
     line(c.userInstrs, " userspace instructions")
     line(c.kernelInstrs, " kernel instructions")
@@ -539,6 +541,76 @@ const print = (r: Result): string => {
 }
 
 /**
+ * An interval snapshot: the shard's counters so far (every window summed) and
+ * its thread ids; unique PCs are not tracked in snapshots (DynamoRIO's choice).
+ *
+ * @category schemas
+ */
+export const Snapshot = Schema.Struct({
+  shardType: Schema.Literals(["thread", "core"]),
+  counters: Counters,
+  threads: Schema.Array(Schema.Number)
+})
+
+/** @category models */
+export type Snapshot = typeof Snapshot.Type
+
+const snapshotOf = (shardType: Tool.ShardType, windows: ReadonlyArray<Window>): Snapshot => {
+  const sums = new Float64Array(COUNTER_COUNT)
+  const threads = new Set<number>()
+  for (const w of windows) {
+    for (let i = 0; i < COUNTER_COUNT; i++) sums[i]! += w.counters[i]!
+    for (const t of w.threads) threads.add(t)
+  }
+  return { shardType, counters: toCounters(sums), threads: [...threads] }
+}
+
+const combineSnapshots = (latest: ReadonlyArray<Tool.IntervalSnapshot<Snapshot> | undefined>): Snapshot => {
+  const sums = new Float64Array(COUNTER_COUNT)
+  const threads = new Set<number>()
+  let shardType: Tool.ShardType = "thread"
+  for (const s of latest) {
+    if (s === undefined) continue
+    shardType = s.data.shardType
+    COUNTER_NAMES.forEach((n, i) => {
+      sums[i]! += s.data.counters[n]
+    })
+    for (const t of s.data.threads) threads.add(t)
+  }
+  return { shardType, counters: toCounters(sums), threads: [...threads] }
+}
+
+/** DynamoRIO's `print_interval_results`: each interval's delta from the previous one. */
+const printIntervals = (snapshots: ReadonlyArray<Tool.IntervalSnapshot<Snapshot>>): string => {
+  const first = snapshots[0]
+  const out: Array<string> = [
+    first !== undefined && first.shardId !== Tool.WHOLE_TRACE_SHARD_ID
+      ? `Counts per trace interval for TID ${first.shardId}:`
+      : "Counts per trace interval for whole trace:"
+  ]
+  let last: Snapshot | undefined
+  for (const snap of snapshots) {
+    out.push(`Interval #${snap.intervalId} ending at timestamp ${snap.endTimestamp}:`)
+    const seen = new Set(last?.threads ?? [])
+    const diff = toCounters(COUNTER_NAMES.map((n) => snap.data.counters[n] - (last?.counters[n] ?? 0)))
+    const threads = snap.data.threads.filter((t) => !seen.has(t)).length
+    printCounters(
+      out,
+      { counters: diff, uniquePcs: 0, threads },
+      " interval delta",
+      {
+        shardType: snap.data.shardType,
+        forKernelTrace: false,
+        forWholeSystemTrace: false
+      },
+      false
+    )
+    last = snap.data
+  }
+  return out.join("\n") + "\n"
+}
+
+/**
  * Options of basic_counts (none besides DynamoRIO's verbosity, which only adds
  * debug output).
  *
@@ -550,14 +622,24 @@ export type Options = Record<string, never>
 export const make = (): Tool.Tool<State, ShardResult, Result, BasicCountsError> =>
   Tool.make({
     name: "basic_counts",
-    makeShard: (info) => ({ subs: new SubShards(info, newSub) }),
+    makeShard: (info) => ({ subs: new SubShards(info, newSub), shardType: info.shardType }),
     processBatch: (state, batch, start, end, ctx) => processSub(state.subs.get(ctx), batch, start, end),
     finishShard: (state) => ({ shards: state.subs.all().map(finishSub) }),
     merge,
     print,
     shardResultSchema: ShardResult,
     resultSchema: Result,
-    describeError: (e) => `basic_counts: ${e.detail} (shard ${e.shardIndex})`
+    describeError: (e) => `basic_counts: ${e.detail} (shard ${e.shardIndex})`,
+    intervals: {
+      snapshot: (state) =>
+        snapshotOf(
+          state.shardType,
+          state.subs.all().flatMap((s) => s.windows)
+        ),
+      combine: combineSnapshots,
+      print: printIntervals,
+      snapshotSchema: Snapshot
+    }
   })
 
 /**

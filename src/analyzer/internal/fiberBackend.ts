@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
-import { WorkerFailed } from "./orchestrate.ts"
+import { intervalConfig, WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource, Step } from "./outputSource.ts"
 import { IDLE, ScheduleLog, WAIT } from "./scheduleLog.ts"
 import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
@@ -39,7 +39,9 @@ export const makeFiberBackend = (
         outputCount: p.outputs,
         skipRecords: options.skipRecords ?? 0,
         exitAfterRecords: options.exitAfterRecords ?? 0,
-        inputName: (i) => names[i] ?? `input ${i}`
+        inputName: (i) => names[i] ?? `input ${i}`,
+        outputCpuid: source.outputCpuid,
+        intervals: intervalConfig(options)
       })
   )
   const finished: Array<boolean> = cores.map(() => false)
@@ -156,6 +158,7 @@ export const makeFiberBackend = (
   return {
     workers: cores.map((_, w) => worker(w)),
     results: (t) => cores.flatMap((c) => c.results[t]!),
+    intervals: (t) => cores.flatMap((c) => c.intervalResults[t]!),
     processed: () => cores.reduce((a, c) => a + c.processed, 0),
     perWorker: () => cores.map((c) => c.processed),
     inputsDone: () => source.inputsDone(),

@@ -11,10 +11,10 @@
 import { Deferred, Duration, Effect, Fiber, type Scope } from "effect"
 import type { AnalysisResult, Mode, Options, ToolOutput } from "../Analyzer.ts"
 import { AnalysisFailed, ShardFailure } from "../AnalyzerError.ts"
-import type * as Tool from "../Tool.ts"
+import * as Tool from "../Tool.ts"
 import { defaults } from "./defaults.ts"
 import type { OutputSchedule } from "./scheduleLog.ts"
-import type { FailureInfo } from "./worker.ts"
+import type { FailureInfo, IntervalConfig, ShardIntervals } from "./worker.ts"
 
 /** A worker's typed failure, carried in the worker effect's error channel. */
 export class WorkerFailed {
@@ -46,6 +46,8 @@ export interface Backend {
   /** One effect per worker; it owns the worker's resources and releases them (output set inactive) on any exit. */
   readonly workers: ReadonlyArray<Effect.Effect<void, WorkerFailed, Scope.Scope>>
   readonly results: (tool: number) => ReadonlyArray<Tool.ShardOutcome<unknown>>
+  /** Finished interval lists of a tool (interval runs). */
+  readonly intervals?: ((tool: number) => ReadonlyArray<ShardIntervals>) | undefined
   readonly processed: () => number
   /** Instructions read so far (progress only; runs ahead of `processed` by at most a batch per input). */
   readonly instructions?: (() => number) | undefined
@@ -110,6 +112,119 @@ export const mergeTools = (
         })
     })
   )
+
+/** The worker's interval settings, or undefined when intervals are off. */
+export const intervalConfig = (options: Options): IntervalConfig | undefined => {
+  const microseconds = options.intervalMicroseconds ?? 0
+  const instrCount = options.intervalInstrCount ?? 0
+  return microseconds > 0 || instrCount > 0 ? { microseconds, instrCount } : undefined
+}
+
+/**
+ * Interval snapshots of a run: whole-trace lists (serial runs, and time
+ * intervals merged across shards) or unmerged per-shard lists (instruction
+ * intervals of parallel runs), with DynamoRIO's printed text.
+ */
+export interface IntervalOutput {
+  readonly kind: "whole-trace" | "per-shard"
+  /** Per tool, in tool order: its lists (the whole-trace one, or one per shard by shard index). */
+  readonly tools: ReadonlyArray<{ readonly name: string; readonly lists: ReadonlyArray<ShardIntervals> }>
+  readonly text: string
+}
+
+/**
+ * DynamoRIO's `merge_shard_interval_results`: walks the shards' lists by
+ * interval end timestamp; each whole-trace interval combines the latest
+ * snapshot of every shard so far, its cumulative count sums them all and its
+ * delta sums the shards active in that interval.
+ */
+export const mergeTimeIntervals = (
+  tool: Tool.Any,
+  lists: ReadonlyArray<ReadonlyArray<Tool.IntervalSnapshot<unknown>>>,
+  microseconds: number
+): Array<Tool.IntervalSnapshot<unknown>> => {
+  const out: Array<Tool.IntervalSnapshot<unknown>> = []
+  const at = lists.map(() => 0)
+  const last: Array<Tool.IntervalSnapshot<unknown> | undefined> = lists.map(() => undefined)
+  let earliestEver = -1n
+  const I = BigInt(microseconds)
+  while (true) {
+    let end = -1n
+    lists.forEach((l, s) => {
+      if (at[s]! < l.length) {
+        const e = l[at[s]!]!.endTimestamp
+        if (end < 0n || e < end) end = e
+      }
+    })
+    if (end < 0n) break
+    if (earliestEver < 0n) earliestEver = end
+    lists.forEach((l, s) => {
+      if (at[s]! < l.length && l[at[s]!]!.endTimestamp === end) last[s] = l[at[s]!++]!
+    })
+    const combine = tool.intervals?.combine
+    if (combine === undefined) throw new Error(`${tool.name}: combine_interval_snapshots unexpectedly returned nullptr`)
+    const data = combine(last, end)
+    let cumulative = 0
+    let delta = 0
+    for (const snap of last) {
+      if (snap === undefined) continue
+      cumulative += snap.instrCountCumulative
+      if (snap.endTimestamp === end) delta += snap.instrCountDelta
+    }
+    out.push({
+      shardId: Tool.WHOLE_TRACE_SHARD_ID,
+      intervalId: Number(end / I - earliestEver / I) + 1,
+      endTimestamp: end,
+      instrCountCumulative: cumulative,
+      instrCountDelta: delta,
+      data
+    })
+  }
+  return out
+}
+
+/** Collects, merges and prints the interval lists (DynamoRIO's `run` tail and `print_stats`). */
+export const intervalOutput = (
+  tools: ReadonlyArray<Tool.Any>,
+  listsOf: (tool: number) => ReadonlyArray<ShardIntervals>,
+  config: IntervalConfig,
+  serial: boolean
+): IntervalOutput => {
+  const sep = `\n${Tool.SEPARATOR}\n`
+  const sorted = tools.map((_, t) => [...listsOf(t)].sort((a, b) => a.shardIndex - b.shardIndex))
+  const printList = (tool: Tool.Any, l: ShardIntervals) =>
+    l.snapshots.length > 0 && tool.intervals !== undefined ? tool.intervals.print(l.snapshots) : ""
+  if (serial || config.microseconds > 0) {
+    const merged = tools.map((tool, t) => {
+      const lists = sorted[t]!
+      const whole: ShardIntervals = serial
+        ? { shardIndex: 0, snapshots: lists.flatMap((l) => l.snapshots) }
+        : {
+            shardIndex: Tool.WHOLE_TRACE_SHARD_ID,
+            snapshots: mergeTimeIntervals(
+              tool,
+              lists.map((l) => l.snapshots),
+              config.microseconds
+            )
+          }
+      return { name: tool.name, lists: [whole] }
+    })
+    let text = `${sep}Printing whole-trace interval results:\n`
+    merged.forEach((m, t) => {
+      text += printList(tools[t]!, m.lists[0]!)
+      if (t + 1 < tools.length) text += sep
+    })
+    return { kind: "whole-trace", tools: merged, text }
+  }
+  const perShard = tools.map((tool, t) => ({ name: tool.name, lists: sorted[t]! }))
+  let text = ""
+  perShard.forEach((m, t) => {
+    for (const l of m.lists) text += printList(tools[t]!, l) + sep
+  })
+  // DynamoRIO prints nothing when no shard kept interval data at all.
+  if (perShard.some((m) => m.lists.length > 0)) text = `${sep}Printing unmerged per-shard interval results:\n${text}`
+  return { kind: "per-shard", tools: perShard, text }
+}
 
 export const orchestrate = (
   backend: Backend,
@@ -235,6 +350,26 @@ export const orchestrate = (
     const outputs = yield* mergeTools(options.tools, (t) => backend.results(t), sorted, p.shardType, {
       schedulerStats: backend.stats
     })
+    const ivConfig = intervalConfig(options)
+    const intervals =
+      ivConfig === undefined
+        ? undefined
+        : yield* Effect.try({
+            try: () => intervalOutput(options.tools, (t) => backend.intervals?.(t) ?? [], ivConfig, p.serial),
+            catch: (e) =>
+              new AnalysisFailed({
+                failures: [
+                  ...sorted,
+                  new ShardFailure({
+                    reason: "Merge",
+                    worker: -1,
+                    shard: -1,
+                    shardType: p.shardType,
+                    message: `interval results: ${e instanceof Error ? e.message : String(e)}`
+                  })
+                ]
+              })
+          })
     return {
       mode: p.mode,
       workers: p.workers,
@@ -242,6 +377,7 @@ export const orchestrate = (
       failures: sorted,
       records: backend.processed(),
       elapsedMs: Date.now() - started,
-      ...(backend.schedule !== undefined ? { schedule: backend.schedule() } : {})
+      ...(backend.schedule !== undefined ? { schedule: backend.schedule() } : {}),
+      ...(intervals !== undefined ? { intervals } : {})
     }
   })

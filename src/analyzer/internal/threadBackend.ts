@@ -26,10 +26,11 @@ import { AnalyzerOptionError } from "../AnalyzerError.ts"
 import type * as Tool from "../Tool.ts"
 import { defaults } from "./defaults.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
-import { WorkerFailed } from "./orchestrate.ts"
+import { intervalConfig, WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource } from "./outputSource.ts"
 import { IDLE, ScheduleLog, WAIT } from "./scheduleLog.ts"
-import type { FromWorker, InitData, ToWorker } from "./threadProtocol.ts"
+import { decodeIntervals, type FromWorker, type InitData, type ToWorker } from "./threadProtocol.ts"
+import type { ShardIntervals } from "./worker.ts"
 
 type Event =
   | { readonly _tag: "Message"; readonly message: FromWorker }
@@ -86,6 +87,8 @@ export const makeThreadBackend = (
     const results: Array<Array<Tool.ShardOutcome<unknown>>> = options.tools.map(() => [])
     const log = options.recordSchedule && work._tag === "Segments" ? new ScheduleLog(p.outputs) : undefined
     const decoders = options.tools.map((t) => Schema.decodeUnknownSync(Schema.toCodecJson(t.shardResultSchema)))
+    const intervalLists: Array<Array<ShardIntervals>> = options.tools.map(() => [])
+    const decodeIv = decodeIntervals(options.tools)
     const stallMs = Duration.toMillis(Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout))
     const heartbeatMs = Duration.toMillis(defaults.heartbeat)
 
@@ -131,6 +134,7 @@ export const makeThreadBackend = (
           coreOnDisk: p.coreOnDisk,
           outputCount: p.outputs,
           skipRecords: options.skipRecords ?? 0,
+          intervals: intervalConfig(options),
           exitAfterRecords: options.exitAfterRecords ?? 0,
           encodings: options.encodings ?? false,
           batchCapacity: 8192,
@@ -278,6 +282,7 @@ export const makeThreadBackend = (
               if (m.lastShard >= 0) last[w] = { shard: m.lastShard, input: m.lastInput, record: m.lastRecord }
               break
             case "Results":
+              if (m.intervals !== undefined) decodeIv(m.intervals, intervalLists)
               for (const [t, list] of m.results.entries()) {
                 for (const [shardIndex, encoded] of list) {
                   results[t]!.push({ shardIndex, shardType: p.shardType, result: decoders[t]!(encoded) })
@@ -286,6 +291,7 @@ export const makeThreadBackend = (
               break
             case "Done":
               processed[w] = m.processed
+              if (m.intervals !== undefined) decodeIv(m.intervals, intervalLists)
               for (const [t, list] of m.results.entries()) {
                 for (const [shardIndex, encoded] of list) {
                   results[t]!.push({ shardIndex, shardType: p.shardType, result: decoders[t]!(encoded) })
@@ -322,6 +328,7 @@ export const makeThreadBackend = (
     const backend: Backend = {
       workers: Array.from({ length: n }, (_, w) => worker(w)),
       results: (t) => results[t]!,
+      intervals: (t) => intervalLists[t]!,
       processed: () => processed.reduce((a, b) => a + b, 0),
       perWorker: () => [...processed],
       inputsDone: () => (source !== undefined ? source.inputsDone() : inputsDone.reduce((a, b) => a + b, 0)),

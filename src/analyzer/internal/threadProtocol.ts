@@ -4,8 +4,9 @@
  * touches another worker's messages. Everything here is plain structured-clone
  * data; shard results travel JSON-encoded through each tool's schema.
  */
+import { Schema } from "effect"
 import type * as Tool from "../Tool.ts"
-import type { FailureInfo } from "./worker.ts"
+import type { FailureInfo, IntervalConfig, ShardIntervals } from "./worker.ts"
 
 export interface InitData {
   readonly worker: number
@@ -22,6 +23,45 @@ export interface InitData {
   /** Heartbeat period (ms): the worker reports progress at least this often while it runs. */
   readonly heartbeatMs: number
   readonly task: Task
+  readonly intervals?: IntervalConfig | undefined
+}
+
+/** Per tool: [interval shard index, JSON-encoded snapshots]. */
+export type EncodedIntervals = ReadonlyArray<ReadonlyArray<readonly [number, unknown]>>
+
+const snapshotCodec = (tool: Tool.Any) =>
+  Schema.toCodecJson(
+    Schema.Array(
+      Schema.Struct({
+        shardId: Schema.Number,
+        intervalId: Schema.Number,
+        endTimestamp: Schema.BigInt,
+        instrCountCumulative: Schema.Number,
+        instrCountDelta: Schema.Number,
+        data: tool.intervals?.snapshotSchema ?? Schema.Unknown
+      })
+    )
+  )
+
+/** Interval lists through each tool's snapshot schema (timestamps pass 2^53: bigint). */
+export const encodeIntervals = (
+  tools: ReadonlyArray<Tool.Any>,
+  lists: ReadonlyArray<ReadonlyArray<ShardIntervals>>
+): EncodedIntervals =>
+  tools.map((tool, t) => {
+    const encode = Schema.encodeUnknownSync(snapshotCodec(tool))
+    return lists[t]!.map((l) => [l.shardIndex, encode(l.snapshots)] as const)
+  })
+
+export const decodeIntervals = (tools: ReadonlyArray<Tool.Any>) => {
+  const decoders = tools.map((tool) => Schema.decodeUnknownSync(snapshotCodec(tool)))
+  return (encoded: EncodedIntervals, into: Array<Array<ShardIntervals>>): void => {
+    encoded.forEach((list, t) => {
+      for (const [shardIndex, snaps] of list) {
+        into[t]!.push({ shardIndex, snapshots: decoders[t]!(snaps) as ReadonlyArray<Tool.IntervalSnapshot<unknown>> })
+      }
+    })
+  }
 }
 
 /**
@@ -77,11 +117,16 @@ export type FromWorker =
       readonly inputsDone: number
     }
   /** Shard results finished so far (sent as they finish, so a later crash keeps them). */
-  | { readonly _tag: "Results"; readonly results: ReadonlyArray<ReadonlyArray<readonly [number, unknown]>> }
+  | {
+      readonly _tag: "Results"
+      readonly results: ReadonlyArray<ReadonlyArray<readonly [number, unknown]>>
+      readonly intervals?: EncodedIntervals | undefined
+    }
   | {
       readonly _tag: "Done"
       /** Per tool: [shard index, JSON-encoded shard result]. */
       readonly results: ReadonlyArray<ReadonlyArray<readonly [number, unknown]>>
+      readonly intervals?: EncodedIntervals | undefined
       readonly processed: number
       /** True when every tool soft-exited or exit_after_records was reached. */
       readonly early: boolean

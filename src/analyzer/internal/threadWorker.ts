@@ -14,7 +14,7 @@ import * as RecordBatch from "../../trace/RecordBatch.ts"
 import { TraceError } from "../../trace/TraceError.ts"
 import type { Options as AnalyzerOptions } from "../Analyzer.ts"
 import type * as Tool from "../Tool.ts"
-import type { FromWorker, InitData, ToWorker } from "./threadProtocol.ts"
+import { encodeIntervals, type FromWorker, type InitData, type ToWorker } from "./threadProtocol.ts"
 import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
 
 const port = parentPort!
@@ -53,7 +53,14 @@ let tools: ReadonlyArray<Tool.Any> = []
 /** Sends the shards finished since the last call (so a crash later loses none of them). */
 const sendResults = (core: WorkerCore) => {
   const fresh = core.takeNewResults()
-  if (fresh !== undefined) post({ _tag: "Results", results: encodeResults(tools, fresh) })
+  const iv = core.takeNewIntervals()
+  if (fresh !== undefined || iv !== undefined) {
+    post({
+      _tag: "Results",
+      results: encodeResults(tools, fresh ?? tools.map(() => [])),
+      ...(iv !== undefined ? { intervals: encodeIntervals(tools, iv) } : {})
+    })
+  }
 }
 
 /** Reads and analyzes handed-out inputs (thread-sharded). */
@@ -143,7 +150,8 @@ const main = async () => {
     outputCount: init.outputCount,
     skipRecords: init.skipRecords,
     exitAfterRecords: init.exitAfterRecords,
-    inputName: (i) => names.get(i) ?? `input ${i}`
+    inputName: (i) => names.get(i) ?? `input ${i}`,
+    intervals: init.intervals
   })
   const counters = { inputsDone: 0 }
   const beat = () =>
@@ -184,6 +192,7 @@ const main = async () => {
   post({
     _tag: "Done",
     results: encodeResults(tools, core.takeNewResults() ?? tools.map(() => [])),
+    intervals: encodeIntervals(tools, core.takeNewIntervals() ?? tools.map(() => [])),
     processed: core.processed,
     early: outcome !== undefined
   })
@@ -204,6 +213,8 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
       skipRecords: init.skipRecords,
       exitAfterRecords: init.exitAfterRecords,
       encodings: init.encodings,
+      intervalMicroseconds: init.intervals?.microseconds,
+      intervalInstrCount: init.intervals?.instrCount,
       stallTimeout: `${task.stallTimeoutMs} millis`,
       progressInterval: `${init.heartbeatMs} millis`,
       onProgress: (p) => {
@@ -244,6 +255,14 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
         tools,
         result.tools.map((t) => t.shards)
       ),
+      ...(result.intervals !== undefined
+        ? {
+            intervals: encodeIntervals(
+              tools,
+              result.intervals.tools.map((t) => t.lists)
+            )
+          }
+        : {}),
       processed: result.records,
       early: false
     })

@@ -8,7 +8,7 @@
  * Concurrency: one WorkerCore belongs to one worker (one fiber or one worker
  * thread) and is never touched by another.
  */
-import { MarkerType, TraceType } from "../../trace/Record.ts"
+import { isInstr, MarkerType, TraceType } from "../../trace/Record.ts"
 import * as RecordBatch from "../../trace/RecordBatch.ts"
 import type { FailureReason } from "../AnalyzerError.ts"
 import type * as Tool from "../Tool.ts"
@@ -38,6 +38,53 @@ export interface WorkerConfig {
   readonly skipRecords: number
   readonly exitAfterRecords: number
   readonly inputName: (input: number) => string
+  /** The scheduler's output cpuid (as-traced replays: the traced cpu), given to core shards. */
+  readonly outputCpuid?: ((output: number) => number) | undefined
+  /** Interval analysis: DynamoRIO's -interval_microseconds / -interval_instr_count (at most one non-zero). */
+  readonly intervals?: IntervalConfig | undefined
+}
+
+export interface IntervalConfig {
+  readonly microseconds: number
+  readonly instrCount: number
+}
+
+/** One tracker's snapshots of one tool: a shard's list, or the whole trace's in serial runs. */
+export interface ShardIntervals {
+  /** The interval shard: input (thread shards), output (core shards), 0 (serial runs). */
+  readonly shardIndex: number
+  readonly snapshots: ReadonlyArray<Tool.IntervalSnapshot<unknown>>
+}
+
+/**
+ * floor((hi·2^32 + lo) / d) exactly, without BigInt (timestamps pass 2^53):
+ * long division by 16-bit digits, exact for d < 2^37.
+ */
+export const quotient = (hi: number, lo: number, d: number): number => {
+  const qHi = Math.floor(hi / d)
+  const a = (hi - qHi * d) * 65536 + (lo >>> 16)
+  const q1 = Math.floor(a / d)
+  const b = (a - q1 * d) * 65536 + (lo & 0xffff)
+  return qHi * 4294967296 + q1 * 65536 + Math.floor(b / d)
+}
+
+/** DynamoRIO's per-shard interval state plus the stream ordinals it reads. */
+interface Tracker {
+  readonly key: number
+  shardId: number
+  curIndex: number
+  curInit: number
+  /** Whether a TIMESTAMP was seen; the first one's quotient by the interval (exact). */
+  seenTs: boolean
+  firstQ: number
+  lastQ: number
+  /** The last TIMESTAMP as exact u32 halves. */
+  lastHi: number
+  lastLo: number
+  instrs: number
+  done: boolean
+  /** Per tool. */
+  readonly snapshots: Array<Array<Tool.IntervalSnapshot<unknown>>>
 }
 
 interface Slot {
@@ -111,6 +158,11 @@ export class WorkerCore {
   lastShard = -1
   lastInput = -1
   lastRecord = 0
+  /** Finished interval lists, per tool. */
+  readonly intervalResults: Array<Array<ShardIntervals>>
+  private readonly intervalsTaken: Array<number>
+  private readonly trackers = new Map<number, Tracker>()
+  private lastTracker: Tracker | undefined = undefined
 
   constructor(config: WorkerConfig) {
     this.config = config
@@ -119,6 +171,20 @@ export class WorkerCore {
     this.liveTools = config.tools.length
     this.results = config.tools.map(() => [])
     this.taken = config.tools.map(() => 0)
+    this.intervalResults = config.tools.map(() => [])
+    this.intervalsTaken = config.tools.map(() => 0)
+  }
+
+  /** Interval lists finished since the last call, per tool. */
+  takeNewIntervals(): Array<Array<ShardIntervals>> | undefined {
+    let any = false
+    const out = this.intervalResults.map((list, t) => {
+      const fresh = list.slice(this.intervalsTaken[t]!)
+      this.intervalsTaken[t] = list.length
+      if (fresh.length > 0) any = true
+      return fresh
+    })
+    return any ? out : undefined
   }
 
   /** Results finished since the last call, per tool (a worker thread sends them as they come). */
@@ -175,11 +241,15 @@ export class WorkerCore {
     let slot = map.get(shard)
     if (slot === undefined) {
       const tool = this.config.tools[t]!
+      const serial = this.config.serial && !tool.parallel
       const info: Tool.ShardInfo = {
         shardIndex: shard,
         shardType: this.config.shardType,
-        serial: this.config.serial && !tool.parallel,
-        outputCount: this.config.outputCount
+        serial,
+        outputCount: this.config.outputCount,
+        ...(this.config.shardType === "core" && !serial && this.config.outputCpuid !== undefined
+          ? { cpuid: this.config.outputCpuid(shard) }
+          : {})
       }
       let state: unknown
       try {
@@ -211,9 +281,12 @@ export class WorkerCore {
     const origEnd = end
     this.unconsumed = 0
     // Synthetic idle/wait records do not count as output records (DynamoRIO's
-    // output record ordinal skips them), so skip/exit-after ignore them.
+    // output record ordinal skips them), so skip/exit-after ignore them; nor
+    // do the duplicate timestamp and cpu markers a skip re-inserts (flagged
+    // synthetic, each in a batch of its own: the scheduler never mixes them
+    // with counted records).
     const real = input >= 0
-    if (real) this.outputRecords += end - start
+    if (real && (batch.flags[start]! & RecordBatch.FLAG_SYNTHETIC) === 0) this.outputRecords += end - start
     if (real && cfg.skipRecords > 0) {
       if (this.outputRecords <= cfg.skipRecords) return undefined
       if (before < cfg.skipRecords) start += cfg.skipRecords - before
@@ -231,10 +304,197 @@ export class WorkerCore {
     }
     if (start >= end) return stopAfter ? done : undefined
     const firstOrdinal = RecordBatch.firstRecordOrdinal(batch)
+    const iv = cfg.intervals
+    let outcome: SegmentOutcome | "ok"
+    if (iv === undefined || input < 0) {
+      outcome = this.runTools(batch, start, end, input, output, before + (start - origStart), firstOrdinal, origEnd)
+    } else {
+      outcome = this.runWithIntervals(batch, origStart, start, end, input, output, before, firstOrdinal, origEnd, iv)
+    }
+    if (outcome !== "ok") return outcome
+    if (cfg.shardType === "thread" && batch.type[end - 1] === TraceType.THREAD_EXIT) {
+      const r = this.finishShardsOfInput(input)
+      if (r !== undefined) return r
+    }
+    return stopAfter ? done : undefined
+  }
+
+  /** The tracker of the interval shard a record from `input` on `output` belongs to. */
+  private trackerFor(input: number, output: number): Tracker {
+    const cfg = this.config
+    const key = cfg.serial ? 0 : cfg.shardType === "core" ? output : input
+    let tr = this.trackers.get(key)
+    if (tr === undefined) {
+      tr = {
+        key,
+        shardId: cfg.serial ? -1 : cfg.shardType === "core" ? cfg.worker : 0,
+        curIndex: 1,
+        curInit: 0,
+        seenTs: false,
+        firstQ: 0,
+        lastQ: 0,
+        lastHi: 0,
+        lastLo: 0,
+        instrs: 0,
+        done: false,
+        snapshots: cfg.tools.map(() => [])
+      }
+      this.trackers.set(key, tr)
+    }
+    return tr
+  }
+
+  /**
+   * DynamoRIO's interval steps around the tools: the stream's ordinals advance
+   * on every delivered record (skipped ones too); at a TIMESTAMP marker or an
+   * instruction whose interval id moved on, the tools get the records before
+   * it, then the finished interval is snapshot.
+   */
+  private runWithIntervals(
+    batch: RecordBatch.RecordBatch,
+    origStart: number,
+    start: number,
+    end: number,
+    input: number,
+    output: number,
+    before: number,
+    firstOrdinal: number,
+    origEnd: number,
+    iv: IntervalConfig
+  ): SegmentOutcome | "ok" {
+    const tr = this.trackerFor(input, output)
+    this.lastTracker = tr
+    const { type: types, size: sizes, tid: tids, addrHi, addrLo } = batch
+    const byTime = iv.microseconds > 0
+    const I = iv.microseconds
+    const N = iv.instrCount
+    let piece = start
+    const byTid = !this.config.serial && this.config.shardType === "thread"
+    for (let i = origStart; i < end; i++) {
+      const t = types[i]!
+      const ins = isInstr(t)
+      const ts = !ins && t === TraceType.MARKER && sizes[i] === MarkerType.TIMESTAMP
+      if (byTid && tr.shardId === 0 && tids[i]! > 0) tr.shardId = tids[i]!
+      if (!ins && !ts) continue
+      if (ins) tr.instrs++
+      else {
+        tr.lastHi = addrHi[i]!
+        tr.lastLo = addrLo[i]!
+        if (byTime) tr.lastQ = quotient(tr.lastHi, tr.lastLo, I)
+        if (!tr.seenTs) {
+          tr.seenTs = true
+          tr.firstQ = tr.lastQ
+        }
+      }
+      if (i < start) continue
+      const next = byTime ? tr.lastQ - tr.firstQ + 1 : tr.instrs === 0 ? 1 : Math.floor((tr.instrs - 1) / N) + 1
+      if (next === tr.curIndex) continue
+      const prevIndex = tr.curIndex
+      const prevInit = tr.curInit
+      tr.curIndex = next
+      tr.curInit = tr.instrs - (ins ? 1 : 0)
+      if (i > piece) {
+        const r = this.runTools(batch, piece, i, input, output, before + (piece - origStart), firstOrdinal, origEnd)
+        if (r !== "ok") return r
+        piece = i
+      }
+      const f = this.processInterval(tr, prevIndex, prevInit, ins, input, output)
+      if (f !== undefined) {
+        this.unconsumed = origEnd - i
+        return f
+      }
+    }
+    return this.runTools(batch, piece, end, input, output, before + (piece - origStart), firstOrdinal, origEnd)
+  }
+
+  /** DynamoRIO's `process_interval`: every tool with interval hooks snapshots interval `id`. */
+  private processInterval(
+    tr: Tracker,
+    id: number,
+    init: number,
+    atInstr: boolean,
+    input: number,
+    output: number
+  ): Failed | undefined {
+    const cfg = this.config
+    const iv = cfg.intervals!
+    const endTimestamp =
+      iv.microseconds > 0
+        ? BigInt(tr.firstQ + id) * BigInt(iv.microseconds)
+        : (BigInt(tr.lastHi) << 32n) | BigInt(tr.lastLo)
+    const cumulative = tr.instrs - (atInstr ? 1 : 0)
+    for (let t = 0; t < cfg.tools.length; t++) {
+      const tool = cfg.tools[t]!
+      const hooks = tool.intervals
+      if (hooks === undefined) continue
+      let data: unknown
+      try {
+        if (!cfg.serial) {
+          const s = this.slotFor(t, this.shardOf(t, input, output), input, 0)
+          if ("_tag" in s) return s
+          data = hooks.snapshot(s.state, id)
+        } else {
+          // A serial run snapshots the whole tool: every data set it keeps, combined.
+          const slots = [...this.slots[t]!.values()].sort((a, b) => a.shardIndex - b.shardIndex)
+          if (slots.length === 1 && slots[0]!.state !== undefined) data = hooks.snapshot(slots[0]!.state, id)
+          else if (hooks.combine !== undefined) {
+            const parts = slots.map((s) => {
+              const d = s.state === undefined ? undefined : hooks.snapshot(s.state, id)
+              return d === undefined
+                ? undefined
+                : { shardId: -1, intervalId: id, endTimestamp, instrCountCumulative: 0, instrCountDelta: 0, data: d }
+            })
+            data = hooks.combine(parts, endTimestamp)
+          } else if (slots.length > 1) {
+            throw new Error("a serial run keeps several shards of this tool and it has no interval combine")
+          }
+        }
+      } catch (e) {
+        return this.fail("ToolDefect", tr.key, undefined, tool, `${tool.name} interval snapshot: ${defectMessage(e)}`)
+      }
+      if (data === undefined) continue
+      tr.snapshots[t]!.push({
+        shardId: tr.shardId,
+        intervalId: id,
+        endTimestamp,
+        instrCountCumulative: cumulative,
+        instrCountDelta: cumulative - init,
+        data
+      })
+    }
+    return undefined
+  }
+
+  /** DynamoRIO's interval part of `process_shard_exit`: the last interval, then the list is final. */
+  private finishTracker(tr: Tracker, processFinal: boolean): Failed | undefined {
+    if (tr.done) return undefined
+    tr.done = true
+    if (processFinal) {
+      const f = this.processInterval(tr, tr.curIndex, tr.curInit, false, tr.key, tr.key)
+      if (f !== undefined) return f
+    }
+    for (let t = 0; t < this.config.tools.length; t++) {
+      this.intervalResults[t]!.push({ shardIndex: tr.key, snapshots: tr.snapshots[t]! })
+    }
+    return undefined
+  }
+
+  /** The tools' part of a segment piece `[start, end)`. */
+  private runTools(
+    batch: RecordBatch.RecordBatch,
+    start: number,
+    end: number,
+    input: number,
+    output: number,
+    outputRecordsBefore: number,
+    firstOrdinal: number,
+    origEnd: number
+  ): SegmentOutcome | "ok" {
+    const cfg = this.config
     const ctx = this.ctx
     ctx.output = output
     ctx.input = input
-    ctx.outputRecordsBefore = before + (start - origStart)
+    ctx.outputRecordsBefore = outputRecordsBefore
     ctx.inputRecordsBefore = input >= 0 ? firstOrdinal + start - 1 : 0
     const tid = batch.tid[start]!
     this.lastInput = input
@@ -244,8 +504,8 @@ export class WorkerCore {
       const shard = this.shardOf(t, input, output)
       const s = this.slotFor(t, shard, input, tid)
       if ("_tag" in s) {
-        // No tool saw this segment's records: all of them go back.
-        if (t === 0) this.unconsumed = origEnd - origStart
+        // No tool saw these records: all of them go back.
+        if (t === 0) this.unconsumed = origEnd - start
         return s
       }
       const slot = s
@@ -289,11 +549,7 @@ export class WorkerCore {
     else this.synthetic += end - start
     this.lastRecord = input >= 0 ? firstOrdinal + end - 1 : this.lastRecord
     if (this.liveTools === 0) return done
-    if (cfg.shardType === "thread" && batch.type[end - 1] === TraceType.THREAD_EXIT) {
-      const r = this.finishShardsOfInput(input)
-      if (r !== undefined) return r
-    }
-    return stopAfter ? done : undefined
+    return "ok"
   }
 
   /**
@@ -350,6 +606,11 @@ export class WorkerCore {
   }
 
   private finishShardsOfInput(input: number): SegmentOutcome {
+    const tr = this.config.serial ? undefined : this.trackers.get(input)
+    if (tr !== undefined) {
+      const f = this.finishTracker(tr, true)
+      if (f !== undefined) return f
+    }
     for (let t = 0; t < this.config.tools.length; t++) {
       const slot = this.slots[t]!.get(input)
       if (slot !== undefined && (!this.config.serial || this.config.tools[t]!.parallel)) {
@@ -362,6 +623,14 @@ export class WorkerCore {
 
   /** Ends every shard not yet ended (DynamoRIO's missing-exit fallback). */
   finishAll(): SegmentOutcome {
+    const trackers = [...this.trackers.values()].sort((a, b) => a.key - b.key)
+    for (const tr of trackers) {
+      // DynamoRIO (i#6793) skips the last interval of a thread shard that ended
+      // without its exit record unless the stream is still on it.
+      const final = this.config.serial || this.config.shardType === "core" || tr === this.lastTracker
+      const f = this.finishTracker(tr, final)
+      if (f !== undefined) return f
+    }
     for (let t = 0; t < this.config.tools.length; t++) {
       const shards = [...this.slots[t]!.values()].sort((a, b) => a.shardIndex - b.shardIndex)
       for (const slot of shards) {
