@@ -18,7 +18,7 @@
  * - With `cluster` set (`--cluster URL`) the same run goes to the cluster's
  *   runners (`Cluster.analyze`) instead of `Analyzer.run`.
  * - Every field of the options is honoured or refused: an option the analyzer
- *   cannot apply yet (instruction windows, thread limits, intervals,
+ *   cannot apply yet (instruction windows, thread limits,
  *   wall-clock scheduling, load balancing, schedule files, several
  *   workloads) fails with a `UsageError` (`NotYetAvailable`) naming it;
  *   nothing is silently ignored. As in DynamoRIO, tool knobs of tools that
@@ -84,8 +84,6 @@ const NOT_YET: ReadonlyArray<Options.Key> = [
   "skipInstrs",
   "skipToTimestamp",
   "exitAfterInstrs",
-  "intervalMicroseconds",
-  "intervalInstrCount",
   // The analyzer feeds the scheduler instruction time, never wall-clock time.
   "schedTime",
   "maxLoadImbalance",
@@ -99,11 +97,15 @@ const both = (key: Options.Key): string => `${Options.optionName(key, "dr")} (${
 const notYet = (what: string, option: string): UsageError =>
   usageError("NotYetAvailable", `${what} is not available yet: the analyzer does not apply it`, option)
 
-const refuseUnapplied = (options: Options.Options): UsageError | undefined => {
+const refuseUnapplied = (options: Options.Options & ClusterCli.ClusterSelection): UsageError | undefined => {
   for (const key of NOT_YET) {
     if ((options as unknown as Options.Raw)[key] !== Options.rawDefaults[key]) {
       return notYet(`Option ${both(key)}`, Options.optionName(key, "dr"))
     }
+  }
+  if (options.cluster !== undefined && (options.intervalMicroseconds > 0 || options.intervalInstrCount > 0)) {
+    const key = options.intervalMicroseconds > 0 ? "intervalMicroseconds" : "intervalInstrCount"
+    return notYet(`Option ${both(key)} on a cluster`, Options.optionName(key, "dr"))
   }
   if (options.onlyThreads.length > 0) return notYet(`Option ${both("onlyThreads")}`, "-only_threads")
   if (options.onlyShards.length > 0) return notYet(`Option ${both("onlyShards")}`, "-only_shards")
@@ -286,6 +288,8 @@ export const runAnalysis = (
       stallTimeout: options.stallTimeout > 0 ? Duration.millis(options.stallTimeout) : Duration.infinity,
       skipRecords: options.skipRecords,
       exitAfterRecords: options.exitAfterRecords,
+      intervalMicroseconds: options.intervalMicroseconds,
+      intervalInstrCount: options.intervalInstrCount,
       encodings: options.tools.includes("view"),
       onProgress: (p) => hooks.progress.update(p),
       // The report draws the schedule; --json reports each output's statistics.

@@ -1,7 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Result as R, Schema } from "effect"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Tool from "../../src/analyzer/Tool.ts"
+import * as Analyze from "../../src/cli/Analyze.ts"
+import * as DrArgs from "../../src/cli/DrArgs.ts"
+import * as Progress from "../../src/cli/Progress.ts"
 import { basicCounts, type Result as CountsResult, type Snapshot } from "../../src/tools/BasicCounts.ts"
 import * as Registry from "../../src/tools/Registry.ts"
 import { isInstr, MarkerType, TraceType } from "../../src/trace/Record.ts"
@@ -228,6 +231,23 @@ describe("basic_counts intervals on threadsig", () => {
       assert.strictEqual(fibers.intervals!.kind, "per-shard")
       assert.deepStrictEqual(threads.intervals!.tools, fibers.intervals!.tools)
       assert.strictEqual(Analyzer.formatText(threads), Analyzer.formatText(fibers))
+    })
+  )
+
+  it.live("the CLI passes -interval_microseconds and prints the intervals after the tools' results", () =>
+    Effect.gen(function* () {
+      const parsed = DrArgs.parseOptions(
+        `-indir ${THREADSIG} -tool basic_counts -jobs 2 -interval_microseconds 20000`.split(" ")
+      )
+      if (R.isFailure(parsed)) return assert.fail(parsed.failure.message)
+      const out = yield* Analyze.runAnalysis(parsed.success, { progress: Progress.none })
+      const sep = "=".repeat(75)
+      assert.include(
+        out.text,
+        `\n${sep}\nPrinting whole-trace interval results:\nCounts per trace interval for whole trace:\n`
+      )
+      assert.include(out.text, "Interval #1 ending at timestamp 13386385969200000:\n")
+      assert.isTrue(out.text.startsWith("Basic counts tool results:\n"))
     })
   )
 })
