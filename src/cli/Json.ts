@@ -73,6 +73,34 @@ export const AnalyzeJson = Schema.Struct({
       })
     )
   ),
+  /** Interval snapshots (`--interval-microseconds` / `--interval-instr-count`), per tool. */
+  intervals: Schema.optional(
+    Schema.Struct({
+      kind: Schema.Literals(["whole-trace", "per-shard"]),
+      tools: Schema.Array(
+        Schema.Struct({
+          name: Schema.String,
+          lists: Schema.Array(
+            Schema.Struct({
+              shardIndex: Schema.Number,
+              snapshots: Schema.Array(
+                Schema.Struct({
+                  shardId: Schema.Number,
+                  intervalId: Schema.Number,
+                  /** Exact decimal (timestamps exceed 2^53). */
+                  endTimestamp: Schema.String,
+                  instrCountCumulative: Schema.Number,
+                  instrCountDelta: Schema.Number,
+                  /** The tool's snapshot, encoded with its `snapshotSchema`. */
+                  data: Schema.Unknown
+                })
+              )
+            })
+          )
+        })
+      )
+    })
+  ),
   failures: Schema.Array(ShardFailure)
 })
 
@@ -122,6 +150,32 @@ export const encode = (
               statistics: Object.fromEntries(STATISTICS.map((k, i) => [k, o.stats[i] ?? 0]))
             }
           })
+        }
+      : {}),
+    ...(result.intervals !== undefined
+      ? {
+          intervals: {
+            kind: result.intervals.kind,
+            tools: result.intervals.tools.map((t, i) => {
+              const schema = tools[i]?.intervals?.snapshotSchema
+              const encode =
+                schema === undefined ? (x: unknown) => x : Schema.encodeUnknownSync(Schema.toCodecJson(schema))
+              return {
+                name: names[i] ?? t.name,
+                lists: t.lists.map((l) => ({
+                  shardIndex: l.shardIndex,
+                  snapshots: l.snapshots.map((s) => ({
+                    shardId: s.shardId,
+                    intervalId: s.intervalId,
+                    endTimestamp: s.endTimestamp.toString(),
+                    instrCountCumulative: s.instrCountCumulative,
+                    instrCountDelta: s.instrCountDelta,
+                    data: encode(s.data)
+                  }))
+                }))
+              }
+            })
+          }
         }
       : {}),
     failures: result.failures

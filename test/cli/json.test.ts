@@ -55,3 +55,19 @@ describe("memtrace analyze --json", () => {
     assert.strictEqual(doc.tools[0]!.shards.length, 2)
   })
 })
+
+describe("memtrace analyze --json with intervals", () => {
+  it("carries the whole-trace interval snapshots, whose deltas add up to the instructions", () => {
+    const doc = analyze("--tool", "basic_counts", "--jobs", "2", "--interval-microseconds", "20000")
+    const intervals = doc.intervals!
+    assert.strictEqual(intervals.kind, "whole-trace")
+    const snapshots = intervals.tools[0]!.lists[0]!.snapshots
+    assert.isAbove(snapshots.length, 1)
+    assert.strictEqual(
+      snapshots.reduce((a, s) => a + s.instrCountDelta, 0),
+      650_576
+    )
+    // Time intervals end at exact multiples of the interval (in microseconds).
+    for (const s of snapshots) assert.strictEqual(BigInt(s.endTimestamp) % 20000n, 0n)
+  })
+})

@@ -53,6 +53,8 @@ export interface OutputSource {
   readonly abandon: (output: number) => void
   /** Inputs read to their end so far. */
   readonly inputsDone: () => number
+  /** DynamoRIO's get_output_cpuid, when scheduled (the traced cpu in as-traced replays). */
+  readonly outputCpuid?: ((output: number) => number) | undefined
 }
 
 const PAUSE: Step = { _tag: "Pause" }

@@ -1,7 +1,9 @@
 /**
  * Adapts the scheduler's pure core to the analyzer's OutputSource: serial
  * (timestamp interleave on one output), core-sharded (dynamic mapping onto
- * `cores` outputs) and core-serial (the same, stepped in lockstep).
+ * `cores` outputs, or a replay of a recorded or as-traced schedule) and
+ * core-serial (the same, stepped in lockstep); thread-sharded runs use it
+ * (consistent mapping) only when the scheduler has to skip or filter.
  *
  * Concurrency: the core is synchronous, so each call is atomic with respect
  * to fibers. The only await is loading an input's next batch after the core
@@ -12,11 +14,45 @@
 import { Deferred, Effect, Exit } from "effect"
 import { Core } from "../../scheduler/internal/core.ts"
 import type { Options as SchedulerOptions } from "../../scheduler/internal/options.ts"
+import type { ScheduleRecord } from "../../trace/internal/scheduleFile.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 import { AnalyzerOptionError } from "../AnalyzerError.ts"
 import type { Plan } from "./orchestrate.ts"
 import type { OutputSource, Step } from "./outputSource.ts"
+
+/** The scheduler's source, with what only a scheduled run has. */
+export interface SchedulerSource extends OutputSource {
+  /** DynamoRIO's get_output_cpuid: the traced cpu when replaying as traced, else the output ordinal. */
+  readonly outputCpuid: (output: number) => number
+  /** The recorded schedule (`recordSchedule`), one record list per output. */
+  readonly recordedSchedule: () => ReadonlyArray<ReadonlyArray<ScheduleRecord>>
+}
+
+/**
+ * The scheduler options of a plan's mode (DynamoRIO's analyzer): the mode
+ * fixes the mapping (and, for serial runs, the timestamp order); a recorded
+ * schedule (core modes) replays it, a cpu schedule without times of
+ * interest (core modes) replays the as-traced schedule; the caller's
+ * options tune the rest. Core modes order by timestamps unless told
+ * otherwise (DynamoRIO's -sched_order_time default).
+ */
+export const schedulerOptionsFor = (p: Plan, scheduler: SchedulerOptions | undefined): SchedulerOptions => {
+  const lockstep = p.mode === "core-serial"
+  const times = (scheduler?.timesOfInterest?.length ?? 0) > 0
+  switch (p.mode) {
+    case "serial":
+      return { ...scheduler, mapping: "recorded", deps: "timestamps", useInputOrdinals: true }
+    case "thread-sharded":
+      return { ...scheduler, mapping: "consistent", deps: "ignore", useInputOrdinals: true }
+    default:
+      if (scheduler?.replaySchedule !== undefined)
+        return { ...scheduler, mapping: "asPreviously", deps: "timestamps", singleLockstepOutput: lockstep }
+      if (scheduler?.cpuSchedule !== undefined && !times)
+        return { ...scheduler, mapping: "recorded", deps: "timestamps", singleLockstepOutput: lockstep }
+      return { deps: "timestamps", ...scheduler, mapping: "dynamic", singleLockstepOutput: lockstep }
+  }
+}
 
 const IDLE1: Step = { _tag: "Idle", count: 1 }
 /** Consecutive idle decisions one step may make (not in lockstep, where each core takes one record a turn). */
@@ -29,17 +65,15 @@ export const makeSchedulerSource = (
   inputs: ReadonlyArray<TraceInput>,
   p: Plan,
   scheduler: SchedulerOptions | undefined
-): Effect.Effect<OutputSource, AnalyzerOptionError | TraceError> =>
+): Effect.Effect<SchedulerSource, AnalyzerOptionError | TraceError> =>
   Effect.gen(function* () {
-    // The mode fixes the mapping (and, for serial runs, the timestamp order);
-    // the caller's options tune the rest. Core modes order by timestamps
-    // unless told otherwise (DynamoRIO's -sched_order_time default).
-    const resolved: SchedulerOptions =
-      p.mode === "serial"
-        ? { ...scheduler, mapping: "recorded", deps: "timestamps", useInputOrdinals: true }
-        : { deps: "timestamps", ...scheduler, mapping: "dynamic", singleLockstepOutput: p.mode === "core-serial" }
+    const resolved = schedulerOptionsFor(p, scheduler)
     const made = Core.make(
-      inputs.map((i) => ({ tid: i.info.tid })),
+      inputs.map((i) => ({
+        tid: i.info.tid,
+        zip: i.info.container === "zip",
+        chunkInstrCount: i.info.chunkInstrCount
+      })),
       p.outputs,
       resolved
     )
@@ -90,7 +124,10 @@ export const makeSchedulerSource = (
         yield* supply(s.input)
         continue
       }
-      return yield* new AnalyzerOptionError({ option: s.option ?? "scheduler", message: s.detail })
+      return yield* new AnalyzerOptionError({
+        option: s.option !== undefined ? `scheduler.${s.option}` : "scheduler",
+        message: s.detail
+      })
     }
     // Outputs advance in simulated time (instructions + idles), but fibers
     // take turns: a turn of an idle output must not carry its time past the
@@ -133,7 +170,7 @@ export const makeSchedulerSource = (
           yield* supply(s)
         }
       })
-    const source: OutputSource = {
+    const source: SchedulerSource = {
       outputCount: p.outputs,
       next,
       poll: map,
@@ -147,7 +184,9 @@ export const makeSchedulerSource = (
         }),
       abandon: () => undefined,
       inputsDone: () => done,
-      stats: (output) => core.stats(output)
+      stats: (output) => core.stats(output),
+      outputCpuid: (output) => core.outputCpuid(output),
+      recordedSchedule: () => (core.opts.recordSchedule ? core.recordedSchedule() : [])
     }
     return source
   })
