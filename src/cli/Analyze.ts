@@ -18,12 +18,13 @@
  * - With `cluster` set (`--cluster URL`) the same run goes to the cluster's
  *   runners (`Cluster.analyze`) instead of `Analyzer.run`.
  * - Every field of the options is honoured or refused: an option the analyzer
- *   cannot apply yet (instruction windows, thread limits,
- *   wall-clock scheduling, load balancing, schedule files, several
- *   workloads) fails with a `UsageError` (`NotYetAvailable`) naming it;
- *   nothing is silently ignored. As in DynamoRIO, tool knobs of tools that
- *   are not run, and `-sched_*` knobs outside core-sharded and core-serial
- *   runs, have no effect.
+ *   cannot apply yet (wall-clock scheduling, load balancing; on a cluster
+ *   also instruction windows, thread limits, schedule and kernel sequence
+ *   files, several workloads) fails with a `UsageError` (`NotYetAvailable`)
+ *   naming it; nothing is silently ignored. As in DynamoRIO, tool knobs of
+ *   tools that are not run, and `-sched_*` knobs (schedule files and the
+ *   switch file included) outside core-sharded and core-serial runs, have no
+ *   effect; a cpu schedule file then only maps `-skip_to_timestamp`.
  * - `--report FILE` records the schedule and writes the HTML schedule
  *   report (`Report.write`) after the run, failures tolerated or not.
  * - Errors: `UsageError`, the analyzer's `AnalyzerOptionError` and the
@@ -39,6 +40,7 @@ import { Duration, Effect } from "effect"
 import * as Analyzer from "../analyzer/Analyzer.ts"
 import type * as Tool from "../analyzer/Tool.ts"
 import * as Report from "../report/Report.ts"
+import * as Scheduler from "../scheduler/Scheduler.ts"
 import * as Registry from "../tools/Registry.ts"
 import * as Trace from "../trace/Trace.ts"
 import * as ClusterCli from "./Cluster.ts"
@@ -81,15 +83,21 @@ export type AnalysisError = UsageError | { readonly _tag: string; readonly messa
 
 /** Options the analyzer does not apply yet, refused when they differ from their default. */
 const NOT_YET: ReadonlyArray<Options.Key> = [
+  // The analyzer feeds the scheduler instruction time, never wall-clock time.
+  "schedTime",
+  "maxLoadImbalance"
+]
+
+/** Options a cluster run does not carry (its runners read thread shards whole). */
+const NOT_ON_CLUSTER: ReadonlyArray<Options.Key> = [
   "skipInstrs",
   "skipToTimestamp",
   "exitAfterInstrs",
-  // The analyzer feeds the scheduler instruction time, never wall-clock time.
-  "schedTime",
-  "maxLoadImbalance",
   "recordFile",
   "replayFile",
-  "cpuScheduleFile"
+  "cpuScheduleFile",
+  "schedSwitchFile",
+  "schedSyscallFile"
 ]
 
 const both = (key: Options.Key): string => `${Options.optionName(key, "dr")} (${Options.optionName(key, "modern")})`
@@ -107,9 +115,16 @@ const refuseUnapplied = (options: Options.Options & ClusterCli.ClusterSelection)
     const key = options.intervalMicroseconds > 0 ? "intervalMicroseconds" : "intervalInstrCount"
     return notYet(`Option ${both(key)} on a cluster`, Options.optionName(key, "dr"))
   }
-  if (options.onlyThreads.length > 0) return notYet(`Option ${both("onlyThreads")}`, "-only_threads")
-  if (options.onlyShards.length > 0) return notYet(`Option ${both("onlyShards")}`, "-only_shards")
-  if (options.inputs.length > 1) return notYet(`Several workloads (${both("multiIndir")})`, "-multi_indir")
+  if (options.cluster !== undefined) {
+    for (const key of NOT_ON_CLUSTER) {
+      if ((options as unknown as Options.Raw)[key] !== Options.rawDefaults[key])
+        return notYet(`Option ${both(key)} on a cluster`, Options.optionName(key, "dr"))
+    }
+    if (options.onlyThreads.length > 0) return notYet(`Option ${both("onlyThreads")} on a cluster`, "-only_threads")
+    if (options.onlyShards.length > 0) return notYet(`Option ${both("onlyShards")} on a cluster`, "-only_shards")
+    if (options.inputs.length > 1)
+      return notYet(`Several workloads (${both("multiIndir")}) on a cluster`, "-multi_indir")
+  }
   return undefined
 }
 
@@ -224,8 +239,42 @@ export const schedulerOptions = (o: Options.Options) => ({
   honorDirectSwitches: !o.schedDisableDirectSwitches,
   exitIfFractionInputsLeft: o.schedExitIfFractionInputsLeft,
   randomInitialLayout: o.schedRandomInitialLayout,
-  workloadOutputLimits: o.schedMaxCores > 0 ? [o.schedMaxCores] : []
+  // -sched_max_cores limits every workload (-multi_indir) alike.
+  workloadOutputLimits: o.schedMaxCores > 0 ? o.inputs.map(() => o.schedMaxCores) : []
 })
+
+/**
+ * The analyzer options for DynamoRIO's window, filter, schedule-file and
+ * kernel-sequence options. As in DynamoRIO, schedule files and the switch
+ * file only act on core-sharded and core-serial runs (a cpu schedule also
+ * maps -skip_to_timestamp), and -multi_indir makes each directory a workload.
+ *
+ * @category modes
+ */
+export const schedulingOptions = (o: Options.Options, mode: Analyzer.Mode) => {
+  const core = mode === "core-sharded" || mode === "core-serial"
+  return {
+    skipInstrs: o.skipInstrs,
+    exitAfterInstrs: o.exitAfterInstrs,
+    skipToTimestamp: o.skipToTimestamp,
+    onlyThreads: o.onlyThreads,
+    onlyShards: o.onlyShards,
+    cpuScheduleFile: core || o.skipToTimestamp > 0n ? o.cpuScheduleFile : "",
+    replayFile: core ? o.replayFile : "",
+    recordFile: core ? o.recordFile : "",
+    switchSequenceFile: core ? o.schedSwitchFile : "",
+    syscallSequenceFile: o.schedSyscallFile,
+    separateWorkloads: o.inputs.length > 1
+  }
+}
+
+/** The traced cpu ids (sorted) when a core run replays the as-traced schedule: the cores' ids in the simulators. */
+const tracedCpus = (o: Options.Options) =>
+  Effect.gen(function* () {
+    if (o.cpuScheduleFile === "" || o.skipToTimestamp > 0n || o.sharding === "thread") return undefined
+    const schedule = yield* Scheduler.readCpuSchedule(o.cpuScheduleFile)
+    return [...new Set(schedule.flatMap((c) => c.entries.map((e) => e.cpu)))].sort((a, b) => a - b)
+  })
 
 /**
  * The analyzer mode DynamoRIO would run (`analyzer_multi.cpp`), or a usage
@@ -270,8 +319,16 @@ export const runAnalysis = (
     if (refused !== undefined) return yield* refused
     const paths = options.inputs.map((i) => i.path)
     const files = yield* Trace.list(paths[0]!)
+    // DynamoRIO reports the input's own ordinals when the run (after filters) has one input.
+    const singleInput = files.length === 1 || options.onlyThreads.length === 1 || options.onlyShards.length === 1
+    const cpus = yield* tracedCpus(options)
     const tools = yield* Effect.forEach(options.tools, (name) =>
-      Registry.make(registryName(name), toolOptions(name, options, files.length === 1))
+      Registry.make(registryName(name), {
+        ...toolOptions(name, options, singleInput),
+        ...(cpus !== undefined && (name === "cache_simulator" || name === "TLB_simulator")
+          ? { outputCpuids: cpus }
+          : {})
+      })
     )
     const mode = chooseMode(options, tools)
     if (typeof mode !== "string") return yield* mode
@@ -290,6 +347,7 @@ export const runAnalysis = (
       exitAfterRecords: options.exitAfterRecords,
       intervalMicroseconds: options.intervalMicroseconds,
       intervalInstrCount: options.intervalInstrCount,
+      ...schedulingOptions(options, mode),
       encodings: options.tools.includes("view"),
       onProgress: (p) => hooks.progress.update(p),
       // The report draws the schedule; --json reports each output's statistics.

@@ -274,6 +274,15 @@ export const table = [
   spec("recordFile", "record_file", V.string, "", "scheduler", "Record the schedule to this file"),
   spec("replayFile", "replay_file", V.string, "", "scheduler", "Replay the schedule recorded in this file"),
   spec("cpuScheduleFile", "cpu_schedule_file", V.string, "", "scheduler", "As-traced schedule to replay"),
+  spec(
+    "schedSwitchFile",
+    "sched_switch_file",
+    V.string,
+    "",
+    "scheduler",
+    "Kernel context-switch sequences to inject at switches (core-sharded and core-serial)"
+  ),
+  spec("schedSyscallFile", "sched_syscall_file", V.string, "", "scheduler", "Kernel system-call sequences to inject"),
   // Tool knobs.
   spec("lineSize", "line_size", V.uint, 64, "tools", "Cache line size"),
   spec("reportTop", "report_top", V.uint, 10, "tools", "Number of top results to report"),
@@ -912,8 +921,6 @@ export const unsupported: ReadonlySet<string> = new Set([
   "reuse_verify_skip",
   "scale_timeouts",
   "scale_timers",
-  "sched_switch_file",
-  "sched_syscall_file",
   "show_func_trace",
   "skip_kcore_dump",
   "split_windows",

@@ -157,12 +157,14 @@ describe("Analyze", () => {
   )
 
   const refused: ReadonlyArray<readonly [string, string]> = [
-    ["-skip_instrs 10", "Option -skip_instrs (--skip-instrs) is not available yet: the analyzer does not apply it"],
     [
       "-core_sharded -sched_time",
       "Option -sched_time (--sched-time) is not available yet: the analyzer does not apply it"
     ],
-    ["-only_thread 21548", "Option -only_threads (--only-threads) is not available yet: the analyzer does not apply it"]
+    [
+      "-core_sharded -max_load_imbalance 3",
+      "Option -max_load_imbalance (--max-load-imbalance) is not available yet: the analyzer does not apply it"
+    ]
   ]
   for (const [extra, message] of refused) {
     it.live(`refuses what the analyzer cannot apply yet: ${extra}`, () =>

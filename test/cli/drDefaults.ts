@@ -43,6 +43,8 @@ export const drDefaults = (inputs: ReadonlyArray<Options.Input>): Options.Option
   recordFile: "",
   replayFile: "",
   cpuScheduleFile: "",
+  schedSwitchFile: "",
+  schedSyscallFile: "",
   lineSize: 64,
   reportTop: 10,
   reuseDistanceThreshold: 100,
