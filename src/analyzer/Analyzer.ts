@@ -324,9 +324,12 @@ const makeSource = (
   p: Plan,
   options: Options
 ): Effect.Effect<OutputSource | SchedulerSource, AnalyzerOptionError | TraceError> =>
-  p.mode === "thread-sharded" && !needsScheduler(options)
-    ? Effect.succeed<OutputSource | SchedulerSource>(makeStatic(inputs, p.outputs))
-    : Effect.flatMap(schedulingOptions(options, p, workload), (scheduler) => makeSchedulerSource(inputs, p, scheduler))
+  // The options are checked whatever the mode (a schedule file in a thread-sharded run is an error).
+  Effect.flatMap(schedulingOptions(options, p, workload), (scheduler) =>
+    p.mode === "thread-sharded" && !needsScheduler(options)
+      ? Effect.succeed<OutputSource | SchedulerSource>(makeStatic(inputs, p.outputs))
+      : makeSchedulerSource(inputs, p, scheduler)
+  )
 
 const checkWorkloads = (options: Options, p: Plan): Effect.Effect<void, AnalyzerOptionError> =>
   options.separateWorkloads && p.mode !== "core-sharded" && p.mode !== "core-serial"
@@ -398,6 +401,7 @@ const runFiles = (
     const first = files.length > 0 ? yield* Effect.scoped(Trace.openFile(files[0]!, 0)) : undefined
     const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
     yield* checkWorkloads(options, p)
+    const scheduler = yield* schedulingOptions(options, p, workload)
     let work: ThreadWork
     let scheduled: SchedulerSource | undefined
     if (p.mode === "thread-sharded" && !needsScheduler(options)) work = { _tag: "Inputs", files }
@@ -405,7 +409,7 @@ const runFiles = (
       const inputs: Array<Trace.TraceInput> = []
       for (const file of files)
         inputs.push(yield* Trace.openFile(file, inputs.length, { encodings: options.encodings }))
-      scheduled = yield* makeSchedulerSource(inputs, p, yield* schedulingOptions(options, p, workload))
+      scheduled = yield* makeSchedulerSource(inputs, p, scheduler)
       work = { _tag: "Segments", source: scheduled, names: files }
     } else if (scheduledOnly(options)) {
       return yield* new AnalyzerOptionError({

@@ -1180,6 +1180,12 @@ export class Core {
     const out = this.outputs[output]!
     let count = 1
     for (; count < maxIdles; count++) {
+      // A replayed idle segment: its idles at once.
+      const bulk = this.mode.bulkIdle?.(output, maxIdles - count) ?? 0
+      if (bulk > 0) {
+        count += bulk - 1
+        continue
+      }
       // Probe with one record: whatever ends the idle stretch is kept for the
       // next call, so the caller sees the idles first.
       const s = this.nextOnce(output, 0, 1)

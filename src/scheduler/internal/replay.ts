@@ -258,6 +258,16 @@ export class ReplayMode implements Mode {
     return Status.OK
   }
 
+  bulkIdle(output: number, max: number): number {
+    const out = this.core.outputs[output]!
+    if (!out.active || !out.waiting || out.idleStartCount < 0) return 0
+    const duration = this.segs[output]![this.recordIndex[output]!]!.start
+    const k = Math.min(max, duration - (out.idleCount - out.idleStartCount))
+    if (k <= 0) return 0
+    out.idleCount += k
+    return k
+  }
+
   // -------------------------------------------------------------------------
   // Picking.
 

@@ -490,4 +490,9 @@ export interface Mode {
    * replayed idle segment lasts (DynamoRIO's idle_duration check).
    */
   waitingIdle?(output: number): number
+  /**
+   * Replay only: takes up to `max` more idles of a replayed idle segment at
+   * once (each as `waitingIdle` would have), returning how many.
+   */
+  bulkIdle?(output: number, max: number): number
 }
