@@ -211,6 +211,20 @@ describe("Scheduler layer", () => {
         [{ exitIfFractionInputsLeft: 1.5 }, "exitIfFractionInputsLeft"],
         [{ inputs: [{ binding: [2] }] }, "inputs"],
         [{ mapping: "asPreviously" }, "replaySchedule"],
+        [{ replaySchedule: new Map() }, "replaySchedule"],
+        [{ mapping: "asPreviously", replaySchedule: new Map(), recordSchedule: true }, "recordSchedule"],
+        [{ mapping: "recorded", deps: "timestamps" }, "cpuSchedule"],
+        [{ timesOfInterest: [{ start: 5n, stop: 0n }] }, "cpuSchedule"],
+        [{ inputs: [{ regions: [{ start: 0, stop: 3 }] }] }, "inputs"],
+        [
+          {
+            regions: [
+              { start: 2, stop: 5 },
+              { start: 5, stop: 9 }
+            ]
+          },
+          "inputs"
+        ],
         [{ onlyThreads: [100], onlyShards: [0] }, "onlyThreads"]
       ]
       for (const [options, option] of cases) {

@@ -373,3 +373,52 @@ describe("skipping a real zip trace (allasm: chunks of 20 instructions)", () => 
 })
 
 const isInstrLabel = (t: string): boolean => t.startsWith("i")
+
+describe("times of interest (DynamoRIO's create_regions_from_times)", () => {
+  const input = () => {
+    const body: Array<Entry> = [timestamp(100), cpu(0)]
+    for (let k = 1; k <= 30; k++) body.push(instr(k))
+    body.push(exit(7))
+    return mockThread(7, body)
+  }
+  // The thread ran on cpu 0 from time 100 (instruction 0), 200 (10), 300 (20).
+  const cpuSchedule = [
+    {
+      name: "0",
+      entries: [
+        { thread: 7, timestamp: 100n, cpu: 0, startInstruction: 0 },
+        { thread: 7, timestamp: 200n, cpu: 0, startInstruction: 10 },
+        { thread: 7, timestamp: 300n, cpu: 0, startInstruction: 20 }
+      ]
+    }
+  ]
+
+  it("turns times into instruction ranges, interpolating between the schedule's entries", () => {
+    const d = new Driver([input()], 1, {
+      mapping: "dynamic",
+      cpuSchedule,
+      timesOfInterest: [{ start: 150n, stop: 250n }]
+    })
+    // 150 → 0 + 0.5 × 10 = 5; 250 → 10 + 0.5 × 10 = 15: instructions 5 to 15.
+    const instrs = drain(d).records.filter((r) => r.startsWith("i"))
+    assert.deepStrictEqual(
+      instrs,
+      Array.from({ length: 11 }, (_, k) => `i${5 + k}`)
+    )
+  })
+
+  it("refuses times whose ranges touch, with DynamoRIO's message", () => {
+    assert.throws(
+      () =>
+        new Driver([input()], 1, {
+          mapping: "dynamic",
+          cpuSchedule,
+          timesOfInterest: [
+            { start: 150n, stop: 200n },
+            { start: 200n, stop: 250n }
+          ]
+        }),
+      /times_of_interest are too close together/
+    )
+  })
+})

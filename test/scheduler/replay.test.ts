@@ -308,6 +308,31 @@ describe("replay of a recorded schedule", () => {
     ])
   })
 
+  it("replays an idle segment for its recorded count, in bulk or one idle at a time", () => {
+    const file = asFile([[V(), D(0, 0, MAX, 1), rec(RecordType.IDLE_BY_COUNT, 0, 50, 0, 2), D(1, 0, MAX, 3), F()]])
+    const drive = (maxIdles: number) => {
+      const d = new Driver(threads(2, 3, 100), 1, { mapping: "asPreviously", replaySchedule: file })
+      const seen: Array<string> = []
+      let idles = 0
+      for (;;) {
+        let s = d.core.next(0, 0, 1, maxIdles)
+        while (s._tag === "NeedData") {
+          d.feed(s.input)
+          s = d.core.next(0, 0, 1, maxIdles)
+        }
+        if (s._tag === "Eof") break
+        if (s._tag === "Idle") idles += s.count
+        if (s._tag === "Records") seen.push(`${s.input}:${RecordBatch.addrNumber(s.batch, s.start)}`)
+        assert.notStrictEqual(s._tag, "Error")
+      }
+      return { seen, idles }
+    }
+    const one = drive(1)
+    const bulk = drive(4096)
+    assert.strictEqual(one.idles, 50)
+    assert.deepStrictEqual(bulk, one)
+  })
+
   it("refuses a schedule that does not fit, with DynamoRIO's messages", () => {
     const inputs = threads(2, 3, 100)
     const fault = (replaySchedule: ReadonlyMap<string, ReadonlyArray<ScheduleRecord>>, outputs = 2): string => {
