@@ -133,6 +133,9 @@ export const makeThreadBackend = (
           serial: p.serial,
           coreOnDisk: p.coreOnDisk,
           outputCount: p.outputs,
+          ...(source?.outputCpuid !== undefined
+            ? { outputCpuids: Array.from({ length: p.outputs }, (_, o) => source.outputCpuid!(o)) }
+            : {}),
           skipRecords: options.skipRecords ?? 0,
           intervals: intervalConfig(options),
           exitAfterRecords: options.exitAfterRecords ?? 0,

@@ -16,6 +16,8 @@ export interface InitData {
   /** Inputs are cores already: input i is core i. */
   readonly coreOnDisk: boolean
   readonly outputCount: number
+  /** The scheduler's output cpuids (as-traced replays: the traced cpus), for core shards of segments. */
+  readonly outputCpuids?: ReadonlyArray<number> | undefined
   readonly skipRecords: number
   readonly exitAfterRecords: number
   readonly encodings: boolean

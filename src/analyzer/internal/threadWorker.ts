@@ -151,7 +151,8 @@ const main = async () => {
     skipRecords: init.skipRecords,
     exitAfterRecords: init.exitAfterRecords,
     inputName: (i) => names.get(i) ?? `input ${i}`,
-    intervals: init.intervals
+    intervals: init.intervals,
+    ...(init.outputCpuids !== undefined ? { outputCpuid: (o: number) => init.outputCpuids![o] ?? o } : {})
   })
   const counters = { inputsDone: 0 }
   const beat = () =>
