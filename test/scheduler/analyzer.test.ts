@@ -15,8 +15,11 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
+import * as Analyze from "../../src/cli/Analyze.ts"
+import * as DrArgs from "../../src/cli/DrArgs.ts"
+import * as Progress from "../../src/cli/Progress.ts"
 import * as Scheduler from "../../src/scheduler/Scheduler.ts"
 import * as BasicCounts from "../../src/tools/BasicCounts.ts"
 import * as ScheduleStats from "../../src/tools/ScheduleStats.ts"
@@ -336,6 +339,52 @@ describe("bad values of the new options", () => {
       )
       assert.strictEqual(e._tag, "TraceError")
       if (e._tag === "TraceError") assert.strictEqual(e.reason, "NotFound")
+    })
+  )
+})
+
+describe("the command line reaches these options (DynamoRIO form)", () => {
+  const cli = (line: string) =>
+    Effect.gen(function* () {
+      const parsed = DrArgs.parseOptions(line.split(/\s+/))
+      if (Result.isFailure(parsed)) return assert.fail(parsed.failure.message)
+      return yield* Analyze.runAnalysis(parsed.success, { progress: Progress.none })
+    })
+
+  it.effect("-skip_instrs 62 -exit_after_records 10 with view: input ordinals, 4 instructions", () =>
+    Effect.gen(function* () {
+      const out = yield* cli(`-infile ${ALLASM} -tool view -skip_instrs 62 -exit_after_records 10`)
+      assert.include(out.text, "         114          62: W0.T1992554 <marker: timestamp 13352268558646596>\n")
+      assert.include(out.text, "              4 : total instructions")
+    })
+  )
+
+  it.effect("-only_thread with -skip_instrs; -only_shards; -multi_indir", () =>
+    Effect.gen(function* () {
+      const one = yield* cli(`-indir ${THREADSIG} -tool basic_counts -only_thread 872906 -skip_instrs 10`)
+      assert.strictEqual(figure(one.text, "total (fetched) instructions"), 49483)
+      const shards = yield* cli(`-indir ${CORE_SHARDED} -tool basic_counts -only_shards 1`)
+      // Core 1 of the core-sharded trace ran 872901 and 872906.
+      assert.strictEqual(figure(shards.text, "total threads"), 2)
+      const two = yield* cli(
+        `-multi_indir ${ALLASM}:${ALLASM} -core_sharded -cores 2 -tool basic_counts -sched_exit_if_fraction_inputs_left 0`
+      )
+      assert.strictEqual(figure(two.text, "total threads"), 2)
+    })
+  )
+
+  it.effect("-sched_syscall_file and -sched_switch_file; missing files are read errors", () =>
+    Effect.gen(function* () {
+      const out = yield* cli(
+        `-infile ${ALLASM} -tool basic_counts -sched_syscall_file ${TRACES}/mock_syscall_sequences.x64`
+      )
+      // allasm's 16 write system calls (number 1) get that number's two-instruction
+      // sequence, its final exit (60) the default one-instruction sequence.
+      assert.strictEqual(figure(out.text, "total (fetched) instructions"), 133 + 16 * 2 + 1)
+      const missing = yield* Effect.flip(
+        cli(`-infile ${ALLASM} -core_sharded -tool basic_counts -sched_switch_file ${TRACES}/no-such.zip`)
+      )
+      assert.strictEqual(missing._tag, "TraceError")
     })
   )
 })
