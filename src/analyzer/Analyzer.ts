@@ -46,7 +46,7 @@ import { type IntervalOutput, orchestrate, type Plan } from "./internal/orchestr
 import { makeStatic, type OutputSource } from "./internal/outputSource.ts"
 import type { OutputSchedule } from "./internal/scheduleLog.ts"
 import { makeSchedulerSource, type SchedulerSource } from "./internal/schedulerSource.ts"
-import { needsScheduler, schedulingOptions, selectFiles, writeRecord } from "./internal/scheduling.ts"
+import { needsScheduler, schedulingOptions, selectFiles, selectInputs, writeRecord } from "./internal/scheduling.ts"
 import { makeThreadBackend, type ThreadWork } from "./internal/threadBackend.ts"
 import * as Tool from "./Tool.ts"
 
@@ -371,10 +371,12 @@ export const runInputs = (
   inputs: ReadonlyArray<Trace.TraceInput>,
   options: Options
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
-  runOpened(
-    inputs,
-    inputs.map(() => 0),
-    options
+  Effect.flatMap(selectInputs(inputs, options), (kept) =>
+    runOpened(
+      kept,
+      kept.map(() => 0),
+      options
+    )
   )
 
 /** Options only the scheduler on the main thread applies (not a run handed whole to one thread). */

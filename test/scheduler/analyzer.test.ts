@@ -24,6 +24,7 @@ import * as Scheduler from "../../src/scheduler/Scheduler.ts"
 import * as BasicCounts from "../../src/tools/BasicCounts.ts"
 import * as ScheduleStats from "../../src/tools/ScheduleStats.ts"
 import * as View from "../../src/tools/View.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 
 const TRACES = "../shared/traces"
 const THREADSIG = `${TRACES}/drmemtrace.threadsig.x64.tracedir`
@@ -181,6 +182,18 @@ describe("schedules through the analyzer (threadsig)", () => {
 })
 
 describe("filters and windows on small traces", () => {
+  it.effect("runInputs applies the filters to inputs opened by the caller", () =>
+    Effect.gen(function* () {
+      const inputs = yield* Trace.open(THREADSIG)
+      const r = yield* Analyzer.runInputs(inputs, { tools: [BasicCounts.basicCounts], onlyThreads: [872906], jobs: 2 })
+      const out = Analyzer.formatText(r)
+      assert.strictEqual(figure(out, "total threads"), 1)
+      assert.strictEqual(figure(out, "total (fetched) instructions"), 49493)
+      const e = yield* Effect.flip(Analyzer.runInputs(inputs, { tools: [BasicCounts.basicCounts], onlyShards: [12] }))
+      assert.strictEqual(e._tag, "AnalyzerOptionError")
+    })
+  )
+
   it.effect("-only_shards on a core-sharded-on-disk trace (only_shards)", () =>
     Effect.gen(function* () {
       const out = yield* text(CORE_SHARDED, {

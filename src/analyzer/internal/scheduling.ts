@@ -33,14 +33,55 @@ export interface Workloads {
   readonly workload: ReadonlyArray<number>
 }
 
-/** Whether any option needs the scheduler where the analyzer would otherwise read inputs directly. */
+/**
+ * Whether any option needs the scheduler where the analyzer would otherwise
+ * read inputs directly (filtered inputs too: their batches carry the
+ * unfiltered ordinals, which the direct reading path would mistake).
+ */
 export const needsScheduler = (options: Options): boolean =>
+  (options.onlyThreads ?? []).length > 0 ||
+  (options.onlyShards ?? []).length > 0 ||
   (options.skipInstrs ?? 0) > 0 ||
   (options.exitAfterInstrs ?? 0) > 0 ||
   (options.skipToTimestamp ?? 0n) > 0n ||
   (options.syscallSequenceFile ?? "") !== ""
 
 const optionError = (option: string, message: string) => new AnalyzerOptionError({ option, message })
+
+/** DynamoRIO's checks of -only_threads / -only_shards over `count` inputs with thread ids `tids`. */
+const keepInputs = (
+  count: number,
+  tids: () => Effect.Effect<ReadonlyArray<number>, TraceError>,
+  options: Options
+): Effect.Effect<ReadonlyArray<boolean> | undefined, AnalyzerOptionError | TraceError> =>
+  Effect.gen(function* () {
+    const threads = options.onlyThreads ?? []
+    const shards = options.onlyShards ?? []
+    if (threads.length === 0 && shards.length === 0) return undefined
+    if (threads.length > 0 && shards.length > 0)
+      return yield* optionError("onlyThreads", "Only one of -only_thread, -only_threads, and -only_shards can be set.")
+    for (const s of shards) {
+      if (!Number.isInteger(s) || s < 0 || s >= count)
+        return yield* optionError("onlyShards", `only_shards entry ${s} out of bounds for a shard ordinal`)
+    }
+    if (threads.length === 0) return Array.from({ length: count }, (_, i) => shards.includes(i))
+    const ids = yield* tids()
+    for (const t of threads) {
+      if (!ids.includes(t))
+        return yield* optionError("onlyThreads", `only_threads entry ${t} not found in workload inputs`)
+    }
+    return ids.map((t) => threads.includes(t))
+  })
+
+/** `Analyzer.runInputs`' inputs after -only_threads / -only_shards. */
+export const selectInputs = <I extends { readonly info: { readonly tid: number } }>(
+  inputs: ReadonlyArray<I>,
+  options: Options
+): Effect.Effect<ReadonlyArray<I>, AnalyzerOptionError | TraceError> =>
+  Effect.map(
+    keepInputs(inputs.length, () => Effect.succeed(inputs.map((i) => i.info.tid)), options),
+    (keep) => (keep === undefined ? inputs : inputs.filter((_, i) => keep[i]))
+  )
 
 /**
  * The files of a run after -only_threads / -only_shards, with DynamoRIO's
@@ -68,24 +109,9 @@ export const selectFiles = (
         threads.length > 0 ? "onlyThreads" : "onlyShards",
         "Input limits are not currently supported with -multi_indir"
       )
-    if (threads.length > 0 && shards.length > 0)
-      return yield* optionError("onlyThreads", "Only one of -only_thread, -only_threads, and -only_shards can be set.")
-    for (const s of shards) {
-      if (!Number.isInteger(s) || s < 0 || s >= files.length)
-        return yield* optionError("onlyShards", `only_shards entry ${s} out of bounds for a shard ordinal`)
-    }
-    let keep: Array<boolean>
-    if (threads.length > 0) {
-      const tids: Array<number> = []
-      for (const f of files) tids.push((yield* Effect.scoped(Trace.openFile(f, tids.length))).info.tid)
-      for (const t of threads) {
-        if (!tids.includes(t))
-          return yield* optionError("onlyThreads", `only_threads entry ${t} not found in workload inputs`)
-      }
-      keep = tids.map((t) => threads.includes(t))
-    } else {
-      keep = files.map((_, i) => shards.includes(i))
-    }
+    const tids = () =>
+      Effect.forEach(files, (f, i) => Effect.map(Effect.scoped(Trace.openFile(f, i)), (input) => input.info.tid))
+    const keep = (yield* keepInputs(files.length, tids, options))!
     return { files: files.filter((_, i) => keep[i]), workload: workload.filter((_, i) => keep[i]) }
   })
 
