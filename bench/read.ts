@@ -37,11 +37,15 @@
  *   --keep      keep the built trace (its path is printed)
  *   --only KEY  measure the floor and one phase: InputReader, Trace.open, Trace.openFile,
  *               decodeSync or reusedBatch (e.g. to run it under --trace-gc)
+ *   --readahead LIST  inflate read-ahead depths (ZlibPump.readAhead) to compare, e.g. 2,4,8:
+ *               the floor and InputReader at each depth, in the same rounds (ratios to the
+ *               floor at the first depth)
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
+import { ZlibPump } from "../src/trace/internal/container/zlibPump.ts"
 import { Decoder } from "../src/trace/internal/decoder.ts"
 import { InputReader } from "../src/trace/internal/inputReader.ts"
 import { listInputs } from "../src/trace/internal/listing.ts"
@@ -74,7 +78,15 @@ const keep = has("--keep")
 const wantProfile = has("--profile") || profileDir !== undefined
 const json = has("--json")
 const only = take("--only")
-if (args.length > 0 || !(copies >= 1) || !(reps >= 1)) {
+const readAhead = take("--readahead")
+  ?.split(",")
+  .map((d) => Number(d))
+if (
+  args.length > 0 ||
+  !(copies >= 1) ||
+  !(reps >= 1) ||
+  (readAhead !== undefined && !readAhead.every((d) => Number.isInteger(d) && d >= 1))
+) {
   console.error(
     "usage: npm run bench:read -- [--copies N] [--reps N] [--src DIR] [--dir DIR] [--keep] [--profile] [--profile-dir DIR] [--json]"
   )
@@ -244,7 +256,30 @@ const main = async () => {
       { key: "decodeSync", name: "decoder alone (entries in memory)", run: decoderAlone(entries) },
       { key: "reusedBatch", name: "decoder alone, one reused batch", run: decoderReusedBatch(entries) }
     ]
-    const chosen = only === undefined ? phases : phases.filter((p) => p.key === "floor" || p.key === only)
+    if (readAhead !== undefined) {
+      const atDepth = (d: number, run: () => Promise<Pass>) => () => {
+        ZlibPump.readAhead = d
+        return run()
+      }
+      phases.splice(
+        0,
+        phases.length,
+        ...readAhead.flatMap((d) => [
+          {
+            key: d === readAhead[0] ? "floor" : `floor@${d}`,
+            name: `floor, read-ahead ${d}`,
+            run: atDepth(d, () => floor(paths))
+          },
+          {
+            key: d === readAhead[0] ? "InputReader" : `InputReader@${d}`,
+            name: `InputReader, read-ahead ${d}`,
+            run: atDepth(d, () => inputReader(paths))
+          }
+        ])
+      )
+    }
+    const chosen =
+      only === undefined || readAhead !== undefined ? phases : phases.filter((p) => p.key === "floor" || p.key === only)
     if (only !== undefined) {
       log(`only: ${chosen.map((p) => p.name).join(", ")} (the floor is always measured)`)
       phases.splice(0, phases.length, ...chosen)
@@ -266,7 +301,8 @@ const main = async () => {
     const records = Math.max(...results.map((r) => r.records))
     for (const [i, r] of results.entries()) {
       const p = phases[i]!
-      if (i > 0 && r.records !== records) throw new Error(`${p.name} saw ${r.records} records, not ${records}`)
+      if (!p.key.startsWith("floor") && r.records !== records)
+        throw new Error(`${p.name} saw ${r.records} records, not ${records}`)
       if (r.bytes !== 0 && r.bytes !== floorBytes) throw new Error(`${p.name} decoded other bytes than the floor read`)
     }
     const floorMs = median(times[0]!)
@@ -280,7 +316,7 @@ const main = async () => {
         minMs: Math.min(...times[i]!),
         maxMs: Math.max(...times[i]!),
         cpuMs,
-        recordsPerS: i === 0 ? undefined : (records / ms) * 1000,
+        recordsPerS: p.key.startsWith("floor") ? undefined : (records / ms) * 1000,
         mibPerS: (floorBytes / (1 << 20) / ms) * 1000,
         ratio: ms / floorMs,
         cpuRatio: cpuMs / floorCpuMs

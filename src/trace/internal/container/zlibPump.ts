@@ -1,13 +1,22 @@
 /**
  * Pull-based reading of a Node zlib/zstd transform fed from a byte range of a
  * file handle. Output is pulled one piece (≤ the transform's chunkSize) at a
- * time; the transform is paused while two pieces wait, so memory stays
- * bounded by the transform's own buffers whatever the compression ratio.
+ * time; the transform is paused while `ZlibPump.readAhead` pieces wait, so
+ * memory stays bounded by the transform's own buffers whatever the
+ * compression ratio.
  */
 import type { FileHandle } from "node:fs/promises"
 import { Readable, type Transform } from "node:stream"
 
 export class ZlibPump {
+  /**
+   * Pieces inflated ahead of the consumer before the transform pauses (one
+   * more waits inside the paused transform). Deeper read-ahead measured no
+   * faster (docs/benchmarks.md, section 5) and holds more memory per open
+   * input; `bench/read.ts --readahead N` measures other depths.
+   */
+  static readAhead = 2
+
   private readonly out: Array<Buffer> = []
   private ended = false
   private failure: unknown
@@ -38,7 +47,7 @@ export class ZlibPump {
     prefilter?.on("error", (e) => transform.destroy(e))
     transform.on("data", (piece: Buffer) => {
       this.out.push(piece)
-      if (this.out.length >= 2) transform.pause()
+      if (this.out.length >= ZlibPump.readAhead) transform.pause()
       signal()
     })
     transform.on("end", () => {
@@ -70,7 +79,7 @@ export class ZlibPump {
     for (;;) {
       const piece = this.out.shift()
       if (piece !== undefined) {
-        if (this.out.length < 2 && this.transform.isPaused()) this.transform.resume()
+        if (this.out.length < ZlibPump.readAhead && this.transform.isPaused()) this.transform.resume()
         return piece
       }
       if (this.failed) throw this.failure

@@ -1,0 +1,41 @@
+/**
+ * Runs one benchmark case once, in this process, and prints one JSON line:
+ * wall and CPU time of the case (module loading excluded; CPU time counts
+ * every thread of the process, worker threads and Node's thread pool
+ * included), records handled, and the process's peak resident memory.
+ * `bench/run.ts` spawns it once per case and repetition, so each peak is the
+ * case's own.
+ *
+ * usage: node bench/case.ts CASE_KEY TRACE_DIR
+ */
+import { loadavg } from "node:os"
+import { byKey } from "./lib/cases.ts"
+
+const [key, dir] = process.argv.slice(2)
+const c = key === undefined ? undefined : byKey(key)
+if (c === undefined || dir === undefined) {
+  console.error("usage: node bench/case.ts CASE_KEY TRACE_DIR")
+  process.exit(2)
+}
+
+const rssBefore = process.memoryUsage().rss
+const load = loadavg()[0]!
+const cpu = process.cpuUsage()
+const start = performance.now()
+const outcome = await c.run(dir)
+const ms = performance.now() - start
+const used = process.cpuUsage(cpu)
+console.log(
+  JSON.stringify({
+    key,
+    ms,
+    cpuMs: (used.user + used.system) / 1000,
+    records: outcome.records,
+    bytes: outcome.bytes,
+    failureLatencyMs: outcome.failureLatencyMs,
+    rssBeforeMb: rssBefore / (1 << 20),
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    load
+  })
+)
+process.exit(0)

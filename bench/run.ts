@@ -1,0 +1,267 @@
+/**
+ * The benchmark suite (`npm run bench`): every case of `bench/lib/cases.ts`
+ * over a large replicated trace and a larger one, each run in a child
+ * process of its own (`bench/case.ts`, so peak memory is per case), in
+ * rounds (every case once, then again) so that the machine's changing load
+ * spreads over all cases alike. It prints one table (wall and CPU time,
+ * records/s, peak RSS, ratio to the inflate floor measured in the same run),
+ * judges the goals of issues #2–#5, and, for a full run, writes the results
+ * section of docs/benchmarks.md and the chart docs/benchmarks.svg.
+ *
+ * The replicated traces are built once (`TraceWriter.replicate`) into
+ * `--cache` and reused by later runs.
+ *
+ * usage: npm run bench -- [options]   (bench:sched and bench:analyze run subsets)
+ *   --copies N     copies of the source trace in the base input (default 30)
+ *   --scale K      the larger input has K × copies (default 4; 1 = base only)
+ *   --reps N       rounds (default 3); a case stops repeating once its runs took --budget seconds
+ *   --budget S     seconds of runs after which a case is not repeated (default 60)
+ *   --suite S      all | read | sched | analyze (the floor and read + decode always run)
+ *   --only RE      only cases whose key matches the regular expression (plus the floor)
+ *   --large CASES  cases also run on the larger input: "default" (a subset), "all", or a regular expression
+ *   --all          also the extended cases (core-sharded runs of histogram and reuse_distance, …)
+ *   --quick        smoke run: 1 and 2 copies, 1 round, nothing written to docs
+ *   --src DIR      source trace (default ../shared/traces/drmemtrace.threadsig.x64.tracedir)
+ *   --cache DIR    where replicated traces are kept (default $TMPDIR/memtrace-bench)
+ *   --json FILE    also write every sample and summary as JSON
+ *   --docs / --no-docs   write (or not) docs/benchmarks.md and docs/benchmarks.svg
+ *                  (default: only for a full run: suite all, no --only, no --quick)
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, loadavg, tmpdir } from "node:os"
+import { dirname, join, relative } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import * as TraceWriter from "../src/trace/TraceWriter.ts"
+import { type Case, cases } from "./lib/cases.ts"
+import {
+  FLOOR,
+  goals,
+  markdown,
+  replaceSection,
+  type Sample,
+  summarize,
+  type TraceSize,
+  tableCells
+} from "./lib/report.ts"
+import { table } from "./lib/stats.ts"
+import { chart } from "./lib/svg.ts"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = dirname(here)
+
+const args = process.argv.slice(2)
+const take = (name: string): string | undefined => {
+  const at = args.indexOf(name)
+  if (at < 0) return undefined
+  const v = args[at + 1]
+  args.splice(at, 2)
+  return v
+}
+const has = (name: string): boolean => {
+  const at = args.indexOf(name)
+  if (at >= 0) args.splice(at, 1)
+  return at >= 0
+}
+const quick = has("--quick")
+const all = has("--all")
+const copies = Number(take("--copies") ?? (quick ? 1 : 30))
+const scale = Number(take("--scale") ?? (quick ? 2 : 4))
+const reps = Number(take("--reps") ?? (quick ? 1 : 3))
+const budgetS = Number(take("--budget") ?? 60)
+const suite = take("--suite") ?? "all"
+const only = take("--only")
+const large = take("--large") ?? "default"
+const src = take("--src") ?? join(root, "../shared/traces/drmemtrace.threadsig.x64.tracedir")
+const cache = take("--cache") ?? join(tmpdir(), "memtrace-bench")
+const jsonOut = take("--json")
+const docsFlag = has("--docs") ? true : has("--no-docs") ? false : undefined
+if (
+  args.length > 0 ||
+  !(copies >= 1) ||
+  !(scale >= 1) ||
+  !(reps >= 1) ||
+  !(budgetS >= 0) ||
+  !["all", "read", "sched", "analyze"].includes(suite)
+) {
+  console.error(
+    "usage: npm run bench -- [--copies N] [--scale K] [--reps N] [--budget S] [--suite all|read|sched|analyze] " +
+      "[--only RE] [--all] [--large default|all|RE] [--quick] [--src DIR] [--cache DIR] [--json FILE] [--docs|--no-docs]"
+  )
+  process.exit(2)
+}
+const writeDocs = docsFlag ?? (suite === "all" && only === undefined && !quick)
+
+/** Cases also run on the larger input by default: the ones whose growth says the most, at a bearable cost. */
+const LARGE_DEFAULT = new Set([
+  "read-inflate",
+  "read-decode",
+  "schedule-consistent",
+  "schedule-dynamic",
+  "analyze-noop-fibers-thread",
+  "analyze-noop-threads2-thread",
+  "analyze-basic_counts-fibers-thread",
+  "analyze-reuse_distance-fibers-thread"
+])
+
+const inSuite = (c: Case): boolean => {
+  if (c.key === FLOOR || c.key === "read-decode") return true
+  if (only !== undefined) return new RegExp(only).test(c.key)
+  if (c.extended === true && !all) return false
+  switch (suite) {
+    case "read":
+      return c.group === "read"
+    case "sched":
+      return c.group === "schedule"
+    case "analyze":
+      return c.group === "analyze" || c.group === "fail"
+    default:
+      return true
+  }
+}
+const chosen = cases.filter(inSuite)
+const onLarge = (c: Case): boolean =>
+  large === "all" ? true : large === "default" ? LARGE_DEFAULT.has(c.key) : new RegExp(large).test(c.key)
+
+const log = (s: string) => process.stderr.write(`${s}\n`)
+
+/** The replicated trace of `n` copies, built on first use. */
+const ensureTrace = async (n: number): Promise<{ readonly dir: string; readonly size: TraceSize }> => {
+  const name = `${src.replace(/\/+$/, "").split("/").at(-1)}-x${n}`
+  const dir = join(cache, name)
+  // Beside the directory, not in it: every file in a trace directory is an input.
+  const marker = `${dir}.json`
+  if (existsSync(marker)) return { dir, size: JSON.parse(readFileSync(marker, "utf8")) as TraceSize }
+  mkdirSync(cache, { recursive: true })
+  const building = `${dir}.building-${process.pid}`
+  rmSync(building, { recursive: true, force: true })
+  log(`building ${n} copies of ${src} in ${dir} …`)
+  const started = performance.now()
+  const summary = await Effect.runPromise(TraceWriter.replicate(src, building, n, { durable: false, concurrency: 2 }))
+  rmSync(dir, { recursive: true, force: true })
+  renameSync(building, dir)
+  // Records: what read + decode delivers, counted once here (the floor's rate uses it).
+  const counted = runCase("read-decode", dir)
+  const size: TraceSize = {
+    copies: n,
+    inputs: summary.files.length,
+    records: counted.records,
+    entries: summary.entries,
+    zippedBytes: summary.bytes
+  }
+  writeFileSync(marker, JSON.stringify(size))
+  log(
+    `  ${summary.files.length} files, ${size.records.toLocaleString("en-US")} records, built in ${((performance.now() - started) / 1000).toFixed(0)} s`
+  )
+  return { dir, size }
+}
+
+const caseScript = join(here, "case.ts")
+
+function runCase(key: string, dir: string): Omit<Sample, "copies"> {
+  const r = spawnSync(process.execPath, [caseScript, key, dir], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const line = r.stdout.trim().split("\n").at(-1) ?? ""
+  if (r.status !== 0 || !line.startsWith("{")) {
+    throw new Error(
+      `case ${key} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ""}):\n${r.stderr.slice(-4000)}`
+    )
+  }
+  return JSON.parse(line) as Omit<Sample, "copies">
+}
+
+const gitCommit = (): string => {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim()
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "bench"], { cwd: root, encoding: "utf8" })
+    return dirty.trim() === "" ? head : `${head} + uncommitted changes`
+  } catch {
+    return "unknown"
+  }
+}
+
+const main = async () => {
+  const started = performance.now()
+  const loadStart = loadavg()
+  const sizes = scale > 1 ? [copies, copies * scale] : [copies]
+  log(
+    `memtrace benchmark suite: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), ` +
+      `load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}; ${chosen.length} cases, sizes ${sizes.join(", ")} copies`
+  )
+  const traces: Array<{ readonly dir: string; readonly size: TraceSize }> = []
+  for (const n of sizes) traces.push(await ensureTrace(n))
+  const plan = traces.flatMap((t, i) =>
+    chosen.filter((c) => i === 0 || onLarge(c) || c.key === FLOOR).map((c) => ({ c, t }))
+  )
+  // Warm the page cache so the first measured case does not pay for the disk.
+  for (const t of traces) runCase(FLOOR, t.dir)
+  const samples: Array<Sample> = []
+  const spent = new Map<string, number>()
+  const failures: Array<string> = []
+  for (let round = 0; round < reps; round++) {
+    for (const { c, t } of plan) {
+      const id = `${c.key}@${t.size.copies}`
+      // The floor always repeats: every ratio divides by it.
+      if (round > 0 && c.key !== FLOOR && (spent.get(id) ?? 0) >= budgetS * 1000) continue
+      if (failures.includes(id)) continue
+      try {
+        const s = runCase(c.key, t.dir)
+        samples.push({ ...s, copies: t.size.copies })
+        spent.set(id, (spent.get(id) ?? 0) + s.ms)
+        log(
+          `round ${round + 1}/${reps}  ${id.padEnd(48)} ${(s.ms / 1000).toFixed(2).padStart(7)} s  ` +
+            `${s.peakRssMb.toFixed(0).padStart(5)} MiB${s.failureLatencyMs === undefined ? "" : `  failure → error ${s.failureLatencyMs.toFixed(0)} ms`}`
+        )
+      } catch (e) {
+        failures.push(id)
+        log(`round ${round + 1}/${reps}  ${id}: FAILED\n${e instanceof Error ? e.message : String(e)}`)
+      }
+    }
+  }
+  const rows = summarize(
+    chosen,
+    samples,
+    traces.map((t) => t.size)
+  )
+  const minutes = (performance.now() - started) / 60000
+  const loadEnd = loadavg()
+  console.log(`\n${table(tableCells(rows))}\n`)
+  const g = goals(rows, copies)
+  console.log(
+    table([
+      ["issue", "goal", "met", "measured"],
+      ...g.map((x) => [`#${x.issue}`, x.goal, x.met === undefined ? "—" : x.met ? "yes" : "NO", x.measured])
+    ])
+  )
+  if (failures.length > 0) console.log(`\ncases that failed: ${failures.join(", ")}`)
+  const svgPath = join(root, "docs/benchmarks.svg")
+  const info = {
+    date: new Date().toISOString().slice(0, 10),
+    commit: gitCommit(),
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown CPU",
+    loadStart,
+    loadEnd,
+    reps,
+    minutes,
+    source: src,
+    traces: traces.map((t) => t.size),
+    svg: writeDocs ? relative(join(root, "docs"), svgPath) : undefined
+  }
+  if (jsonOut !== undefined) writeFileSync(jsonOut, JSON.stringify({ info, samples, rows, goals: g }, null, 2))
+  if (writeDocs) {
+    const docPath = join(root, "docs/benchmarks.md")
+    writeFileSync(svgPath, chart(rows, `memtrace benchmark suite, ${info.date} (${info.commit})`))
+    writeFileSync(docPath, replaceSection(readFileSync(docPath, "utf8"), markdown(info, rows)))
+    log(`wrote ${relative(root, docPath)} (results section) and ${relative(root, svgPath)}`)
+  }
+  log(`done in ${minutes.toFixed(1)} minutes; load average at the end ${loadEnd.map((l) => l.toFixed(2)).join(" ")}`)
+  if (failures.length > 0) process.exitCode = 1
+}
+
+await main()
