@@ -341,6 +341,38 @@ describe("bad values of the new options", () => {
     })
   )
 
+  it.effect("a record file that cannot be written fails the run, naming -record_file", () =>
+    Effect.gen(function* () {
+      const e = yield* Effect.flip(
+        Analyzer.run(ALLASM, {
+          tools: [BasicCounts.basicCounts],
+          mode: "core-sharded",
+          recordFile: `${os.tmpdir()}/no-such-dir-${process.pid}/record.zip`
+        })
+      )
+      assert.strictEqual(e._tag, "AnalyzerOptionError")
+      if (e._tag === "AnalyzerOptionError") {
+        assert.strictEqual(e.option, "recordFile")
+        assert.match(e.message, /^Failed to write schedule to /)
+      }
+    })
+  )
+
+  it.effect("a file that is not a cpu schedule is a TraceError", () =>
+    Effect.gen(function* () {
+      // allasm's zip members are trace chunks of 12-byte entries, not 32-byte schedule entries.
+      const e = yield* Effect.flip(
+        Analyzer.run(THREADSIG, {
+          tools: [BasicCounts.basicCounts],
+          skipToTimestamp: 13386385969691570n,
+          cpuScheduleFile: ALLASM
+        })
+      )
+      assert.strictEqual(e._tag, "TraceError")
+      if (e._tag === "TraceError") assert.strictEqual(e.reason, "Corrupt")
+    })
+  )
+
   it.effect("a bad schedule file is a TraceError naming it", () =>
     Effect.gen(function* () {
       const e = yield* Effect.flip(
