@@ -60,6 +60,11 @@ export interface ShardInfo {
    * for thread shards and serial streams.
    */
   readonly cpuid?: number | undefined
+  /**
+   * The same per output, for the single stream of a core-serial run (whose
+   * records come from every core): `outputCpuids[ctx.output]`.
+   */
+  readonly outputCpuids?: ReadonlyArray<number> | undefined
 }
 
 /**

@@ -247,8 +247,10 @@ export class WorkerCore {
         shardType: this.config.shardType,
         serial,
         outputCount: this.config.outputCount,
-        ...(this.config.shardType === "core" && !serial && this.config.outputCpuid !== undefined
-          ? { cpuid: this.config.outputCpuid(shard) }
+        ...(this.config.shardType === "core" && this.config.outputCpuid !== undefined
+          ? serial
+            ? { outputCpuids: Array.from({ length: this.config.outputCount }, (_, o) => this.config.outputCpuid!(o)) }
+            : { cpuid: this.config.outputCpuid(shard) }
           : {})
       }
       let state: unknown
