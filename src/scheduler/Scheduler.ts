@@ -47,10 +47,11 @@
  *   the core answered `NeedData(input)`. The core asks only for an input the
  *   asking output owns (its current input, not in any run queue, so no other
  *   output can pick it), and the layer runs at most one load per input: a
- *   second request for an input being loaded (possible only if its owner was
- *   deactivated meanwhile and another output took it) waits for the same
- *   load. Loads are uninterruptible so a batch is never lost between the
- *   reader and the core.
+ *   second request for an input being loaded (possible if its owner was
+ *   deactivated meanwhile and another output took it, or when a replayed
+ *   schedule has two outputs hold one input, as DynamoRIO allows) waits for
+ *   the same load. Loads are uninterruptible so a batch is never lost
+ *   between the reader and the core.
  * - A failed load fails the `next` that asked for it with the `TraceError`;
  *   the input then counts as ended, so its error stays with that output
  *   (DynamoRIO: a shard error is the shard's, not a global abort).

@@ -1,7 +1,7 @@
 /**
  * The shared state model of the pure scheduling core: what is known about
  * each input and each output, the step values handed to callers, and the
- * interface each mapping mode (consistent, serial, dynamic; later replay)
+ * interface each mapping mode (consistent, serial, dynamic, replay)
  * implements. DynamoRIO keeps the same split: `input_info_t` /
  * `output_info_t` in `scheduler_impl.h`, one subclass per mode.
  *
@@ -453,8 +453,8 @@ export class Pick {
 
 /**
  * What a mapping mode decides; the core does the rest (DynamoRIO's virtual
- * methods of scheduler_impl_tmpl_t). Seams for later modes (replay) and
- * features (regions of interest, kernel sequences) are the same methods.
+ * methods of scheduler_impl_tmpl_t): regions of interest, inserted records,
+ * kernel sequences and recording live in the core, around these calls.
  */
 export interface Mode {
   /** DynamoRIO rewrites TIMESTAMP/CPU_ID values and tags tids with the workload in this mode. */
