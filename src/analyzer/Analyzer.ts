@@ -153,7 +153,7 @@ export interface Options {
   readonly cpuScheduleFile?: string | undefined
   /** DynamoRIO's -replay_file: core-sharded and core-serial runs replay this recorded schedule. */
   readonly replayFile?: string | undefined
-  /** DynamoRIO's -record_file: core-sharded and core-serial runs record their schedule here (written after the run). */
+  /** DynamoRIO's -record_file: core-sharded and core-serial runs record their schedule here (written when the run completes). */
   readonly recordFile?: string | undefined
   /** DynamoRIO's -sched_switch_file: context-switch sequences injected at switches (core-sharded and core-serial runs). */
   readonly switchSequenceFile?: string | undefined
