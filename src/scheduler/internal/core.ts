@@ -1495,7 +1495,7 @@ export class Core {
       this.unread(output, 1)
     }
     out.lastRange = 0
-    if (!active && this.opts.recordSchedule && out.active && out.curInput >= 0) {
+    if (!active && this.opts.recordSchedule && this.opts.mapping === "dynamic" && out.active && out.curInput >= 0) {
       // Let go with nothing read ahead: the recorded stop is one past the last delivered instruction.
       const inp = this.inputs[out.curInput]!
       const own = inp.injecting !== INJECT_NONE ? inp.resume : inp
