@@ -36,8 +36,10 @@ export class SubShards<S> {
     if (key === this.lastKey) return this.last!
     let sub = this.subs.get(key)
     if (sub === undefined) {
-      const cpuid = (this.info as ShardInfo & { readonly cpuid?: number }).cpuid
-      sub = this.make({ shardIndex: key, core: !this.byOutput && cpuid !== undefined ? cpuid : key })
+      // A shard's traced cpu id (as-traced replays), or, in the single stream of
+      // a core-serial run, the cpu id of the output the records came from.
+      const cpuid = this.byOutput ? this.info.outputCpuids?.[key] : this.info.cpuid
+      sub = this.make({ shardIndex: key, core: cpuid ?? key })
       this.subs.set(key, sub)
     }
     this.lastKey = key
