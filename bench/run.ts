@@ -24,6 +24,7 @@
  *   --src DIR      source trace (default ../shared/traces/drmemtrace.threadsig.x64.tracedir)
  *   --cache DIR    where replicated traces are kept (default $TMPDIR/memtrace-bench)
  *   --json FILE    also write every sample and summary as JSON
+ *   --from-json FILE  measure nothing: report (and with --docs, write) the run saved in FILE
  *   --docs / --no-docs   write (or not) docs/benchmarks.md and docs/benchmarks.svg
  *                  (default: only for a full run: suite all, no --only, no --quick)
  */
@@ -39,6 +40,7 @@ import {
   FLOOR,
   goals,
   markdown,
+  type RunInfo,
   replaceSection,
   type Sample,
   summarize,
@@ -76,6 +78,7 @@ const large = take("--large") ?? "default"
 const src = take("--src") ?? join(root, "../shared/traces/drmemtrace.threadsig.x64.tracedir")
 const cache = take("--cache") ?? join(tmpdir(), "memtrace-bench")
 const jsonOut = take("--json")
+const fromJson = take("--from-json")
 const docsFlag = has("--docs") ? true : has("--no-docs") ? false : undefined
 if (
   args.length > 0 ||
@@ -87,7 +90,8 @@ if (
 ) {
   console.error(
     "usage: npm run bench -- [--copies N] [--scale K] [--reps N] [--budget S] [--suite all|read|sched|analyze] " +
-      "[--only RE] [--all] [--large default|all|RE] [--quick] [--src DIR] [--cache DIR] [--json FILE] [--docs|--no-docs]"
+      "[--only RE] [--all] [--large default|all|RE] [--quick] [--src DIR] [--cache DIR] [--json FILE] " +
+      "[--from-json FILE] [--docs|--no-docs]"
   )
   process.exit(2)
 }
@@ -222,24 +226,9 @@ const main = async () => {
       }
     }
   }
-  const rows = summarize(
-    chosen,
-    samples,
-    traces.map((t) => t.size)
-  )
   const minutes = (performance.now() - started) / 60000
   const loadEnd = loadavg()
-  console.log(`\n${table(tableCells(rows))}\n`)
-  const g = goals(rows, copies)
-  console.log(
-    table([
-      ["issue", "goal", "met", "measured"],
-      ...g.map((x) => [`#${x.issue}`, x.goal, x.met === undefined ? "—" : x.met ? "yes" : "NO", x.measured])
-    ])
-  )
-  if (failures.length > 0) console.log(`\ncases that failed: ${failures.join(", ")}`)
-  const svgPath = join(root, "docs/benchmarks.svg")
-  const info = {
+  const info: RunInfo = {
     date: new Date().toISOString().slice(0, 10),
     commit: gitCommit(),
     node: process.version,
@@ -251,17 +240,46 @@ const main = async () => {
     minutes,
     source: src,
     traces: traces.map((t) => t.size),
-    svg: writeDocs ? relative(join(root, "docs"), svgPath) : undefined
+    svg: undefined
   }
-  if (jsonOut !== undefined) writeFileSync(jsonOut, JSON.stringify({ info, samples, rows, goals: g }, null, 2))
-  if (writeDocs) {
-    const docPath = join(root, "docs/benchmarks.md")
-    writeFileSync(svgPath, chart(rows, `memtrace benchmark suite, ${info.date} (${info.commit})`))
-    writeFileSync(docPath, replaceSection(readFileSync(docPath, "utf8"), markdown(info, rows)))
-    log(`wrote ${relative(root, docPath)} (results section) and ${relative(root, svgPath)}`)
-  }
+  report(info, samples, failures)
   log(`done in ${minutes.toFixed(1)} minutes; load average at the end ${loadEnd.map((l) => l.toFixed(2)).join(" ")}`)
   if (failures.length > 0) process.exitCode = 1
 }
 
-await main()
+const svgPath = join(root, "docs/benchmarks.svg")
+const docPath = join(root, "docs/benchmarks.md")
+
+/** Prints the table and the goals; writes the JSON and the docs when asked. */
+const report = (measured: RunInfo, samples: ReadonlyArray<Sample>, failures: ReadonlyArray<string>) => {
+  const info: RunInfo = { ...measured, svg: writeDocs ? relative(dirname(docPath), svgPath) : undefined }
+  const rows = summarize(cases, samples, info.traces)
+  const base = Math.min(...info.traces.map((t) => t.copies))
+  console.log(`\n${table(tableCells(rows))}\n`)
+  const g = goals(rows, base)
+  console.log(
+    table([
+      ["issue", "goal", "met", "measured"],
+      ...g.map((x) => [`#${x.issue}`, x.goal, x.met === undefined ? "—" : x.met ? "yes" : "NO", x.measured])
+    ])
+  )
+  if (failures.length > 0) console.log(`\ncases that failed: ${failures.join(", ")}`)
+  if (jsonOut !== undefined)
+    writeFileSync(jsonOut, JSON.stringify({ info, samples, failures, rows, goals: g }, null, 2))
+  if (writeDocs) {
+    writeFileSync(svgPath, chart(rows, `memtrace benchmark suite, ${info.date} (${info.commit})`))
+    writeFileSync(docPath, replaceSection(readFileSync(docPath, "utf8"), markdown(info, rows)))
+    log(`wrote ${relative(root, docPath)} (results section) and ${relative(root, svgPath)}`)
+  }
+}
+
+if (fromJson !== undefined) {
+  const saved = JSON.parse(readFileSync(fromJson, "utf8")) as {
+    readonly info: RunInfo
+    readonly samples: ReadonlyArray<Sample>
+    readonly failures?: ReadonlyArray<string>
+  }
+  report(saved.info, saved.samples, saved.failures ?? [])
+} else {
+  await main()
+}

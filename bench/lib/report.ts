@@ -114,9 +114,13 @@ export interface Goal {
 
 const fmtRatio = (x: number) => `${x.toFixed(2)} ×`
 
-/** The goals of issues #2–#5, judged on the base size (the smallest trace of the run). */
+/**
+ * The goals of issues #2–#5, judged on the base size (the smallest trace of
+ * the run); a ratio measured on a larger trace too is shown beside it.
+ */
 export const goals = (rows: ReadonlyArray<Row>, copies: number): Array<Goal> => {
-  const row = (key: string) => rows.find((r) => r.key === key && r.copies === copies)
+  const row = (key: string, at = copies) => rows.find((r) => r.key === key && r.copies === at)
+  const largest = Math.max(copies, ...rows.map((r) => r.copies))
   const ratio = (
     issue: number,
     goal: string,
@@ -131,10 +135,16 @@ export const goals = (rows: ReadonlyArray<Row>, copies: number): Array<Goal> => 
     if (ra === undefined || rb === undefined) return { issue, goal, measured: "not measured", met: undefined }
     const x = ra.ms / rb.ms
     const cpu = ra.cpuMs / rb.cpuMs
+    const la = row(a, largest)
+    const lb = row(b, largest)
+    const large =
+      largest > copies && la !== undefined && lb !== undefined
+        ? `; ${fmtRatio(la.ms / lb.ms)} at ${largest} copies`
+        : ""
     return {
       issue,
       goal,
-      measured: `${fmtRatio(x)} (${what}; CPU time ${fmtRatio(cpu)})`,
+      measured: `${fmtRatio(x)} (${what}; CPU time ${fmtRatio(cpu)})${large}`,
       met: atLeast ? x >= limit : x <= limit
     }
   }
@@ -224,10 +234,12 @@ export const tableCells = (rows: ReadonlyArray<Row>): Array<Array<string>> => [
   ])
 ]
 
-export const markdownTable = (cells: ReadonlyArray<ReadonlyArray<string>>): string => {
+/** A Markdown table; `align` has an `l` or `r` per column (default: the first left, the others right). */
+export const markdownTable = (cells: ReadonlyArray<ReadonlyArray<string>>, align?: string): string => {
   const [head, ...body] = cells
   const line = (r: ReadonlyArray<string>) => `| ${r.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`
-  return [line(head!), `|${head!.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`, ...body.map(line)].join("\n")
+  const rule = head!.map((_, i) => ((align?.[i] ?? (i === 0 ? "l" : "r")) === "r" ? "---:" : "---"))
+  return [line(head!), `|${rule.join("|")}|`, ...body.map(line)].join("\n")
 }
 
 /** Everything a run knows about itself, for the report. */
@@ -314,10 +326,13 @@ export const markdown = (info: RunInfo, rows: ReadonlyArray<Row>): string => {
     "",
     `**Goals** (on the ${base}-copy trace): ${met} of ${judged} met.`,
     "",
-    markdownTable([
-      ["issue", "goal", "measured", "met"],
-      ...g.map((x) => [`#${x.issue}`, x.goal, x.measured, x.met === undefined ? "—" : x.met ? "yes" : "**no**"])
-    ])
+    markdownTable(
+      [
+        ["issue", "goal", "measured", "met"],
+        ...g.map((x) => [`#${x.issue}`, x.goal, x.measured, x.met === undefined ? "—" : x.met ? "yes" : "**no**"])
+      ],
+      "llll"
+    )
   ]
   if (grow.length > 0) {
     const sizes = [...new Set(rows.map((r) => r.copies))].sort((a, b) => a - b)
