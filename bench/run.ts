@@ -257,12 +257,14 @@ const report = (measured: RunInfo, samples: ReadonlyArray<Sample>, failures: Rea
   const base = Math.min(...info.traces.map((t) => t.copies))
   console.log(`\n${table(tableCells(rows))}\n`)
   const g = goals(rows, base)
+  const judged = g.filter((x) => x.met !== undefined)
   console.log(
     table([
       ["issue", "goal", "met", "measured"],
-      ...g.map((x) => [`#${x.issue}`, x.goal, x.met === undefined ? "—" : x.met ? "yes" : "NO", x.measured])
+      ...judged.map((x) => [`#${x.issue}`, x.goal, x.met ? "yes" : "NO", x.measured])
     ])
   )
+  if (judged.length < g.length) console.log(`(${g.length - judged.length} goals need cases this run left out)`)
   if (failures.length > 0) console.log(`\ncases that failed: ${failures.join(", ")}`)
   if (jsonOut !== undefined)
     writeFileSync(jsonOut, JSON.stringify({ info, samples, failures, rows, goals: g }, null, 2))
