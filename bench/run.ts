@@ -26,7 +26,7 @@
  *   --json FILE    also write every sample and summary as JSON
  *   --from-json FILE  measure nothing: report (and with --docs, write) the run saved in FILE
  *   --docs / --no-docs   write (or not) docs/benchmarks.md and docs/benchmarks.svg
- *                  (default: only for a full run: suite all, no --only, no --quick)
+ *                  (default: only for a full run: suite all, no --only, no --quick, no --from-json)
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
@@ -95,7 +95,7 @@ if (
   )
   process.exit(2)
 }
-const writeDocs = docsFlag ?? (suite === "all" && only === undefined && !quick)
+const writeDocs = docsFlag ?? (suite === "all" && only === undefined && !quick && fromJson === undefined)
 
 /** Cases also run on the larger input by default: the ones whose growth says the most, at a bearable cost. */
 const LARGE_DEFAULT = new Set([
