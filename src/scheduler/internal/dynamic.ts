@@ -536,6 +536,59 @@ export class DynamicMode implements Mode {
     res.index = this.popInput
   }
 
+  /**
+   * Up to `max` idles of a waiting output at once, each exactly as a call
+   * of `next` would make it; 0 when the next call could do anything but
+   * idle the same way. Two stretches qualify: an empty queue (idles between
+   * steal attempts) and a queue of blocked inputs only (each call pops them
+   * all and re-adds them in input order with fresh FIFO counters, so `n`
+   * calls leave the heap as one call does, counters shifted by the queue
+   * size per call). Both end before the next rebalance, steal attempt or
+   * wake-up, which the ordinary path then makes.
+   */
+  bulkIdle(output: number, max: number): number {
+    const core = this.core
+    const o = core.opts
+    const out = core.outputs[output]!
+    if (!out.active || !out.waiting || out.curInput !== INVALID || out.stash !== undefined) return 0
+    if (o.recordSchedule || o.randomizeNextInput || out.initialCurTime === 0) return 0
+    const t0 = core.defaultTime(out)
+    if (this.lastRebalanceTime === 0) return 0
+    const rebalanceAt = this.lastRebalanceTime + Math.max(1, Math.trunc(o.rebalancePeriodUs * o.timeUnitsPerUs))
+    let n = Math.min(max, rebalanceAt - t0)
+    const q = this.queues[output]!
+    const heap = q.heap
+    if (heap.isEmpty()) {
+      const live = core.liveInputCount
+      if (live === 0 || live <= Math.trunc(core.inputs.length * o.exitIfFractionInputsLeft)) return 0
+      const period = o.stealAttemptPeriod
+      if (period > 0) n = Math.min(n, (period - (out.consecutiveIdles % period)) % period)
+      if (n <= 0) return 0
+      if (period > 0) out.consecutiveIdles += n
+    } else {
+      const entries = heap.toArray()
+      for (const e of entries) {
+        const inp = core.inputs[e]!
+        if (inp.blockedTime <= 0 || !inp.bindsTo(output)) return 0
+        if (inp.blockedStartTime === 0 && !o.honorInfiniteTimeouts) return 0
+        n = Math.min(n, inp.blockedStartTime + inp.blockedTime - t0)
+      }
+      if (n <= 0) return 0
+      entries.sort(ascending)
+      const m = entries.length
+      const base = q.fifoCounter + (n - 1) * m
+      heap.clear()
+      for (let r = 0; r < m; r++) {
+        core.inputs[entries[r]!]!.queueCounter = base + r + 1
+        heap.push(entries[r]!)
+      }
+      q.fifoCounter = base + m
+    }
+    out.idleCount += n
+    out.curTime = t0 + n - 1
+    return n
+  }
+
   private idleOrSteal(output: number, prevIndex: number, res: Pick): void {
     const st = this.core.eofOrIdle(output, prevIndex)
     if (st !== Status.STOLE) {

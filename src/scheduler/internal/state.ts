@@ -491,8 +491,9 @@ export interface Mode {
    */
   waitingIdle?(output: number): number
   /**
-   * Replay only: takes up to `max` more idles of a replayed idle segment at
-   * once (each as `waitingIdle` would have), returning how many.
+   * Takes up to `max` more idles of a waiting output at once, each as the
+   * ordinary path would have made it, returning how many (0: none qualify).
+   * Replay: a replayed idle segment; dynamic: blocked or empty run queues.
    */
   bulkIdle?(output: number, max: number): number
 }
