@@ -26,6 +26,18 @@
  *   succeeds with partial results and `failures`.
  * - `runTimeout` bounds the whole run; `stallTimeout` fails the run when no
  *   worker processes a record for that long (default 60 s).
+ * - Scheduling by time (DynamoRIO's -sched_time): with
+ *   `scheduler.quantumUnit: "time"`, core-sharded and core-serial runs give
+ *   the scheduler the current time in microseconds (`schedulingClock`,
+ *   default the wall clock) instead of its instruction-count clock, so
+ *   quanta (`quantumDurationUs` × `timeUnitsPerUs`) and blocked time pass in
+ *   real time. The time is read once per scheduler step (a run of records),
+ *   so a quantum ends at a run boundary.
+ * - Load balancing (DynamoRIO's -max_load_imbalance, i#7860): with
+ *   `maxLoadImbalance` ≥ 1, a core-sharded run on the dynamic scheduler
+ *   pauses a worker (1 ms sleeps, at most 99 per check) whose activity
+ *   (instructions + idles) is above that many times the slowest live
+ *   worker's; `result.loadBalance` counts the waits and sleeps.
  *
  * **Gotchas**
  * - With the fiber backend all workers share one JS thread: a tool stuck in
@@ -42,10 +54,11 @@ import type { TraceError } from "../trace/TraceError.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "./AnalyzerError.ts"
 import { defaults } from "./internal/defaults.ts"
 import { makeFiberBackend } from "./internal/fiberBackend.ts"
+import { balances, LoadBalance, type LoadBalanceStats } from "./internal/loadBalance.ts"
 import { type IntervalOutput, orchestrate, type Plan } from "./internal/orchestrate.ts"
 import { makeStatic, type OutputSource } from "./internal/outputSource.ts"
 import type { OutputSchedule } from "./internal/scheduleLog.ts"
-import { makeSchedulerSource, type SchedulerSource } from "./internal/schedulerSource.ts"
+import { makeSchedulerSource, type SchedulerSource, schedulerOptionsFor } from "./internal/schedulerSource.ts"
 import { needsScheduler, schedulingOptions, selectFiles, selectInputs, writeRecord } from "./internal/scheduling.ts"
 import { makeThreadBackend, type ThreadWork } from "./internal/threadBackend.ts"
 import * as Tool from "./Tool.ts"
@@ -173,6 +186,29 @@ export interface Options {
   readonly intervalMicroseconds?: number | undefined
   /** DynamoRIO's -interval_instr_count: per-shard interval snapshots every this many instructions. */
   readonly intervalInstrCount?: number | undefined
+  /**
+   * The clock of scheduling by time (`scheduler.quantumUnit: "time"` in a
+   * core-sharded or core-serial run; DynamoRIO's -sched_time), in
+   * microseconds, read before every scheduler step. A value of 0 means the
+   * scheduler's own clock (instructions + idles), as DynamoRIO's `now` = 0.
+   * Default: monotonic wall-clock microseconds. Inject a fake clock for
+   * deterministic tests (fiber backend, or a threads backend core-sharded
+   * run, whose scheduler runs on the calling thread; a core-serial run on
+   * the threads backend reads its thread's wall clock).
+   */
+  readonly schedulingClock?: (() => number) | undefined
+  /**
+   * DynamoRIO's -max_load_imbalance: in core-sharded runs on the dynamic
+   * scheduler (not replays), a worker whose activity (instructions + idle
+   * records) exceeds this many times the slowest live worker's waits for it
+   * (1 ms sleeps, at most 99 per check, a check every `loadBalanceCadence`
+   * activities). Below 1: off. Default 0 (off); DynamoRIO's launcher (and
+   * this CLI) use 2.0, its `analyzer_t` 2.5. The sleeps go through the
+   * Clock: under TestClock a throttled run waits for the clock to advance.
+   */
+  readonly maxLoadImbalance?: number | undefined
+  /** Activities between two load-balance checks of a worker (DynamoRIO's `load_balance_cadence_`). Default 100,000. */
+  readonly loadBalanceCadence?: number | undefined
 }
 
 /**
@@ -215,6 +251,8 @@ export interface AnalysisResult {
   readonly schedule?: ReadonlyArray<OutputSchedule> | undefined
   /** Interval snapshots and their text, when an interval option was set. */
   readonly intervals?: IntervalOutput | undefined
+  /** Load balancing's waits and sleeps per worker, when the run balanced load (`maxLoadImbalance`). */
+  readonly loadBalance?: LoadBalanceStats | undefined
 }
 
 /**
@@ -257,6 +295,32 @@ const checkIntervals = (options: Options): AnalyzerOptionError | undefined => {
   return undefined
 }
 
+const checkLoadBalance = (options: Options): AnalyzerOptionError | undefined => {
+  const imbalance = options.maxLoadImbalance ?? defaults.maxLoadImbalance
+  if (!(Number.isFinite(imbalance) && imbalance >= 0)) {
+    return new AnalyzerOptionError({
+      option: "maxLoadImbalance",
+      message: `maxLoadImbalance must be a number >= 0, got ${imbalance}`
+    })
+  }
+  const cadence = options.loadBalanceCadence ?? defaults.loadBalanceCadence
+  if (!(Number.isSafeInteger(cadence) && cadence > 0)) {
+    return new AnalyzerOptionError({
+      option: "loadBalanceCadence",
+      message: `loadBalanceCadence must be a positive integer, got ${cadence}`
+    })
+  }
+  return undefined
+}
+
+/** The run's load balancer, when it balances load (DynamoRIO: dynamic mapping, parallel, imbalance ≥ 1). */
+const loadBalanceFor = (options: Options, p: Plan, scheduler: SchedulerOptions): LoadBalance | undefined => {
+  const dynamic = p.mode === "core-sharded" && schedulerOptionsFor(p, scheduler).mapping === "dynamic"
+  return balances(options.maxLoadImbalance, p.workers, dynamic)
+    ? new LoadBalance(p.workers, options.maxLoadImbalance!, options.loadBalanceCadence ?? defaults.loadBalanceCadence)
+    : undefined
+}
+
 const plan = (options: Options, inputCount: number, coreOnDisk: boolean): Effect.Effect<Plan, AnalyzerOptionError> =>
   Effect.gen(function* () {
     if (options.tools.length === 0) {
@@ -264,6 +328,8 @@ const plan = (options: Options, inputCount: number, coreOnDisk: boolean): Effect
     }
     const intervalError = checkIntervals(options)
     if (intervalError !== undefined) return yield* intervalError
+    const balanceError = checkLoadBalance(options)
+    if (balanceError !== undefined) return yield* balanceError
     const cores = options.cores ?? defaults.cores
     if (!Number.isInteger(cores) || cores < 1) {
       return yield* new AnalyzerOptionError({
@@ -318,17 +384,28 @@ const plan = (options: Options, inputCount: number, coreOnDisk: boolean): Effect
 const isCoreOnDisk = (filetype: number | undefined): boolean =>
   filetype !== undefined && (filetype & FileType.CORE_SHARDED) !== 0
 
+interface Source {
+  readonly source: OutputSource | SchedulerSource
+  readonly balance: LoadBalance | undefined
+}
+
 const makeSource = (
   inputs: ReadonlyArray<Trace.TraceInput>,
   workload: ReadonlyArray<number>,
   p: Plan,
   options: Options
-): Effect.Effect<OutputSource | SchedulerSource, AnalyzerOptionError | TraceError> =>
+): Effect.Effect<Source, AnalyzerOptionError | TraceError> =>
   // The options are checked whatever the mode (a schedule file in a thread-sharded run is an error).
   Effect.flatMap(schedulingOptions(options, p, workload), (scheduler) =>
     p.mode === "thread-sharded" && !needsScheduler(options)
-      ? Effect.succeed<OutputSource | SchedulerSource>(makeStatic(inputs, p.outputs))
-      : makeSchedulerSource(inputs, p, scheduler)
+      ? Effect.succeed<Source>({ source: makeStatic(inputs, p.outputs), balance: undefined })
+      : Effect.map(
+          makeSchedulerSource(inputs, p, scheduler, options.schedulingClock),
+          (source): Source => ({
+            source,
+            balance: loadBalanceFor(options, p, scheduler)
+          })
+        )
   )
 
 const checkWorkloads = (options: Options, p: Plan): Effect.Effect<void, AnalyzerOptionError> =>
@@ -350,12 +427,13 @@ const runOpened = (
     const started = Date.now()
     const p = yield* plan(options, inputs.length, isCoreOnDisk(inputs[0]?.info.filetype))
     yield* checkWorkloads(options, p)
-    const source = yield* makeSource(inputs, workload, p, options)
+    const { source, balance } = yield* makeSource(inputs, workload, p, options)
     const backend = makeFiberBackend(
       source,
       p,
       options,
-      inputs.map((i) => i.info.name)
+      inputs.map((i) => i.info.name),
+      balance
     )
     const result = yield* orchestrate(backend, p, options, started)
     if ("recordedSchedule" in source) yield* writeRecord(options, source)
@@ -406,12 +484,14 @@ const runFiles = (
     const scheduler = yield* schedulingOptions(options, p, workload)
     let work: ThreadWork
     let scheduled: SchedulerSource | undefined
+    let balance: LoadBalance | undefined
     if (p.mode === "thread-sharded" && !needsScheduler(options)) work = { _tag: "Inputs", files }
     else if (p.mode === "core-sharded" || p.mode === "thread-sharded") {
       const inputs: Array<Trace.TraceInput> = []
       for (const file of files)
         inputs.push(yield* Trace.openFile(file, inputs.length, { encodings: options.encodings }))
-      scheduled = yield* makeSchedulerSource(inputs, p, scheduler)
+      scheduled = yield* makeSchedulerSource(inputs, p, scheduler, options.schedulingClock)
+      balance = loadBalanceFor(options, p, scheduler)
       work = { _tag: "Segments", source: scheduled, names: files }
     } else if (scheduledOnly(options)) {
       return yield* new AnalyzerOptionError({
@@ -419,7 +499,7 @@ const runFiles = (
         message: `the threads backend runs a ${p.mode} analysis whole on one thread, without the scheduler options (skipping, schedule files, kernel sequences, workloads): use the fiber backend`
       })
     } else work = { _tag: "Local", files }
-    const backend = yield* makeThreadBackend(work, p, options)
+    const backend = yield* makeThreadBackend(work, p, options, balance)
     const result = yield* orchestrate(backend, p, options, started)
     if (scheduled !== undefined) yield* writeRecord(options, scheduled)
     return result
@@ -446,5 +526,5 @@ export const run = (
     })
   )
 
-export type { IntervalOutput, OutputSchedule }
+export type { IntervalOutput, LoadBalanceStats, OutputSchedule }
 export { AnalysisFailed, AnalyzerOptionError, ShardFailure }

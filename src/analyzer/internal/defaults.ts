@@ -15,6 +15,10 @@ export const defaults = {
   progressInterval: Duration.millis(200),
   /** A worker thread reports progress this often; silence for stallTimeout means it is stuck. */
   heartbeat: Duration.millis(250),
+  /** Load balancing is off unless asked for (DynamoRIO's launcher, and the CLI, use 2.0). */
+  maxLoadImbalance: 0,
+  /** Activities (instructions + idles) between a worker's load-balance checks (DynamoRIO's cadence). */
+  loadBalanceCadence: 100_000,
   /** Workers of thread-sharded runs: the available cores. */
   jobs: (): number => os.availableParallelism()
 }

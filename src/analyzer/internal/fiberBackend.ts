@@ -2,10 +2,16 @@
  * The fiber backend: one fiber per worker on the main thread, each pulling
  * segments from its output and driving a WorkerCore. Deterministic under
  * TestClock, which is why it is the default for tests.
+ *
+ * Load balancing (when the run has a `LoadBalance`): after each step that
+ * adds activity (records or idles) and before the tools see it, as
+ * DynamoRIO's worker loop checks after fetching a record, the worker checks
+ * its activity and, when too far ahead, sleeps (other fibers run meanwhile).
  */
 import { Effect } from "effect"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"
+import { type LoadBalance, throttle } from "./loadBalance.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
 import { intervalConfig, WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource, Step } from "./outputSource.ts"
@@ -26,7 +32,8 @@ export const makeFiberBackend = (
   source: OutputSource,
   p: Plan,
   options: Options,
-  names: ReadonlyArray<string>
+  names: ReadonlyArray<string>,
+  balance?: LoadBalance | undefined
 ): Backend => {
   const cores = Array.from(
     { length: p.workers },
@@ -83,6 +90,11 @@ export const makeFiberBackend = (
         if (!eof[k]) {
           const output = outputs[k]!
           const step = yield* nextStep(w, output)
+          if (balance !== undefined && (step._tag === "Records" || step._tag === "Idle")) {
+            const activity = source.activity!(output)
+            const slowest = balance.check(w, activity)
+            if (slowest >= 0) yield* throttle(balance, w, activity, slowest)
+          }
           let outcome: SegmentOutcome
           switch (step._tag) {
             case "Records":
@@ -150,6 +162,7 @@ export const makeFiberBackend = (
       (core) => loop(core, w),
       (_, exit) =>
         Effect.gen(function* () {
+          balance?.exit(w)
           if (!options.unsafeSkipDeactivation) for (const o of outputsOf(w)) yield* source.setActive(o, false)
           options.onWorkerReleased?.(w, exit)
         })
@@ -174,6 +187,7 @@ export const makeFiberBackend = (
     },
     schedule: log === undefined ? undefined : () => log.snapshot((o) => source.stats?.(o)),
     stats: source.stats,
+    ...(balance !== undefined ? { loadBalance: () => balance.stats() } : {}),
     needsWatchdog: true
   }
 }

@@ -13,6 +13,7 @@ import type { AnalysisResult, Mode, Options, ToolOutput } from "../Analyzer.ts"
 import { AnalysisFailed, ShardFailure } from "../AnalyzerError.ts"
 import * as Tool from "../Tool.ts"
 import { defaults } from "./defaults.ts"
+import type { LoadBalanceStats } from "./loadBalance.ts"
 import type { OutputSchedule } from "./scheduleLog.ts"
 import type { FailureInfo, IntervalConfig, ShardIntervals } from "./worker.ts"
 
@@ -61,6 +62,8 @@ export interface Backend {
   readonly schedule?: (() => ReadonlyArray<OutputSchedule>) | undefined
   /** Whether the orchestrator's global watchdog should watch this backend (the thread backend watches each worker itself). */
   readonly needsWatchdog: boolean
+  /** Load balancing's counters, when the run balances load. */
+  readonly loadBalance?: (() => LoadBalanceStats) | undefined
 }
 
 export const toFailure = (f: FailureInfo): ShardFailure =>
@@ -378,6 +381,7 @@ export const orchestrate = (
       records: backend.processed(),
       elapsedMs: Date.now() - started,
       ...(backend.schedule !== undefined ? { schedule: backend.schedule() } : {}),
-      ...(intervals !== undefined ? { intervals } : {})
+      ...(intervals !== undefined ? { intervals } : {}),
+      ...(backend.loadBalance !== undefined ? { loadBalance: backend.loadBalance() } : {})
     }
   })

@@ -55,6 +55,8 @@ export interface OutputSource {
   readonly inputsDone: () => number
   /** DynamoRIO's get_output_cpuid, when scheduled (the traced cpu in as-traced replays). */
   readonly outputCpuid?: ((output: number) => number) | undefined
+  /** Instructions and idle records handed out on `output` so far, when scheduled (load balancing). */
+  readonly activity?: ((output: number) => number) | undefined
 }
 
 const PAUSE: Step = { _tag: "Pause" }

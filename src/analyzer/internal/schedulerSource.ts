@@ -5,6 +5,18 @@
  * core-serial (the same, stepped in lockstep); thread-sharded runs use it
  * (consistent mapping) only when the scheduler has to skip or filter.
  *
+ * Time: by default the core's logical clock (instructions + idles of the
+ * output). With `quantumUnit: "time"` in a core run (DynamoRIO's
+ * -sched_time: its analyzer passes the wall-clock time in microseconds to
+ * every `next_record`), each call of the core gets `clock()`, read just
+ * before the call. One call hands out a run of records, so all of them
+ * share that time: a quantum ends at the first call made after it has
+ * elapsed, at a run boundary (a batch end at most), not at the exact record
+ * DynamoRIO would stop at; idles are one per call, as DynamoRIO's.
+ * (DynamoRIO reads the clock after fetching each record, before the tools
+ * process it, so its time lags one record's processing; this one is read
+ * after the previous run was processed.)
+ *
  * Concurrency: the core is synchronous, so each call is atomic with respect
  * to fibers. The only await is loading an input's next batch after the core
  * asked for it (`NeedData`); the core asks only for an input that the calling
@@ -27,7 +39,22 @@ export interface SchedulerSource extends OutputSource {
   readonly outputCpuid: (output: number) => number
   /** The recorded schedule (`recordSchedule`), one record list per output. */
   readonly recordedSchedule: () => ReadonlyArray<ReadonlyArray<ScheduleRecord>>
+  /**
+   * DynamoRIO's analyzer activity count of `output`: the instructions and
+   * idle records handed out on it so far (load balancing).
+   */
+  readonly activity: (output: number) => number
 }
+
+/**
+ * The current time in microseconds, for time quanta: monotonic wall-clock
+ * time (DynamoRIO's get_microsecond_timestamp, which is not monotonic).
+ */
+export const wallClockMicros = (): number => Math.floor((performance.timeOrigin + performance.now()) * 1000)
+
+/** Whether a plan's scheduler runs on wall-clock time (DynamoRIO: core-sharded shard type and QUANTUM_TIME). */
+export const schedulesByTime = (p: Plan, scheduler: SchedulerOptions | undefined): boolean =>
+  (p.mode === "core-sharded" || p.mode === "core-serial") && scheduler?.quantumUnit === "time"
 
 /**
  * The scheduler options of a plan's mode (DynamoRIO's analyzer): the mode
@@ -61,13 +88,21 @@ const IDLE_SLACK = 512
 const WAIT: Step = { _tag: "Wait" }
 const EOF: Step = { _tag: "Eof" }
 
+/**
+ * The scheduler source of plan `p`. `clock` (microseconds) is the time of
+ * time-quantum runs ({@link schedulesByTime}); default {@link wallClockMicros}.
+ */
 export const makeSchedulerSource = (
   inputs: ReadonlyArray<TraceInput>,
   p: Plan,
-  scheduler: SchedulerOptions | undefined
+  scheduler: SchedulerOptions | undefined,
+  clock: () => number = wallClockMicros
 ): Effect.Effect<SchedulerSource, AnalyzerOptionError | TraceError> =>
   Effect.gen(function* () {
     const resolved = schedulerOptionsFor(p, scheduler)
+    // 0 = the core's own logical clock.
+    const now: () => number = schedulesByTime(p, scheduler) ? clock : () => 0
+    const idles: Array<number> = Array.from({ length: p.outputs }, () => 0)
     const made = Core.make(
       inputs.map((i) => ({
         tid: i.info.tid,
@@ -146,11 +181,13 @@ export const makeSchedulerSource = (
       return Math.max(1, Math.min(MAX_IDLES, least - own + IDLE_SLACK))
     }
     const map = (output: number, maxRecords: number): Step | number => {
-      const s = core.next(output, 0, maxRecords, maxRecords === 1 ? 1 : idleBudget(output))
+      // The idle budget is for the logical clock only (the core makes one idle decision per wall-clock time).
+      const s = core.next(output, now(), maxRecords, maxRecords === 1 ? 1 : idleBudget(output))
       switch (s._tag) {
         case "Records":
           return { _tag: "Records", input: s.input, batch: s.batch, start: s.start, end: s.end }
         case "Idle":
+          idles[output]! += s.count
           return s.count === 1 ? IDLE1 : { _tag: "Idle", count: s.count }
         case "Wait":
           return WAIT
@@ -186,7 +223,8 @@ export const makeSchedulerSource = (
       inputsDone: () => done,
       stats: (output) => core.stats(output),
       outputCpuid: (output) => core.outputCpuid(output),
-      recordedSchedule: () => (core.opts.recordSchedule ? core.recordedSchedule() : [])
+      recordedSchedule: () => (core.opts.recordSchedule ? core.recordedSchedule() : []),
+      activity: (output) => core.outputs[output]!.instrs + idles[output]!
     }
     return source
   })

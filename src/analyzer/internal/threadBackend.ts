@@ -13,9 +13,16 @@
  * its release terminates the thread and deactivates its outputs (their
  * inputs go to the other threads).
  *
- * Concurrency: the dispatcher state (`lists`, `pool`, `active`) and the
- * scheduler are touched only by the worker fibers of this one JS thread,
- * synchronously between awaits, so no two fibers can take the same input.
+ * Load balancing (core-sharded, when the run has a `LoadBalance`): the
+ * scheduler is here, so this thread knows every output's activity; a
+ * thread asks for its next segment only after processing the last one, so
+ * delaying the answer (1 ms sleeps of that thread's fiber) pauses it, as
+ * DynamoRIO's worker sleeps in `check_load_balance`.
+ *
+ * Concurrency: the dispatcher state (`lists`, `pool`, `active`), the
+ * scheduler and the load balancer are touched only by the worker fibers of
+ * this one JS thread, synchronously between awaits, so no two fibers can
+ * take the same input.
  */
 import { Worker } from "node:worker_threads"
 import { Clock, Duration, Effect, Queue, Schema } from "effect"
@@ -25,6 +32,7 @@ import type { Options } from "../Analyzer.ts"
 import { AnalyzerOptionError } from "../AnalyzerError.ts"
 import type * as Tool from "../Tool.ts"
 import { defaults } from "./defaults.ts"
+import { type LoadBalance, throttle } from "./loadBalance.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
 import { intervalConfig, WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource } from "./outputSource.ts"
@@ -55,7 +63,8 @@ export type ThreadWork =
 export const makeThreadBackend = (
   work: ThreadWork,
   p: Plan,
-  options: Options
+  options: Options,
+  balance?: LoadBalance | undefined
 ): Effect.Effect<Backend, AnalyzerOptionError> =>
   Effect.gen(function* () {
     const files = work._tag === "Segments" ? work.names : work.files
@@ -240,6 +249,12 @@ export const makeThreadBackend = (
             case "NeedSegment": {
               holding = true
               const src = source!
+              if (balance !== undefined) {
+                // Activity so far is what the thread has processed: it asks only when done with the last segment.
+                const activity = src.activity!(m.output)
+                const slowest = balance.check(w, activity)
+                if (slowest >= 0) yield* throttle(balance, w, activity, slowest)
+              }
               let step = src.poll!(m.output, Number.POSITIVE_INFINITY)
               while (typeof step === "number") {
                 yield* src.supply!(step).pipe(Effect.mapError((e: TraceError) => readFailed(w, e)))
@@ -319,6 +334,7 @@ export const makeThreadBackend = (
           Effect.gen(function* () {
             // setActive(false): this worker gets no more inputs; those it never started go to the others.
             active[w] = false
+            balance?.exit(w)
             if (exit._tag === "Failure") pool.push(...lists[w]!.splice(0))
             if (source !== undefined && !options.unsafeSkipDeactivation) {
               for (const o of outputsOf(w)) yield* source.setActive(o, false)
@@ -344,6 +360,7 @@ export const makeThreadBackend = (
       }),
       schedule: log === undefined ? undefined : () => log.snapshot((o) => source?.stats?.(o)),
       stats: source?.stats,
+      ...(balance !== undefined ? { loadBalance: () => balance.stats() } : {}),
       needsWatchdog: false
     }
     return backend
