@@ -17,14 +17,18 @@
  *   stderr, and picks the exit status.
  * - With `cluster` set (`--cluster URL`) the same run goes to the cluster's
  *   runners (`Cluster.analyze`) instead of `Analyzer.run`.
- * - Every field of the options is honoured or refused: an option the analyzer
- *   cannot apply yet (wall-clock scheduling, load balancing; on a cluster
- *   also instruction windows, thread limits, schedule and kernel sequence
- *   files, several workloads) fails with a `UsageError` (`NotYetAvailable`)
- *   naming it; nothing is silently ignored. As in DynamoRIO, tool knobs of
- *   tools that are not run, and `-sched_*` knobs (schedule files and the
- *   switch file included) outside core-sharded and core-serial runs, have no
- *   effect; a cpu schedule file then only maps `-skip_to_timestamp`.
+ * - Every field of the options is honoured or refused: an option a cluster
+ *   run cannot apply yet (instruction windows, thread limits, intervals,
+ *   schedule and kernel sequence files, several workloads) fails with a
+ *   `UsageError` (`NotYetAvailable`) naming it; nothing is silently ignored.
+ *   As in DynamoRIO, tool knobs of tools that are not run, and `-sched_*`
+ *   knobs (schedule files and the switch file included) outside core-sharded
+ *   and core-serial runs, have no effect; a cpu schedule file then only maps
+ *   `-skip_to_timestamp`.
+ * - `-sched_time` schedules core runs by wall-clock time (the quantum is
+ *   then `-sched_quantum` simulated microseconds) and `-max_load_imbalance`
+ *   (default 2.0, below 1 off) balances the workers of core-sharded runs on
+ *   the dynamic scheduler, as DynamoRIO's `analyzer_multi` does.
  * - `--report FILE` records the schedule and writes the HTML schedule
  *   report (`Report.write`) after the run, failures tolerated or not.
  * - Errors: `UsageError`, the analyzer's `AnalyzerOptionError` and the
@@ -81,13 +85,6 @@ export interface Hooks {
  */
 export type AnalysisError = UsageError | { readonly _tag: string; readonly message: string }
 
-/** Options the analyzer does not apply yet, refused when they differ from their default. */
-const NOT_YET: ReadonlyArray<Options.Key> = [
-  // The analyzer feeds the scheduler instruction time, never wall-clock time.
-  "schedTime",
-  "maxLoadImbalance"
-]
-
 /** Options a cluster run does not carry (its runners read thread shards whole). */
 const NOT_ON_CLUSTER: ReadonlyArray<Options.Key> = [
   "skipInstrs",
@@ -106,11 +103,6 @@ const notYet = (what: string, option: string): UsageError =>
   usageError("NotYetAvailable", `${what} is not available yet: the analyzer does not apply it`, option)
 
 const refuseUnapplied = (options: Options.Options & ClusterCli.ClusterSelection): UsageError | undefined => {
-  for (const key of NOT_YET) {
-    if ((options as unknown as Options.Raw)[key] !== Options.rawDefaults[key]) {
-      return notYet(`Option ${both(key)}`, Options.optionName(key, "dr"))
-    }
-  }
   if (options.cluster !== undefined && (options.intervalMicroseconds > 0 || options.intervalInstrCount > 0)) {
     const key = options.intervalMicroseconds > 0 ? "intervalMicroseconds" : "intervalInstrCount"
     return notYet(`Option ${both(key)} on a cluster`, Options.optionName(key, "dr"))
@@ -219,13 +211,18 @@ export const toolOptions = (
 /**
  * The scheduler knobs of a core-sharded or core-serial run, as DynamoRIO's
  * `init_dynamic_schedule` sets them from the `-sched_*` options. Thread-sharded
- * and serial runs ignore them, as in DynamoRIO.
+ * and serial runs ignore them, as in DynamoRIO. With `-sched_time` the
+ * quantum is by time: `-sched_quantum` simulated microseconds (its default
+ * stays 20,000,000, as DynamoRIO's), and the analyzer passes the wall-clock
+ * time to the scheduler.
  *
  * @category modes
  */
 export const schedulerOptions = (o: Options.Options) => ({
   deps: o.schedOrderTime ? ("timestamps" as const) : ("ignore" as const),
-  quantumDurationInstrs: o.schedQuantum,
+  ...(o.schedTime
+    ? { quantumUnit: "time" as const, quantumDurationUs: o.schedQuantum }
+    : { quantumDurationInstrs: o.schedQuantum }),
   syscallSwitchThreshold: o.schedSyscallSwitchUs,
   blockingSwitchThreshold: o.schedBlockingSwitchUs,
   blockTimeMultiplier: o.schedBlockScale,
@@ -347,6 +344,8 @@ export const runAnalysis = (
       exitAfterRecords: options.exitAfterRecords,
       intervalMicroseconds: options.intervalMicroseconds,
       intervalInstrCount: options.intervalInstrCount,
+      // DynamoRIO sets the analyzer's imbalance only for core runs (it acts on dynamic core-sharded ones).
+      maxLoadImbalance: mode === "core-sharded" ? options.maxLoadImbalance : undefined,
       ...schedulingOptions(options, mode),
       encodings: options.tools.includes("view"),
       onProgress: (p) => hooks.progress.update(p),

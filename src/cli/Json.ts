@@ -2,7 +2,8 @@
  * The `--json` document of `memtrace analyze`: one JSON object with the run's
  * mode, workers and timings, every tool's merged and per-shard results (each
  * encoded with the tool's own Schema), the scheduler's statistics per output
- * in scheduled runs, and the failures tolerated under `--failure continue`.
+ * in scheduled runs, load balancing's waits and sleeps when the run balanced
+ * load, and the failures tolerated under `--failure continue`.
  *
  * **When to use**: decode the CLI's stdout with {@link AnalyzeJson} to read
  * results from another program; `docs/reference/json.md` describes each key.
@@ -101,6 +102,18 @@ export const AnalyzeJson = Schema.Struct({
       )
     })
   ),
+  /**
+   * Core-sharded runs that balanced load (`-max_load_imbalance` ≥ 1, dynamic
+   * scheduling): per worker, the waits for a slower worker and the 1 ms sleeps.
+   */
+  loadBalance: Schema.optional(
+    Schema.Struct({
+      maxImbalance: Schema.Number,
+      cadence: Schema.Number,
+      waits: Schema.Array(Schema.Number),
+      sleeps: Schema.Array(Schema.Number)
+    })
+  ),
   failures: Schema.Array(ShardFailure)
 })
 
@@ -178,5 +191,6 @@ export const encode = (
           }
         }
       : {}),
+    ...(result.loadBalance !== undefined ? { loadBalance: result.loadBalance } : {}),
     failures: result.failures
   })

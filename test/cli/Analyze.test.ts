@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import type { Mode } from "../../src/analyzer/Analyzer.ts"
+import type { Options as AnalyzerOptions, Mode } from "../../src/analyzer/Analyzer.ts"
 import * as Analyze from "../../src/cli/Analyze.ts"
 import * as DrArgs from "../../src/cli/DrArgs.ts"
 import type * as Options from "../../src/cli/Options.ts"
@@ -18,7 +18,7 @@ const options = (line: string): Options.Options => {
   return r.success
 }
 
-const run = (line: string) => Analyze.runAnalysis(options(line), { progress: Progress.none })
+const run = (line: string) => Analyze.runAnalysis(options(line.trim()), { progress: Progress.none })
 
 describe("Analyze", () => {
   describe("chooses the mode as DynamoRIO's analyzer_multi does", () => {
@@ -156,25 +156,57 @@ describe("Analyze", () => {
     })
   )
 
-  const refused: ReadonlyArray<readonly [string, string]> = [
-    [
-      "-core_sharded -sched_time",
-      "Option -sched_time (--sched-time) is not available yet: the analyzer does not apply it"
-    ],
-    [
-      "-core_sharded -max_load_imbalance 3",
-      "Option -max_load_imbalance (--max-load-imbalance) is not available yet: the analyzer does not apply it"
-    ]
-  ]
-  for (const [extra, message] of refused) {
-    it.live(`refuses what the analyzer cannot apply yet: ${extra}`, () =>
-      Effect.gen(function* () {
-        const e = (yield* Effect.flip(
-          run(`-indir ${TRACES}/drmemtrace.threadsig.x64.tracedir -tool basic_counts ${extra}`)
-        )) as UsageError
-        assert.strictEqual(e.reason, "NotYetAvailable")
-        assert.strictEqual(e.message, message)
-      })
-    )
-  }
+  it("-sched_time makes the quantum a time: -sched_quantum simulated microseconds", () => {
+    type Sched = NonNullable<AnalyzerOptions["scheduler"]>
+    const t: Sched = Analyze.schedulerOptions(options("-indir t -core_sharded -sched_time -sched_quantum 700"))
+    assert.strictEqual(t.quantumUnit, "time")
+    assert.strictEqual(t.quantumDurationUs, 700)
+    assert.isUndefined(t.quantumDurationInstrs)
+    // DynamoRIO keeps -sched_quantum's default (20,000,000) for the time quantum too.
+    const d: Sched = Analyze.schedulerOptions(options("-indir t -core_sharded -sched_time"))
+    assert.strictEqual(d.quantumDurationUs, 20_000_000)
+    const i: Sched = Analyze.schedulerOptions(options("-indir t -core_sharded"))
+    assert.isUndefined(i.quantumUnit)
+    assert.strictEqual(i.quantumDurationInstrs, 20_000_000)
+  })
+
+  it.live("-core_sharded -sched_time keeps DynamoRIO's totals (threadsig)", () =>
+    Effect.gen(function* () {
+      // The schedule follows the wall clock (not reproducible); the totals do not.
+      // A short block cap keeps blocked threads from idling the cores for seconds of real time.
+      const out = yield* run(
+        `-indir ${TRACES}/drmemtrace.threadsig.x64.tracedir -tool basic_counts -core_sharded -sched_time -sched_block_max_us 100`
+      )
+      const totals = (text: string) =>
+        text
+          .split("\n")
+          .slice(0, 26)
+          .filter((l) => !/idle markers|wait markers/.test(l))
+      assert.deepStrictEqual(totals(out.text), totals(expected("threadsig.basic_counts")))
+      assert.include(out.text, "Core 3 counts:")
+    })
+  )
+
+  it.live("-max_load_imbalance reaches core-sharded runs: 2.0 by default, below 1 off", () =>
+    Effect.gen(function* () {
+      const balance = (extra: string) =>
+        Effect.map(
+          run(`-infile ${SMALL} -tool basic_counts -core_sharded -json ${extra}`),
+          (out) => (out.json as { loadBalance?: { maxImbalance: number; waits: ReadonlyArray<number> } }).loadBalance
+        )
+      const d = yield* balance("")
+      assert.strictEqual(d?.maxImbalance, 2)
+      assert.strictEqual(d?.waits.length, 4)
+      assert.strictEqual((yield* balance("-max_load_imbalance 3.5"))?.maxImbalance, 3.5)
+      assert.isUndefined(yield* balance("-max_load_imbalance 0.5"))
+      // Thread-sharded runs never balance (DynamoRIO: dynamic scheduling only).
+      assert.isUndefined(
+        (
+          (yield* run(`-infile ${SMALL} -tool basic_counts -json -max_load_imbalance 3`)).json as {
+            loadBalance?: unknown
+          }
+        ).loadBalance
+      )
+    })
+  )
 })
