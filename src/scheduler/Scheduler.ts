@@ -63,7 +63,10 @@
  *
  * **Gotchas**
  * - A step's range is valid until the next `next`/`unread` on the same
- *   output; the records themselves stay valid (batches are never reused).
+ *   output, and so is its batch: once the input has moved past it and no
+ *   output's last step points into it, the batch goes back to its reader
+ *   and is refilled. Copy what must outlive the step (`RecordBatch.slice`),
+ *   or pass `recycleBatches: false`.
  * - An inactive output returns `Idle` forever, never `Eof` (DynamoRIO).
  * - `setActive` is only supported by the dynamic mapping (DynamoRIO returns
  *   STATUS_INVALID otherwise): other mappings fail with `NotSupported`.
@@ -103,6 +106,7 @@ import type { InputInfo, TraceInput } from "../trace/Trace.ts"
 import * as Trace from "../trace/Trace.ts"
 import { TraceError } from "../trace/TraceError.ts"
 import { Core } from "./internal/core.ts"
+import { BatchLeases } from "./internal/leases.ts"
 import { type Options as CoreOptions, defaults as coreDefaults, type InputOptions } from "./internal/options.ts"
 import { Stat, Status } from "./internal/state.ts"
 import { SchedulerError } from "./SchedulerError.ts"
@@ -125,6 +129,13 @@ export interface Options extends CoreOptions {
   readonly onlyShards?: ReadonlyArray<number> | undefined
   /** How long `next` sleeps before returning `Wait`. Default 1 millisecond. */
   readonly waitSleep?: Duration.Input | undefined
+  /**
+   * Give each input's batches back to its reader for reuse once every
+   * record was delivered and no output's last step still points into them.
+   * Default true; false keeps every batch valid for as long as it is
+   * referenced (at the cost of an allocation per batch).
+   */
+  readonly recycleBatches?: boolean | undefined
 }
 
 /**
@@ -371,6 +382,11 @@ export const make = (
       return yield* new SchedulerError({ reason: "InvalidOption", option: made.option, detail: made.detail })
     const core = made
     const waitSleep = options?.waitSleep ?? defaults.waitSleep
+    const leases =
+      options?.recycleBatches === false
+        ? undefined
+        : new BatchLeases(outputCount, (input, batch) => kept[input]!.recycle(batch))
+    if (leases !== undefined) core.onRetire = (input, batch) => leases.retire(input, batch)
 
     const inflight = new Map<number, Deferred.Deferred<void, TraceError>>()
     const failed = new Map<number, TraceError>()
@@ -429,6 +445,7 @@ export const make = (
         const now = opts?.now ?? 0
         const max = opts?.maxRecords ?? Number.POSITIVE_INFINITY
         const maxIdles = opts?.maxIdles ?? 1
+        leases?.hold(output, undefined)
         for (;;) {
           const s = core.next(output, now, max, maxIdles)
           switch (s._tag) {
@@ -436,6 +453,7 @@ export const make = (
               yield* load(s.input)
               continue
             case "Records":
+              leases?.hold(output, s.batch)
               return {
                 _tag: "Records",
                 input: s.input,

@@ -63,11 +63,19 @@ import { ConsistentMode } from "./consistent.ts"
 import { DynamicMode } from "./dynamic.ts"
 import { DEFAULT_SYSCALL_SYSNUM, instantiate, pcOf, readSequences, type Sequence, SwitchType } from "./kernel.ts"
 import { isFault, type OptionFault, type Options, type Resolved, resolve } from "./options.ts"
-import { canonicalize, insertedBatch, rewriteMarker, type SyntheticRecord, tagWorkload } from "./records.ts"
+import {
+  canonicalize,
+  insertedBatch,
+  isCanonicalHi,
+  rewriteMarker,
+  type SyntheticRecord,
+  tagWorkload
+} from "./records.ts"
 import { ReplayMode, regionsFromTimes } from "./replay.ts"
 import { SerialMode } from "./serial.ts"
 import {
   CLASS_INSTR,
+  CLASS_MARKER,
   type ErrorStep,
   eofStep,
   INJECT_NONE,
@@ -266,6 +274,13 @@ export class Core {
   // Data supply.
 
   /**
+   * Called with an input's batch once every record of it was delivered and
+   * the input moved on to its next batch (never for inserted batches): the
+   * layer may give it back to the reader once no caller reads it.
+   */
+  onRetire: ((input: number, batch: RecordBatch) => void) | undefined = undefined
+
+  /**
    * Hands the core `input`'s next batch (`undefined`: the input has ended).
    * Only after a `NeedData(input)`, once per load: the core requests an
    * input's data only while an output owns the input (its current input, or
@@ -286,6 +301,7 @@ export class Core {
     // While inserted records are current, the input's own position waits in `resume`.
     const own = inp.resume ?? inp
     if (own.batch === undefined || (own.pos >= own.len && inp.more.length === 0)) {
+      if (own.batch !== undefined) this.onRetire?.(input, own.batch)
       own.base += own.len
       own.batch = batch
       own.len = n
@@ -308,6 +324,7 @@ export class Core {
         continue
       }
       if (inp.more.length > 0) {
+        if (inp.batch !== undefined) this.onRetire?.(inp.index, inp.batch)
         inp.base += inp.len
         const b = inp.more.shift()!
         inp.batch = b
@@ -440,7 +457,11 @@ export class Core {
   /** The reader reads `batch[i]` for the first time (DynamoRIO's reader_t state). */
   readerSee(inp: InputState, batch: RecordBatch, i: number): void {
     inp.readCount++
-    if (batch.type[i] !== TraceType.MARKER) return
+    if (batch.type[i] === TraceType.MARKER) this.noteMarker(inp, batch, i)
+  }
+
+  /** The reader's state change for marker `batch[i]` read for the first time (the run loops' part of readerSee). */
+  noteMarker(inp: InputState, batch: RecordBatch, i: number): void {
     const m = batch.size[i]!
     if (m === MarkerType.TIMESTAMP) {
       inp.lastTsHi = batch.addrHi[i]!
@@ -1414,35 +1435,48 @@ export class Core {
     const types = batch.type
     const sizes = batch.size
     const flags = batch.flags
+    const addrHi = batch.addrHi
+    const auxHi = batch.auxHi
     const canon = this.opts.canonicalizeAddresses
+    const injection = this.syscallInjection
+    // Instructions this run may deliver before the region of interest ends.
+    const budget = inp.roiStop - inp.instrsDelivered
+    // Records at or past `seenRel` are new to the input's reader.
+    const seenRel = inp.readCount - inp.base
+    let instrs = 0
+    let synthetic = 0
     let end = from
     for (; end < stop; end++) {
-      const ty = types[end]!
-      if (inp.base + end >= inp.readCount) this.readerSee(inp, batch, end)
-      if (ty === TraceType.MARKER) {
+      const cls = recordClass[types[end]!]!
+      if ((cls & CLASS_MARKER) !== 0) {
+        if (end >= seenRel) this.noteMarker(inp, batch, end)
         const m = sizes[end]!
         if (
           m === MarkerType.CORE_IDLE ||
           m === MarkerType.CORE_WAIT ||
           (stopAtTimestamp && m === MarkerType.TIMESTAMP) ||
-          ((m === MarkerType.SYSCALL || m === MarkerType.FILETYPE) && this.syscallInjection)
+          ((m === MarkerType.SYSCALL || m === MarkerType.FILETYPE) && injection)
         )
           break
-      } else if ((recordClass[ty]! & CLASS_INSTR) !== 0 && inp.instrsDelivered >= inp.roiStop) {
+      } else if (instrs >= budget && (cls & CLASS_INSTR) !== 0) {
         // Past the region of interest: the candidate loop moves to the next one.
         break
       }
-      if (canon) {
+      if (canon && (!isCanonicalHi(addrHi[end]!) || !isCanonicalHi(auxHi[end]!))) {
         const n = canonicalize(batch, end)
         if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
       }
-      if ((flags[end]! & FLAG_SYNTHETIC) === 0) out.records++
-      if ((recordClass[ty]! & CLASS_INSTR) !== 0) {
-        out.instrs++
-        inp.instrsDelivered++
-        this.globalInstrs++
-      }
+      synthetic += flags[end]! & FLAG_SYNTHETIC
+      // CLASS_INSTR is bit 0: adds 1 per instruction without a branch.
+      instrs += cls & CLASS_INSTR
     }
+    // The record a run stops before was read (seen) too.
+    const readTo = inp.base + (end < stop ? end + 1 : end)
+    if (readTo > inp.readCount) inp.readCount = readTo
+    out.records += end - from - synthetic / FLAG_SYNTHETIC
+    out.instrs += instrs
+    inp.instrsDelivered += instrs
+    this.globalInstrs += instrs
     inp.recordsDelivered += end - from
     inp.pos = end
     return end

@@ -35,7 +35,7 @@ import { FLAG_SYNTHETIC, type RecordBatch } from "../../trace/RecordBatch.ts"
 import type { Core } from "./core.ts"
 import { Heap } from "./heap.ts"
 import { MinStdRand } from "./random.ts"
-import { canonicalize, rewriteMarker, tagWorkload } from "./records.ts"
+import { canonicalize, isCanonicalHi, rewriteMarker, tagWorkload } from "./records.ts"
 import {
   CLASS_INSTR,
   CLASS_MARKER,
@@ -661,31 +661,85 @@ export class DynamicMode implements Mode {
     const types = batch.type
     const sizes = batch.size
     const flags = batch.flags
+    const addrHi = batch.addrHi
+    const auxHi = batch.auxHi
     const canon = o.canonicalizeAddresses
     const byTime = o.quantumByTime
     const quantum = o.quantumDurationInstrs
     const quantumUs = o.quantumDurationUs
     const unitsPerUs = o.timeUnitsPerUs
-    const lockstep = o.singleLockstepOutput
+    const injection = core.syscallInjection
     const workload = inp.workload
+    // Records at or past `seenRel` are new to the input's reader.
+    const seenRel = inp.readCount - inp.base
     let end = from
-    for (; end < stop; end++) {
-      const ty = types[end]!
-      const cls = recordClass[ty]!
-      const t = now > 0 ? now : 1 + (lockstep ? core.globalInstrs : out.instrs) + out.idleCount
+    let brokeAt = -1
+    let lastFast = false
+    while (end < stop) {
+      // A span of records with nothing to decide: no marker, and no
+      // instruction at which the quantum or region of interest ends or a
+      // pending syscall is judged (time quanta decide at every record).
+      if (!byTime) {
+        const budget =
+          inp.processingSyscall || inp.processingMaybeBlockingSyscall
+            ? 0
+            : Math.min(inp.roiStop - inp.instrsDelivered, quantum - inp.instrsInQuantum)
+        const spanStart = end
+        let instrs = 0
+        let synthetic = 0
+        for (; end < stop; end++) {
+          const cls = recordClass[types[end]!]!
+          if ((cls & CLASS_MARKER) !== 0) break
+          if (instrs >= budget && (cls & CLASS_INSTR) !== 0) break
+          if (canon && (!isCanonicalHi(addrHi[end]!) || !isCanonicalHi(auxHi[end]!))) {
+            const n = canonicalize(batch, end)
+            if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
+          }
+          if (workload > 0) tagWorkload(batch, end, workload)
+          synthetic += flags[end]! & FLAG_SYNTHETIC
+          // CLASS_INSTR is bit 0: adds 1 per instruction without a branch.
+          instrs += cls & CLASS_INSTR
+        }
+        if (end > spanStart) {
+          out.instrs += instrs
+          core.globalInstrs += instrs
+          inp.instrsDelivered += instrs
+          inp.instrsInQuantum += instrs
+          out.records += end - spanStart - synthetic / FLAG_SYNTHETIC
+          lastFast = true
+        }
+        if (end >= stop) break
+      }
+      // One record with DynamoRIO's per-record checks (checkForInputSwitch
+      // without changes): a record that would switch (or fail) ends the run.
+      lastFast = false
+      const cls = recordClass[types[end]!]!
+      const t = now > 0 ? now : core.defaultTime(out)
       out.curTime = t
-      if (inp.base + end >= inp.readCount) core.readerSee(inp, batch, end)
-      // The checks of checkForInputSwitch, first without changing anything:
-      // a record that would switch (or fail) ends the run.
+      if ((cls & CLASS_MARKER) !== 0 && end >= seenRel) core.noteMarker(inp, batch, end)
       if ((cls & CLASS_INSTR) !== 0) {
         // Past the region of interest: the candidate loop moves to the next one.
-        if (inp.instrsDelivered >= inp.roiStop) break
+        if (inp.instrsDelivered >= inp.roiStop) {
+          brokeAt = end
+          break
+        }
         if (byTime) {
-          if (t < inp.prevTimeInQuantum) break
-          if ((inp.timeSpentInQuantum + t - inp.prevTimeInQuantum) / unitsPerUs >= quantumUs) break
-        } else if (inp.instrsInQuantum + 1 > quantum) break
+          if (
+            t < inp.prevTimeInQuantum ||
+            (inp.timeSpentInQuantum + t - inp.prevTimeInQuantum) / unitsPerUs >= quantumUs
+          ) {
+            brokeAt = end
+            break
+          }
+        } else if (inp.instrsInQuantum + 1 > quantum) {
+          brokeAt = end
+          break
+        }
         if (inp.processingSyscall || inp.processingMaybeBlockingSyscall) {
-          if (this.syscallSwitches(inp)) break
+          if (this.syscallSwitches(inp)) {
+            brokeAt = end
+            break
+          }
           // Not switching: an ignored short unschedule request is dropped.
           if (inp.unscheduled) {
             inp.unscheduled = false
@@ -705,12 +759,21 @@ export class DynamicMode implements Mode {
           inp.instrsInQuantum++
         }
       } else {
-        if (byTime && t < inp.prevTimeInQuantum) break
+        if (byTime && t < inp.prevTimeInQuantum) {
+          brokeAt = end
+          break
+        }
         if ((cls & CLASS_MARKER) !== 0) {
           const m = sizes[end]!
-          if (m === MarkerType.CORE_IDLE || m === MarkerType.CORE_WAIT) break
           // A SYSCALL marker is delivered alone when its sequence may have to go in.
-          if ((m === MarkerType.SYSCALL || m === MarkerType.FILETYPE) && core.syscallInjection) break
+          if (
+            m === MarkerType.CORE_IDLE ||
+            m === MarkerType.CORE_WAIT ||
+            ((m === MarkerType.SYSCALL || m === MarkerType.FILETYPE) && injection)
+          ) {
+            brokeAt = end
+            break
+          }
           this.processMarker(inp, output, m, batch, end)
         }
         if (byTime) {
@@ -732,7 +795,13 @@ export class DynamicMode implements Mode {
         inp.instrsDelivered++
         core.globalInstrs++
       }
+      end++
     }
+    // The time is that of the last record looked at (a fast span's last one
+    // was counted already if it is an instruction).
+    if (lastFast) out.curTime = now > 0 ? now : core.defaultTime(out) - (recordClass[types[end - 1]!]! & CLASS_INSTR)
+    const readTo = inp.base + (brokeAt >= 0 ? brokeAt + 1 : end)
+    if (readTo > inp.readCount) inp.readCount = readTo
     inp.recordsDelivered += end - from
     inp.pos = end
     return end

@@ -35,6 +35,12 @@ export const canonicalize = (batch: RecordBatch.RecordBatch, i: number): number 
   return n
 }
 
+/**
+ * Whether the high half of a 64-bit address is already canonical (bits
+ * 47..63 all equal): `canonicalize` then changes nothing in that field.
+ */
+export const isCanonicalHi = (h: number): boolean => (h + 0x8000) >>> 0 < 0x10000
+
 const canonHi = (hi: Uint32Array, i: number): number => {
   const h = hi[i]!
   const want = (h & 0x8000) !== 0 ? (h | 0xffff0000) >>> 0 : h & 0xffff

@@ -20,6 +20,7 @@ import type { RecordBatch } from "../../trace/RecordBatch.ts"
 // Record classification (a 256-entry table: the hot loop indexes it by type).
 
 /** `type_is_instr` (fetched instructions; DynamoRIO's instruction boundary for memref_t). */
+/** Bit 0 on purpose: run loops add `cls & CLASS_INSTR` to count instructions without a branch. */
 export const CLASS_INSTR = 1
 export const CLASS_MARKER = 2
 /** Reads, writes and prefetches: `addr` and `aux` (the PC) are canonicalized. */

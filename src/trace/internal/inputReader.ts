@@ -214,7 +214,8 @@ export class InputReader {
    * cost an allocation, a zero-fill and, in bulk, major GCs).
    */
   recycle(batch: RecordBatch.RecordBatch): void {
-    if (this.fits(batch)) this.spare = batch
+    // A batch whose buffer was transferred away (detached) has nothing left to refill.
+    if (this.fits(batch) && batch.header.length > 0) this.spare = batch
   }
 
   private fits(batch: RecordBatch.RecordBatch): boolean {
