@@ -25,6 +25,7 @@
  */
 import { Deferred, Effect, Exit } from "effect"
 import { Core } from "../../scheduler/internal/core.ts"
+import { BatchLeases } from "../../scheduler/internal/leases.ts"
 import type { Options as SchedulerOptions } from "../../scheduler/internal/options.ts"
 import type { ScheduleRecord } from "../../trace/internal/scheduleFile.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
@@ -116,6 +117,11 @@ export const makeSchedulerSource = (
       return yield* new AnalyzerOptionError({ option: `scheduler.${made.option}`, message: made.detail })
     }
     const core = made
+    // Workers process a step synchronously (or copy it, on worker threads)
+    // before their next call, so an input's batch goes back to its reader
+    // once the core has moved past it and no output's last step is in it.
+    const leases = new BatchLeases(p.outputs, (input, batch) => inputs[input]!.recycle(batch))
+    core.onRetire = (input, batch) => leases.retire(input, batch)
     let done = 0
     // One load per input at a time: an output that asks for an input whose
     // load is already in flight (its previous owner was deactivated while
@@ -182,9 +188,11 @@ export const makeSchedulerSource = (
     }
     const map = (output: number, maxRecords: number): Step | number => {
       // The idle budget is for the logical clock only (the core makes one idle decision per wall-clock time).
+      leases.hold(output, undefined)
       const s = core.next(output, now(), maxRecords, maxRecords === 1 ? 1 : idleBudget(output))
       switch (s._tag) {
         case "Records":
+          leases.hold(output, s.batch)
           return { _tag: "Records", input: s.input, batch: s.batch, start: s.start, end: s.end }
         case "Idle":
           idles[output]! += s.count
