@@ -820,3 +820,59 @@ describe("dynamic scheduling: blocking-syscall thresholds, scale and cap", () =>
     assert.strictEqual(sched(1001), "..A...A...B.")
   })
 })
+
+describe("dynamic scheduling: settled waits", () => {
+  // A unschedules itself with a long timeout on core 0 and waits there
+  // (core 0 idles on a queue of blocked inputs only, which it stops
+  // re-checking input by input); B, on core 1, wakes it 30 instructions
+  // later: core 0 must take A back at its next pick, not at the timeout.
+  const inputs = (): Array<Array<Entry>> => {
+    const A = [
+      version(7),
+      timestamp(1001),
+      instr(101),
+      instr(102),
+      syscall(999),
+      maybeBlocking(),
+      marker(MarkerType.SYSCALL_ARG_TIMEOUT, 100_000),
+      marker(MarkerType.SYSCALL_UNSCHEDULE),
+      timestamp(1002),
+      instr(103),
+      instr(104),
+      instr(105),
+      exit(100)
+    ]
+    const B = [version(7), timestamp(1001)]
+    for (let k = 0; k < 30; k++) B.push(instr(200 + k))
+    B.push(syscall(998), marker(MarkerType.SYSCALL_SCHEDULE, 100), timestamp(1003))
+    for (let k = 0; k < 30; k++) B.push(instr(300 + k))
+    B.push(exit(101))
+    return [A, B].map((b, i) => mockThread(100 + i, b))
+  }
+  const options = {
+    mapping: "dynamic" as const,
+    randomInitialLayout: -1,
+    timeUnitsPerUs: 1,
+    blockTimeMultiplier: 1,
+    blockTimeMaxUs: 1_000_000,
+    migrationThresholdUs: 0,
+    exitIfFractionInputsLeft: 0
+  }
+
+  it("a wake-up ends the wait at once", () => {
+    const schedule = (settling: boolean): Array<string> => {
+      const d = new Driver(inputs(), 2, options)
+      if (!settling) (d.core.mode as unknown as { settle: () => void }).settle = () => undefined
+      return lockstep(d.lockstep(), 2, { tidBase: 100 })
+    }
+    const s = schedule(true)
+    assert.deepStrictEqual(s, schedule(false))
+    // A's last three instructions run on core 0 right after B's wake-up
+    // (within a few idles), long before the 100,000-unit timeout.
+    const resumed = s[0]!.indexOf("AAA", s[0]!.indexOf("AA") + 2)
+    const woken = s[1]!.indexOf("B".repeat(30)) + 30
+    assert.isAbove(resumed, woken)
+    assert.isBelow(resumed, woken + 10)
+    assert.match(s[0]!.slice(s[0]!.indexOf("AA") + 2, resumed), /^[._]+$/)
+  })
+})

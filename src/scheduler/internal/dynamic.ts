@@ -57,6 +57,15 @@ interface RunQueue {
   fifoCounter: number
   numBlocked: number
   readonly rand: MinStdRand
+  /**
+   * A settled wait: while `heap.version === settledVersion`, the queue holds
+   * only inputs blocked until `settledUntil` or later, laid out as a pop of
+   * all of them re-adds them. A pop before then would take every input out
+   * and put it back the same way (FIFO counters shifted alike, which no
+   * comparison can see), so it can just idle.
+   */
+  settledVersion: number
+  settledUntil: number
 }
 
 /** @internal */
@@ -86,10 +95,19 @@ export class DynamicMode implements Mode {
       heap: new Heap(n, worse),
       fifoCounter: 0,
       numBlocked: 0,
+      settledVersion: -1,
+      settledUntil: 0,
       // DynamoRIO seeds these from the wall clock; a fixed seed keeps runs reproducible.
       rand: new MinStdRand(o + 1)
     }))
-    this.unscheduled = { heap: new Heap(n, worse), fifoCounter: 0, numBlocked: 0, rand: new MinStdRand(0) }
+    this.unscheduled = {
+      heap: new Heap(n, worse),
+      fifoCounter: 0,
+      numBlocked: 0,
+      rand: new MinStdRand(0),
+      settledVersion: -1,
+      settledUntil: 0
+    }
     this.directTargets = new Heap(n, (a, b) => a < b)
     this.workloadLiveOutputs = new Int32Array(core.opts.workloadCount)
   }
@@ -270,6 +288,13 @@ export class DynamicMode implements Mode {
     let res = INVALID
     let status: number = Status.OK
     const curTime = core.outputs[fromOutput]!.curTime
+    const whole = !fromBack && !o.randomizeNextInput && fromOutput === forOutput
+    if (whole && q.heap.version === q.settledVersion && curTime !== 0 && curTime < q.settledUntil) {
+      core.outputs[forOutput]!.idleCount++
+      this.popStatus = Status.IDLE
+      this.popInput = INVALID
+      return
+    }
     while (!q.heap.isEmpty()) {
       if (fromBack) {
         res = q.heap.back()
@@ -333,6 +358,7 @@ export class DynamicMode implements Mode {
     for (const s of skipped) q.heap.push(s)
     blocked.sort(ascending)
     for (const b of blocked) this.addToReadyQueue(fromOutput, core.inputs[b]!)
+    if (whole && res === INVALID && skipped.length === 0 && curTime !== 0) this.settle(q, blocked.length)
     if (res !== INVALID) {
       const inp = core.inputs[res]!
       inp.unscheduled = false
@@ -341,6 +367,18 @@ export class DynamicMode implements Mode {
     }
     this.popStatus = status
     this.popInput = res
+  }
+
+  /** Marks `q` settled if it holds exactly the `count` blocked inputs just re-added (see RunQueue). */
+  private settle(q: RunQueue, count: number): void {
+    if (count === 0 || q.heap.size !== count) return
+    let until = Number.POSITIVE_INFINITY
+    for (const e of q.heap.toArray()) {
+      const inp = this.core.inputs[e]!
+      until = Math.min(until, inp.blockedStartTime + inp.blockedTime)
+    }
+    q.settledVersion = q.heap.version
+    q.settledUntil = until
   }
 
   /** DynamoRIO's rebalance_queues, without dropping anything. */
@@ -583,6 +621,7 @@ export class DynamicMode implements Mode {
         heap.push(entries[r]!)
       }
       q.fifoCounter = base + m
+      if (!o.randomizeNextInput) this.settle(q, m)
     }
     out.idleCount += n
     out.curTime = t0 + n - 1
@@ -943,7 +982,10 @@ export class DynamicMode implements Mode {
           } else if (target.blockedTime > 0) {
             // The blocked time came from the timeout argument: waking cancels it.
             const tOut = target.containingOutput
-            if (tOut !== INVALID && this.queues[tOut]!.heap.has(t)) this.queues[tOut]!.numBlocked--
+            if (tOut !== INVALID && this.queues[tOut]!.heap.has(t)) {
+              this.queues[tOut]!.numBlocked--
+              this.queues[tOut]!.settledVersion = -1
+            }
             target.blockedTime = 0
           }
         } else {

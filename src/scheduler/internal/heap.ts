@@ -20,6 +20,8 @@ export class Heap {
   private readonly index: Int32Array
 
   private readonly worse: Worse
+  /** Bumped by every change of contents: lets a caller know the heap is as it left it. */
+  version = 0
 
   constructor(capacity: number, worse: Worse) {
     this.worse = worse
@@ -41,6 +43,7 @@ export class Heap {
   /** Adds `entry`; false (and no change) if it is already queued. */
   push(entry: number): boolean {
     if (this.index[entry]! >= 0) return false
+    this.version++
     this.entries.push(entry)
     const node = this.entries.length - 1
     this.index[entry] = node
@@ -71,6 +74,7 @@ export class Heap {
   erase(entry: number): boolean {
     const node = this.index[entry]!
     if (node < 0) return false
+    this.version++
     const last = this.entries.length - 1
     if (node === last) {
       this.index[entry] = -1
@@ -91,6 +95,7 @@ export class Heap {
   }
 
   clear(): void {
+    this.version++
     for (const e of this.entries) this.index[e] = -1
     this.entries.length = 0
   }
