@@ -8,8 +8,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { Core } from "../../src/scheduler/internal/core.ts"
 import type { Options } from "../../src/scheduler/internal/options.ts"
+import type { Step } from "../../src/scheduler/internal/state.ts"
 import { MarkerType } from "../../src/trace/Record.ts"
 import type { RecordBatch } from "../../src/trace/RecordBatch.ts"
+import * as RecordBatchModule from "../../src/trace/RecordBatch.ts"
 import * as Synthetic from "../../src/trace/Synthetic.ts"
 import { decode, type Entry, mockThread } from "./fixtures.ts"
 
@@ -391,6 +393,100 @@ describe("scheduler core properties", () => {
     )
     // The scenarios do reach idle stretches (else the comparison would be vacuous).
     assert.isAbove(bulkIdles, 100)
+  })
+
+  it("core-serial: lockstep spans hand out exactly the walk's records, round by round, and leave the same state", () => {
+    const scenario = fc
+      .record({ n: fc.integer({ min: 1, max: 8 }), m: fc.integer({ min: 1, max: 4 }) })
+      .chain(({ n, m }) =>
+        fc.record({
+          specs: fc.array(inputSpec, { minLength: n, maxLength: n }),
+          outputs: fc.constant(m),
+          options: dynamicOptions(n, m),
+          capacity: fc.constantFrom(16, 64, 8192),
+          span: fc.constantFrom(2, 5, 1024)
+        })
+      )
+    let spans = 0
+    let idleSpans = 0
+    const walk = (
+      s: { specs: Array<InputSpec>; outputs: number; options: Options; capacity: number },
+      span: number
+    ) => {
+      const bs = build(s.specs).map((e) => decode(e, s.capacity))
+      const core = Core.make(
+        s.specs.map((_, i) => ({ tid: 100 + i })),
+        s.outputs,
+        s.options
+      ) as Core
+      const log: Array<string> = []
+      const step = (o: number, max: number) => {
+        for (;;) {
+          const st = core.next(o, 0, max, 1)
+          if (st._tag !== "NeedData") return st
+          core.supply(st.input, bs[st.input]!.shift())
+        }
+      }
+      const eof = new Array<boolean>(s.outputs).fill(false)
+      const steps: Array<Step> = []
+      // The outputs' times after each round (after a span: its last round only).
+      const times: Array<string> = []
+      for (let round = 0; eof.some((e) => !e); round++) {
+        if (round > 200_000) throw new Error("no EOF")
+        const live = [...eof.keys()].filter((o) => !eof[o])
+        const n = span > 1 ? core.lockstepSpan(live, span, steps) : 0
+        if (n > 0) {
+          spans++
+          if (steps.slice(0, live.length).some((st) => st._tag === "Idle")) idleSpans++
+          for (let i = 0; i < n; i++)
+            for (let k = 0; k < live.length; k++) {
+              const st = steps[k]!
+              if (st._tag === "Records")
+                log.push(`${live[k]}:${st.input}:${RecordBatchModule.firstRecordOrdinal(st.batch) + st.start + i}`)
+              else log.push(`${live[k]}:${st._tag}`)
+            }
+          round += n - 1
+          times[round] = live.map((o) => core.outputs[o]!.curTime).join(",")
+          continue
+        }
+        for (const o of live) {
+          const st = step(o, 1)
+          if (st._tag === "Records")
+            log.push(`${o}:${st.input}:${RecordBatchModule.firstRecordOrdinal(st.batch) + st.start}`)
+          else log.push(`${o}:${st._tag}`)
+          if (st._tag === "Eof") eof[o] = true
+          if (st._tag === "Error") throw new Error(st.detail)
+        }
+        times[round] = live.map((o) => core.outputs[o]!.curTime).join(",")
+      }
+      for (let o = 0; o < s.outputs; o++) {
+        const out = core.outputs[o]!
+        log.push(
+          `output ${o}: ${Array.from(core.stats(o)).join(",")} t=${out.curTime} i=${out.instrs} r=${out.records}`
+        )
+      }
+      return { log, times }
+    }
+    fc.assert(
+      fc.property(scenario, (s) => {
+        const options: Options = {
+          ...s.options,
+          quantumUnit: "instructions",
+          singleLockstepOutput: true,
+          exitIfFractionInputsLeft: 0
+        }
+        const c = { ...s, options }
+        const spanned = walk(c, s.span)
+        const single = walk(c, 1)
+        assert.deepStrictEqual(spanned.log, single.log)
+        spanned.times.forEach((t, round) => {
+          assert.strictEqual(t, single.times[round], `times after round ${round}`)
+        })
+      }),
+      { numRuns: 150, seed: 20261128 }
+    )
+    assert.isAbove(spans, 50)
+    assert.isAbove(idleSpans, 10)
   })
 
   it("runs and batched idles are the same schedule as one call per record when nothing else interleaves", () => {

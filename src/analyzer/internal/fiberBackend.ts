@@ -79,6 +79,48 @@ export const makeFiberBackend = (
     })
   }
 
+  /**
+   * Hands a lockstep span (`n` records of each of `live`'s steps) to the
+   * tools round by round, as the record-at-a-time walk would. On an early
+   * end, what no tool saw goes back: the rest of every output's span.
+   */
+  const feedSpan = (
+    core: WorkerCore,
+    live: ReadonlyArray<number>,
+    steps: ReadonlyArray<Step>,
+    n: number
+  ): SegmentOutcome => {
+    for (let j = 0; j < live.length; j++) {
+      const st = steps[j]!
+      log?.add(live[j]!, st._tag === "Records" ? st.input : IDLE, n)
+    }
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < live.length; j++) {
+        const st = steps[j]!
+        const outcome =
+          st._tag === "Records"
+            ? core.processSegment(
+                st.batch,
+                st.start + i,
+                st.start + i + 1,
+                st.input,
+                p.coreOnDisk ? st.input : live[j]!
+              )
+            : core.idle(live[j]!, false, 1)
+        if (outcome === undefined) continue
+        const unconsumed = st._tag === "Records" ? core.unconsumed : 0
+        for (let q = 0; q < live.length; q++) {
+          const seen = q < j ? i + 1 : q === j ? i + 1 - unconsumed : i
+          if (steps[q]!._tag === "Records" && n - seen > 0) source.unread?.(live[q]!, n - seen)
+        }
+        return outcome
+      }
+    }
+    return undefined
+  }
+  /** Rounds a core-serial walk takes at once when no output has anything to decide. */
+  const SPAN = 1024
+
   const loop = (core: WorkerCore, w: number): Effect.Effect<void, WorkerFailed> =>
     Effect.gen(function* () {
       const outputs = outputsOf(w)
@@ -86,7 +128,22 @@ export const makeFiberBackend = (
       let live = outputs.length
       let k = 0
       let steps = 0
+      const spanSteps: Array<Step> = []
       while (live > 0) {
+        if (lockstep && k === 0 && source.pollLockstep !== undefined) {
+          const walk = outputs.filter((_, j) => !eof[j])
+          const n = source.pollLockstep(walk, SPAN, spanSteps)
+          if (n > 0) {
+            const outcome = feedSpan(core, walk, spanSteps, n)
+            if (outcome !== undefined) {
+              if (outcome._tag === "Failed") return yield* Effect.fail(new WorkerFailed(outcome.failure))
+              for (const o of outputs) source.abandon(o)
+              break
+            }
+            yield* Effect.yieldNow
+            continue
+          }
+        }
         if (!eof[k]) {
           const output = outputs[k]!
           const step = yield* nextStep(w, output)

@@ -39,6 +39,13 @@ export interface OutputSource {
    */
   readonly poll?: ((output: number, maxRecords: number) => Step | number) | undefined
   readonly supply?: ((input: number) => Effect.Effect<void, TraceError>) | undefined
+  /**
+   * Core-serial walks: at the start of a round, up to `max` rounds at once
+   * (see `Core.lockstepSpan`): fills `steps[k]` with `outputs[k]`'s Records
+   * step of `n` records and returns `n`, or 0 (poll record by record). The
+   * records must reach the tools round by round, interleaved.
+   */
+  readonly pollLockstep?: ((outputs: ReadonlyArray<number>, max: number, steps: Array<Step>) => number) | undefined
   /** Gives back the last `count` records of `output`'s last segment (they go to the next reader of the input). */
   readonly unread?: ((output: number, count: number) => void) | undefined
   /** DynamoRIO's schedule statistics of `output` (schedule_statistic_t order), when scheduled. */

@@ -27,6 +27,7 @@ import { Deferred, Effect, Exit } from "effect"
 import { Core } from "../../scheduler/internal/core.ts"
 import { BatchLeases } from "../../scheduler/internal/leases.ts"
 import type { Options as SchedulerOptions } from "../../scheduler/internal/options.ts"
+import type { Step as CoreStep } from "../../scheduler/internal/state.ts"
 import type { ScheduleRecord } from "../../trace/internal/scheduleFile.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
@@ -215,10 +216,28 @@ export const makeSchedulerSource = (
           yield* supply(s)
         }
       })
+    const spans: Array<CoreStep> = []
+    const pollLockstep = (outputs: ReadonlyArray<number>, max: number, steps: Array<Step>): number => {
+      for (const o of outputs) leases.hold(o, undefined)
+      const n = core.lockstepSpan(outputs, max, spans)
+      if (n === 0) return 0
+      for (let k = 0; k < outputs.length; k++) {
+        const s = spans[k]!
+        if (s._tag === "Records") {
+          leases.hold(outputs[k]!, s.batch)
+          steps[k] = { _tag: "Records", input: s.input, batch: s.batch, start: s.start, end: s.end }
+        } else if (s._tag === "Idle") {
+          idles[outputs[k]!]! += s.count
+          steps[k] = s
+        }
+      }
+      return n
+    }
     const source: SchedulerSource = {
       outputCount: p.outputs,
       next,
       poll: map,
+      pollLockstep,
       supply,
       unread: (output, count) => {
         core.unread(output, count)

@@ -1377,6 +1377,99 @@ export class Core {
     return step as Step
   }
 
+  /**
+   * How many records `output` can take next, from its current batch, with
+   * nothing to decide at any of them (dynamic mapping, logical time): no
+   * marker, no instruction at which its quantum or region ends, no pending
+   * system call to judge, nothing inserted or skipped. At most `max`.
+   */
+  private plainRun(output: number, max: number): number {
+    const out = this.outputs[output]!
+    if (!out.active || out.waiting || out.stash !== undefined || out.curInput < 0 || out.initialCurTime === 0) return 0
+    const inp = this.inputs[out.curInput]!
+    const batch = inp.batch
+    if (
+      batch === undefined ||
+      inp.injecting !== INJECT_NONE ||
+      inp.skip !== undefined ||
+      inp.toInjectSyscall >= 0 ||
+      inp.processingSyscall ||
+      inp.processingMaybeBlockingSyscall ||
+      inp.prevTimeInQuantum === 0
+    )
+      return 0
+    const budget = Math.min(inp.roiStop - inp.instrsDelivered, this.opts.quantumDurationInstrs - inp.instrsInQuantum)
+    const types = batch.type
+    const stop = Math.min(inp.len, inp.pos + max)
+    let instrs = 0
+    let end = inp.pos
+    for (; end < stop; end++) {
+      const cls = recordClass[types[end]!]!
+      if ((cls & CLASS_MARKER) !== 0) break
+      if (instrs >= budget && (cls & CLASS_INSTR) !== 0) break
+      instrs += cls & CLASS_INSTR
+    }
+    return end - inp.pos
+  }
+
+  /**
+   * A stretch of DynamoRIO's single lockstep walk (core-serial) at once.
+   * When every output of `outputs` (the live ones, in walk order, at the
+   * start of a round) has at least 2 plain records ahead (`plainRun`) or
+   * idles with nothing to decide (`Mode.idleRun`), `n` rounds of the walk
+   * are `n` records or idles per output with no decision in between that
+   * another output could influence. Each output then gets its `n` at once,
+   * in walk order (its Records or Idle step goes to `steps[k]`), and the
+   * outputs' times are set to what the record-at-a-time walk leaves. The
+   * caller must hand the records to its tools interleaved, round by round.
+   * Returns `n`, or 0 when nothing was done.
+   */
+  lockstepSpan(outputs: ReadonlyArray<number>, max: number, steps: Array<Step>): number {
+    const o = this.opts
+    const mode = this.mode
+    if (!this.initialized || !o.singleLockstepOutput || o.mapping !== "dynamic" || o.quantumByTime) return 0
+    if (mode.idleRun === undefined || mode.takeIdles === undefined) return 0
+    // Per round an idle output's time grows by its own idle and at most
+    // one instruction of every other output.
+    const perCall = outputs.length
+    const busy: Array<boolean> = []
+    // A cheap look first, so a walk that cannot take a span (markers close
+    // together, an output about to decide) costs a few records per round.
+    for (const output of outputs) {
+      if (this.plainRun(output, 2) >= 2) busy.push(true)
+      else if (mode.idleRun(output, 2, perCall) >= 2) busy.push(false)
+      else return 0
+    }
+    let n = max
+    for (let k = 0; k < outputs.length; k++)
+      n = Math.min(n, busy[k] ? this.plainRun(outputs[k]!, n) : mode.idleRun(outputs[k]!, n, perCall))
+    if (n < 2) return 0
+    const lastInstr: Array<number> = []
+    for (let k = 0; k < outputs.length; k++) {
+      const output = outputs[k]!
+      if (!busy[k]) {
+        mode.takeIdles(output, n)
+        steps[k] = { _tag: "Idle", count: n }
+        lastInstr.push(0)
+        continue
+      }
+      const s = this.nextOnce(output, 0, n)
+      if (s._tag !== "Records" || s.end - s.start !== n) throw new Error("lockstepSpan: a plain run did not deliver")
+      steps[k] = s
+      lastInstr.push(recordClass[s.batch.type[s.end - 1]!]! & CLASS_INSTR)
+    }
+    // Round n − 1 of the walk: output k's call starts before its own and
+    // the later outputs' last records are delivered (an idle call counts
+    // its own idle after).
+    let after = 0
+    for (let k = outputs.length - 1; k >= 0; k--) {
+      after += lastInstr[k]!
+      const out = this.outputs[outputs[k]!]!
+      out.curTime = 1 + this.globalInstrs - after + out.idleCount - (busy[k] ? 0 : 1)
+    }
+    return n
+  }
+
   /** Hands `batch[i]` to `out` (DynamoRIO's update_next_record plus the stream's counters). */
   private deliver(out: OutputState, inp: InputState, batch: RecordBatch, i: number): void {
     this.updateNextRecord(out, inp, batch, i)

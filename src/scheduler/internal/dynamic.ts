@@ -628,6 +628,35 @@ export class DynamicMode implements Mode {
     return n
   }
 
+  idleRun(output: number, max: number, perCall: number): number {
+    const core = this.core
+    const o = core.opts
+    const out = core.outputs[output]!
+    if (!out.active || !out.waiting || out.curInput !== INVALID || out.stash !== undefined) return 0
+    if (o.recordSchedule || o.randomizeNextInput || out.initialCurTime === 0 || this.lastRebalanceTime === 0) return 0
+    let limit = this.lastRebalanceTime + Math.max(1, Math.trunc(o.rebalancePeriodUs * o.timeUnitsPerUs))
+    const q = this.queues[output]!
+    let n = max
+    if (q.heap.isEmpty()) {
+      const live = core.liveInputCount
+      if (live === 0 || live <= Math.trunc(core.inputs.length * o.exitIfFractionInputsLeft)) return 0
+      const period = o.stealAttemptPeriod
+      if (period > 0) n = Math.min(n, (period - (out.consecutiveIdles % period)) % period)
+    } else {
+      if (q.heap.version !== q.settledVersion) return 0
+      limit = Math.min(limit, q.settledUntil)
+    }
+    // The calls' times stay below `limit`: the last one's is at most now + n·perCall − 1.
+    n = Math.min(n, Math.floor((limit - core.defaultTime(out)) / perCall))
+    return Math.max(n, 0)
+  }
+
+  takeIdles(output: number, n: number): void {
+    const out = this.core.outputs[output]!
+    out.idleCount += n
+    if (this.queues[output]!.heap.isEmpty() && this.core.opts.stealAttemptPeriod > 0) out.consecutiveIdles += n
+  }
+
   private idleOrSteal(output: number, prevIndex: number, res: Pick): void {
     const st = this.core.eofOrIdle(output, prevIndex)
     if (st !== Status.STOLE) {

@@ -497,4 +497,12 @@ export interface Mode {
    * Replay: a replayed idle segment; dynamic: blocked or empty run queues.
    */
   bulkIdle?(output: number, max: number): number
+  /**
+   * Lockstep spans (dynamic only): how many of a waiting output's next calls
+   * (up to `max`) are idles that change nothing but its idle counts, when
+   * each call's time may be up to `perCall` after the previous one's.
+   */
+  idleRun?(output: number, max: number, perCall: number): number
+  /** Applies `n` idles `idleRun` allowed (its counts only; the caller sets the time). */
+  takeIdles?(output: number, n: number): void
 }
