@@ -26,12 +26,24 @@ describe("memtrace (spawned), interrupted", () => {
     () =>
       Effect.gen(function* () {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memtrace-sigint-"))
-        // 4 copies of threadsig: 36 inputs, 3.7 M records. The cache simulator's default run
-        // (core-serial over 4 cores, in one worker thread) lasts far longer than the signal's
-        // delay, however loaded the machine is.
-        yield* TraceWriter.replicate(THREADSIG, dir, 4)
+        // 6 copies of threadsig: 54 inputs, 5.6 M records. The cache simulator's default run
+        // (core-serial over 4 cores, in one worker thread) with a quantum of one instruction
+        // (a scheduling decision at every instruction, so no lockstep spans) lasts about
+        // 10 s, far longer than the signal's delay, however loaded the machine is.
+        yield* TraceWriter.replicate(THREADSIG, dir, 6)
         const started = Date.now()
-        const args = [entry, "analyze", "--indir", dir, "--tool", "cache_simulator", "--backend", "threads"]
+        const args = [
+          entry,
+          "analyze",
+          "--indir",
+          dir,
+          "--tool",
+          "cache_simulator",
+          "--backend",
+          "threads",
+          "--sched-quantum",
+          "1"
+        ]
         const result = yield* Effect.callback<Ran>((resume) => {
           const child = spawn(process.execPath, [...args, "--verbose", "1"], {
             stdio: ["ignore", "pipe", "pipe"],

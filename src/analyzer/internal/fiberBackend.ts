@@ -79,6 +79,7 @@ export const makeFiberBackend = (
     })
   }
 
+  const spanSeen: Array<number> = []
   /**
    * Hands a lockstep span (`n` records of each of `live`'s steps) to the
    * tools round by round, as the record-at-a-time walk would. On an early
@@ -93,6 +94,19 @@ export const makeFiberBackend = (
     for (let j = 0; j < live.length; j++) {
       const st = steps[j]!
       log?.add(live[j]!, st._tag === "Records" ? st.input : IDLE, n)
+    }
+    const fast = core.processSpan(
+      steps as ReadonlyArray<Extract<Step, { _tag: "Records" | "Idle" }>>,
+      p.coreOnDisk ? steps.map((st, j) => (st._tag === "Records" ? st.input : live[j]!)) : live,
+      n,
+      spanSeen
+    )
+    if (fast === "ok") return undefined
+    if (fast !== "general") {
+      if (fast !== undefined)
+        for (let q = 0; q < live.length; q++)
+          if (steps[q]!._tag === "Records" && n - spanSeen[q]! > 0) source.unread?.(live[q]!, n - spanSeen[q]!)
+      return fast
     }
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < live.length; j++) {

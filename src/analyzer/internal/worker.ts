@@ -518,33 +518,11 @@ export class WorkerCore {
       try {
         signal = tool.processBatch(slot.state, batch, start, end, ctx)
       } catch (e) {
-        return this.fail(
-          "ToolDefect",
-          shard,
-          slot,
-          tool,
-          `${tool.name} threw while processing records ${firstOrdinal + start}–${firstOrdinal + end - 1}: ${defectMessage(e)}`,
-          input >= 0 ? firstOrdinal + start : undefined,
-          undefined,
-          { tid: batch.tid[start]!, input }
-        )
+        return this.toolThrew(tool, shard, slot, batch, start, end, input, firstOrdinal, e)
       }
       if (signal !== undefined) {
-        if (signal._tag === "Fail") {
-          this.unconsumed = origEnd - (signal.index + 1)
-          return this.fail(
-            "ToolError",
-            shard,
-            slot,
-            tool,
-            describe(tool, signal.error),
-            input >= 0 ? firstOrdinal + signal.index : undefined,
-            encodeToolError(signal.error),
-            { tid: batch.tid[signal.index] ?? 0, input }
-          )
-        }
-        this.toolExited[t] = true
-        this.liveTools--
+        const f = this.toolSignalled(t, tool, shard, slot, batch, signal, input, firstOrdinal, origEnd)
+        if (f !== undefined) return f
       }
     }
     if (input >= 0) this.processed += end - start
@@ -554,11 +532,169 @@ export class WorkerCore {
     return "ok"
   }
 
+  private toolThrew(
+    tool: Tool.Any,
+    shard: number,
+    slot: Slot,
+    batch: RecordBatch.RecordBatch,
+    start: number,
+    end: number,
+    input: number,
+    firstOrdinal: number,
+    e: unknown
+  ): Failed {
+    return this.fail(
+      "ToolDefect",
+      shard,
+      slot,
+      tool,
+      `${tool.name} threw while processing records ${firstOrdinal + start}–${firstOrdinal + end - 1}: ${defectMessage(e)}`,
+      input >= 0 ? firstOrdinal + start : undefined,
+      undefined,
+      { tid: batch.tid[start]!, input }
+    )
+  }
+
+  /** A tool's Fail (the failure) or soft exit (undefined: the tool is done). */
+  private toolSignalled(
+    t: number,
+    tool: Tool.Any,
+    shard: number,
+    slot: Slot,
+    batch: RecordBatch.RecordBatch,
+    signal: Tool.Signal<unknown>,
+    input: number,
+    firstOrdinal: number,
+    origEnd: number
+  ): Failed | undefined {
+    if (signal._tag === "Fail") {
+      this.unconsumed = origEnd - (signal.index + 1)
+      return this.fail(
+        "ToolError",
+        shard,
+        slot,
+        tool,
+        describe(tool, signal.error),
+        input >= 0 ? firstOrdinal + signal.index : undefined,
+        encodeToolError(signal.error),
+        { tid: batch.tid[signal.index] ?? 0, input }
+      )
+    }
+    this.toolExited[t] = true
+    this.liveTools--
+    return undefined
+  }
+
   /**
+   * A core-serial lockstep span: `n` rounds, each handing record
+   * `start + i` of every Records step (an idle record for an Idle step) to
+   * the tools, in step order, with exactly the effects of `processSegment`
+   * (or `idle`) per record. `spanSeen` gets, when it stops early, how many
+   * records of each step the tools saw. Returns undefined when the span
+   * needs the general path (intervals, skip/exit-after, a shard not begun
+   * yet): nothing was processed then.
+   */
+  processSpan(
+    steps: ReadonlyArray<
+      | {
+          readonly _tag: "Records"
+          readonly batch: RecordBatch.RecordBatch
+          readonly start: number
+          readonly input: number
+        }
+      | { readonly _tag: "Idle" }
+    >,
+    outputs: ReadonlyArray<number>,
+    n: number,
+    spanSeen: Array<number>
+  ): SegmentOutcome | "ok" | "general" {
+    const cfg = this.config
+    if (cfg.intervals !== undefined || cfg.skipRecords > 0 || cfg.exitAfterRecords > 0 || cfg.shardType !== "core")
+      return "general"
+    const tools = cfg.tools
+    // `steps` may be longer (a reused array): the span is one step per output.
+    const m = outputs.length
+    // Every shard's slot must exist already: creating one is the general path's business.
+    const slots: Array<Slot> = []
+    for (let j = 0; j < m; j++) {
+      const st = steps[j]!
+      const input = st._tag === "Records" ? st.input : -1
+      for (let t = 0; t < tools.length; t++) {
+        const slot = this.slots[t]!.get(this.shardOf(t, input, outputs[j]!))
+        if (slot === undefined) return "general"
+        slots.push(slot)
+      }
+    }
+    const idle = this.idleBatchFor(false, 1)
+    const ctx = this.ctx
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < m; j++) {
+        const st = steps[j]!
+        const real = st._tag === "Records"
+        const batch = real ? st.batch : idle
+        const at = real ? st.start + i : 0
+        const input = real ? st.input : -1
+        const firstOrdinal = real ? RecordBatch.firstRecordOrdinal(batch) : 0
+        ctx.output = outputs[j]!
+        ctx.input = input
+        ctx.outputRecordsBefore = this.outputRecords
+        ctx.inputRecordsBefore = real ? firstOrdinal + at - 1 : 0
+        if (real && (batch.flags[at]! & RecordBatch.FLAG_SYNTHETIC) === 0) this.outputRecords++
+        this.unconsumed = 0
+        this.lastInput = input
+        const tid = batch.tid[at]!
+        for (let t = 0; t < tools.length; t++) {
+          if (this.toolExited[t]) continue
+          const slot = slots[j * tools.length + t]!
+          if (slot.exited) continue
+          if (slot.tid <= 0 && tid > 0) slot.tid = tid
+          this.lastShard = slot.shardIndex
+          const tool = tools[t]!
+          let signal: Tool.Signal<unknown> | undefined
+          try {
+            signal = tool.processBatch(slot.state, batch, at, at + 1, ctx)
+          } catch (e) {
+            this.stopSpan(spanSeen, m, i, j, 0)
+            return this.toolThrew(tool, slot.shardIndex, slot, batch, at, at + 1, input, firstOrdinal, e)
+          }
+          if (signal !== undefined) {
+            const f = this.toolSignalled(t, tool, slot.shardIndex, slot, batch, signal, input, firstOrdinal, at + 1)
+            if (f !== undefined) {
+              this.stopSpan(spanSeen, m, i, j, this.unconsumed)
+              return f
+            }
+          }
+        }
+        if (real) {
+          this.processed++
+          this.lastRecord = firstOrdinal + at
+        } else {
+          this.synthetic++
+        }
+        if (this.liveTools === 0) {
+          this.stopSpan(spanSeen, m, i, j, 0)
+          return done
+        }
+      }
+    }
+    return "ok"
+  }
+
+  private stopSpan(spanSeen: Array<number>, count: number, i: number, j: number, unconsumed: number): void {
+    for (let q = 0; q < count; q++) spanSeen[q] = q < j ? i + 1 : q === j ? i + 1 - unconsumed : i
+  }
+
+  /**
+   * Hands `count` synthetic CORE_IDLE (or CORE_WAIT) records to the tools, as  /**
    * Hands `count` synthetic CORE_IDLE (or CORE_WAIT) records to the tools, as
    * DynamoRIO's analyzer hands one per IDLE (WAIT) status.
    */
   idle(output: number, wait: boolean, count = 1): SegmentOutcome {
+    return this.processSegment(this.idleBatchFor(wait, count), 0, count, -1, output)
+  }
+
+  /** A batch of `count` prefilled idle (or wait) markers. */
+  private idleBatchFor(wait: boolean, count: number): RecordBatch.RecordBatch {
     let b = this.idleBatch
     if (b === undefined || b.capacity < count || this.idleBatchWait !== wait) {
       b = RecordBatch.make(Math.max(count, 64))
@@ -578,7 +714,7 @@ export class WorkerCore {
     }
     // Tools never write into batches, so the prefilled markers stay valid.
     RecordBatch.setLength(b, count)
-    return this.processSegment(b, 0, count, -1, output)
+    return b
   }
 
   private finishSlot(t: number, slot: Slot): SegmentOutcome {
