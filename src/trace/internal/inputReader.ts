@@ -39,6 +39,8 @@ export const openReaders = (): number => open
 // this thread: a reader per input would otherwise allocate both afresh, and
 // over hundreds of inputs those external allocations drive major GCs.
 const POOL_LIMIT = 8
+/** Records in an input's first batch. */
+const FIRST_CAPACITY = 512
 const batchPool: Array<RecordBatch.RecordBatch> = []
 const scratchPool: Array<ArrayBuffer> = []
 
@@ -180,7 +182,12 @@ export class InputReader {
   async next(): Promise<RecordBatch.RecordBatch | undefined> {
     if (this.ended) return undefined
     const d = this.decoder
-    const batch = this.takeBatch()
+    // The first batch is what opening an input decodes (its header and a
+    // little more): small, so hundreds of inputs opened up front hold little.
+    const batch =
+      d.records === 0
+        ? RecordBatch.make(Math.min(this.capacity, FIRST_CAPACITY), { encodings: this.encodings })
+        : this.takeBatch()
     RecordBatch.setOrigin(batch, this.ordinal, d.records + 1, d.instrs)
     const limit = batch.capacity - 9
     while (RecordBatch.length(batch) <= limit) {

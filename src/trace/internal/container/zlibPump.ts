@@ -18,6 +18,7 @@ export class ZlibPump {
   static readAhead = 2
 
   private readonly out: Array<Buffer> = []
+  private pulled = 0
   private ended = false
   private failure: unknown
   private failed = false
@@ -47,7 +48,7 @@ export class ZlibPump {
     prefilter?.on("error", (e) => transform.destroy(e))
     transform.on("data", (piece: Buffer) => {
       this.out.push(piece)
-      if (this.out.length >= ZlibPump.readAhead) transform.pause()
+      if (this.out.length >= (this.pulled > 1 ? ZlibPump.readAhead : 1)) transform.pause()
       signal()
     })
     transform.on("end", () => {
@@ -79,7 +80,11 @@ export class ZlibPump {
     for (;;) {
       const piece = this.out.shift()
       if (piece !== undefined) {
-        if (this.out.length < ZlibPump.readAhead && this.transform.isPaused()) this.transform.resume()
+        // Read ahead only once the consumer is past its first piece: an input
+        // opened for its header (every input of a scheduled run is) holds one
+        // piece, not readAhead more, until it is really read.
+        if (++this.pulled > 1 && this.out.length < ZlibPump.readAhead && this.transform.isPaused())
+          this.transform.resume()
         return piece
       }
       if (this.failed) throw this.failure
