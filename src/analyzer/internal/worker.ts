@@ -626,15 +626,28 @@ export class WorkerCore {
       }
     }
     const idle = this.idleBatchFor(false, 1)
+    // Per step, hoisted out of the record loop (steps differ in shape).
+    const batches: Array<RecordBatch.RecordBatch> = []
+    const starts: Array<number> = []
+    const inputs: Array<number> = []
+    const firsts: Array<number> = []
+    for (let j = 0; j < m; j++) {
+      const st = steps[j]!
+      const real = st._tag === "Records"
+      batches.push(real ? st.batch : idle)
+      starts.push(real ? st.start : 0)
+      inputs.push(real ? st.input : -1)
+      firsts.push(real ? RecordBatch.firstRecordOrdinal(st.batch) : 0)
+    }
     const ctx = this.ctx
+    const toolCount = tools.length
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < m; j++) {
-        const st = steps[j]!
-        const real = st._tag === "Records"
-        const batch = real ? st.batch : idle
-        const at = real ? st.start + i : 0
-        const input = real ? st.input : -1
-        const firstOrdinal = real ? RecordBatch.firstRecordOrdinal(batch) : 0
+        const input = inputs[j]!
+        const real = input >= 0
+        const batch = batches[j]!
+        const at = real ? starts[j]! + i : 0
+        const firstOrdinal = firsts[j]!
         ctx.output = outputs[j]!
         ctx.input = input
         ctx.outputRecordsBefore = this.outputRecords
@@ -643,9 +656,9 @@ export class WorkerCore {
         this.unconsumed = 0
         this.lastInput = input
         const tid = batch.tid[at]!
-        for (let t = 0; t < tools.length; t++) {
+        for (let t = 0; t < toolCount; t++) {
           if (this.toolExited[t]) continue
-          const slot = slots[j * tools.length + t]!
+          const slot = slots[j * toolCount + t]!
           if (slot.exited) continue
           if (slot.tid <= 0 && tid > 0) slot.tid = tid
           this.lastShard = slot.shardIndex
