@@ -66,9 +66,10 @@ import { isFault, type OptionFault, type Options, type Resolved, resolve } from 
 import {
   canonicalize,
   insertedBatch,
-  isCanonicalHi,
   rewriteMarker,
   type SyntheticRecord,
+  scanned,
+  scanPlain,
   tagWorkload
 } from "./records.ts"
 import { ReplayMode, regionsFromTimes } from "./replay.ts"
@@ -1399,17 +1400,8 @@ export class Core {
     )
       return 0
     const budget = Math.min(inp.roiStop - inp.instrsDelivered, this.opts.quantumDurationInstrs - inp.instrsInQuantum)
-    const types = batch.type
     const stop = Math.min(inp.len, inp.pos + max)
-    let instrs = 0
-    let end = inp.pos
-    for (; end < stop; end++) {
-      const cls = recordClass[types[end]!]!
-      if ((cls & CLASS_MARKER) !== 0) break
-      if (instrs >= budget && (cls & CLASS_INSTR) !== 0) break
-      instrs += cls & CLASS_INSTR
-    }
-    return end - inp.pos
+    return scanPlain(batch.type, batch.flags, batch.addrHi, batch.auxHi, inp.pos, stop, budget, false) - inp.pos
   }
 
   /**
@@ -1539,7 +1531,12 @@ export class Core {
     let instrs = 0
     let synthetic = 0
     let end = from
-    for (; end < stop; end++) {
+    for (;;) {
+      end = scanPlain(types, flags, addrHi, auxHi, end, stop, budget - instrs, canon)
+      instrs += scanned.instrs
+      synthetic += scanned.synthetic
+      if (end >= stop) break
+      // A marker, an instruction past the region, or a non-canonical address.
       const cls = recordClass[types[end]!]!
       if ((cls & CLASS_MARKER) !== 0) {
         if (end >= seenRel) this.noteMarker(inp, batch, end)
@@ -1555,13 +1552,13 @@ export class Core {
         // Past the region of interest: the candidate loop moves to the next one.
         break
       }
-      if (canon && (!isCanonicalHi(addrHi[end]!) || !isCanonicalHi(auxHi[end]!))) {
+      if (canon) {
         const n = canonicalize(batch, end)
         if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
       }
       synthetic += flags[end]! & FLAG_SYNTHETIC
-      // CLASS_INSTR is bit 0: adds 1 per instruction without a branch.
       instrs += cls & CLASS_INSTR
+      end++
     }
     // The record a run stops before was read (seen) too.
     const readTo = inp.base + (end < stop ? end + 1 : end)

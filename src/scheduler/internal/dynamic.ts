@@ -35,7 +35,7 @@ import { FLAG_SYNTHETIC, type RecordBatch } from "../../trace/RecordBatch.ts"
 import type { Core } from "./core.ts"
 import { Heap } from "./heap.ts"
 import { MinStdRand } from "./random.ts"
-import { canonicalize, isCanonicalHi, rewriteMarker, tagWorkload } from "./records.ts"
+import { canonicalize, rewriteMarker, scanned, scanPlain, tagWorkload } from "./records.ts"
 import {
   CLASS_INSTR,
   CLASS_MARKER,
@@ -755,19 +755,21 @@ export class DynamicMode implements Mode {
         const spanStart = end
         let instrs = 0
         let synthetic = 0
-        for (; end < stop; end++) {
+        for (;;) {
+          end = scanPlain(types, flags, addrHi, auxHi, end, stop, budget - instrs, canon)
+          instrs += scanned.instrs
+          synthetic += scanned.synthetic
+          if (end >= stop) break
           const cls = recordClass[types[end]!]!
-          if ((cls & CLASS_MARKER) !== 0) break
-          if (instrs >= budget && (cls & CLASS_INSTR) !== 0) break
-          if (canon && (!isCanonicalHi(addrHi[end]!) || !isCanonicalHi(auxHi[end]!))) {
-            const n = canonicalize(batch, end)
-            if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
-          }
-          if (workload > 0) tagWorkload(batch, end, workload)
+          if ((cls & CLASS_MARKER) !== 0 || (instrs >= budget && (cls & CLASS_INSTR) !== 0)) break
+          // A plain record with a non-canonical address.
+          const n = canonicalize(batch, end)
+          if (n !== 0) out.stats[Stat.CANONICALIZED_ADDRESSES]! += n
           synthetic += flags[end]! & FLAG_SYNTHETIC
-          // CLASS_INSTR is bit 0: adds 1 per instruction without a branch.
           instrs += cls & CLASS_INSTR
+          end++
         }
+        if (workload > 0) for (let k = spanStart; k < end; k++) tagWorkload(batch, k, workload)
         if (end > spanStart) {
           out.instrs += instrs
           core.globalInstrs += instrs

@@ -35,6 +35,43 @@ export const canonicalize = (batch: RecordBatch.RecordBatch, i: number): number 
   return n
 }
 
+/** What the last `scanPlain` counted (module scratch: no allocation per call). */
+export const scanned = { instrs: 0, synthetic: 0 }
+
+/**
+ * Scans plain records from `from` (before `stop`): stops at a marker, at an
+ * instruction once `budget` instructions were counted, or, with `canon`, at
+ * a record with a non-canonical address (which the caller canonicalizes).
+ * Returns where it stopped; `scanned` has the instructions and synthetic
+ * records before it. Small on purpose: the per-record hot loop of runs.
+ */
+export const scanPlain = (
+  types: Uint8Array,
+  flags: Uint8Array,
+  addrHi: Uint32Array,
+  auxHi: Uint32Array,
+  from: number,
+  stop: number,
+  budget: number,
+  canon: boolean
+): number => {
+  let instrs = 0
+  let synthetic = 0
+  let end = from
+  for (; end < stop; end++) {
+    const cls = recordClass[types[end]!]!
+    if ((cls & CLASS_MARKER) !== 0) break
+    if (instrs >= budget && (cls & CLASS_INSTR) !== 0) break
+    if (canon && (!isCanonicalHi(addrHi[end]!) || !isCanonicalHi(auxHi[end]!))) break
+    synthetic += flags[end]! & RecordBatch.FLAG_SYNTHETIC
+    // CLASS_INSTR is bit 0: adds 1 per instruction without a branch.
+    instrs += cls & CLASS_INSTR
+  }
+  scanned.instrs = instrs
+  scanned.synthetic = synthetic
+  return end
+}
+
 /**
  * Whether the high half of a 64-bit address is already canonical (bits
  * 47..63 all equal): `canonicalize` then changes nothing in that field.
