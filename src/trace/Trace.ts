@@ -113,6 +113,13 @@ export interface Options {
 
 const basename = (path: string): string => path.slice(path.lastIndexOf("/") + 1)
 
+/**
+ * Inputs opened at once by `open`: each open waits for its first inflated
+ * piece (the thread pool's latency), so overlapping a few keeps the main
+ * thread busy; results keep DynamoRIO's input order.
+ */
+const OPEN_CONCURRENCY = 8
+
 const asTraceError = (path: string) => (cause: unknown) =>
   cause instanceof TraceError
     ? cause
@@ -206,7 +213,7 @@ export const open = (
 ): Effect.Effect<ReadonlyArray<TraceInput>, TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const paths = yield* list(path)
-    return yield* Effect.forEach(paths, (p, i) => openFile(p, i, options))
+    return yield* Effect.forEach(paths, (p, i) => openFile(p, i, options), { concurrency: OPEN_CONCURRENCY })
   })
 
 /**
