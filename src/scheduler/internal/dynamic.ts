@@ -580,55 +580,45 @@ export class DynamicMode implements Mode {
    * idle the same way. Two stretches qualify: an empty queue (idles between
    * steal attempts) and a queue of blocked inputs only (each call pops them
    * all and re-adds them in input order with fresh FIFO counters, so `n`
-   * calls leave the heap as one call does, counters shifted by the queue
-   * size per call). Both end before the next rebalance, steal attempt or
+   * calls leave the heap as one call does, counters shifted alike, which no
+   * comparison sees). Both end before the next rebalance, steal attempt or
    * wake-up, which the ordinary path then makes.
    */
   bulkIdle(output: number, max: number): number {
     const core = this.core
-    const o = core.opts
     const out = core.outputs[output]!
-    if (!out.active || !out.waiting || out.curInput !== INVALID || out.stash !== undefined) return 0
-    if (o.recordSchedule || o.randomizeNextInput || out.initialCurTime === 0) return 0
     const t0 = core.defaultTime(out)
-    if (this.lastRebalanceTime === 0) return 0
-    const rebalanceAt = this.lastRebalanceTime + Math.max(1, Math.trunc(o.rebalancePeriodUs * o.timeUnitsPerUs))
-    let n = Math.min(max, rebalanceAt - t0)
+    const n = this.idleRun(output, max, 1, true)
+    if (n === 0) return 0
     const q = this.queues[output]!
-    const heap = q.heap
-    if (heap.isEmpty()) {
-      const live = core.liveInputCount
-      if (live === 0 || live <= Math.trunc(core.inputs.length * o.exitIfFractionInputsLeft)) return 0
-      const period = o.stealAttemptPeriod
-      if (period > 0) n = Math.min(n, (period - (out.consecutiveIdles % period)) % period)
-      if (n <= 0) return 0
-      if (period > 0) out.consecutiveIdles += n
-    } else {
-      const entries = heap.toArray()
-      for (const e of entries) {
-        const inp = core.inputs[e]!
-        if (inp.blockedTime <= 0 || !inp.bindsTo(output)) return 0
-        if (inp.blockedStartTime === 0 && !o.honorInfiniteTimeouts) return 0
-        n = Math.min(n, inp.blockedStartTime + inp.blockedTime - t0)
-      }
-      if (n <= 0) return 0
-      entries.sort(ascending)
-      const m = entries.length
-      const base = q.fifoCounter + (n - 1) * m
-      heap.clear()
-      for (let r = 0; r < m; r++) {
-        core.inputs[entries[r]!]!.queueCounter = base + r + 1
-        heap.push(entries[r]!)
-      }
-      q.fifoCounter = base + m
-      if (!o.randomizeNextInput) this.settle(q, m)
-    }
-    out.idleCount += n
+    // The first of these idles pops every blocked input and re-adds it.
+    if (!q.heap.isEmpty() && q.heap.version !== q.settledVersion) this.readdAll(q)
+    this.takeIdles(output, n)
     out.curTime = t0 + n - 1
     return n
   }
 
-  idleRun(output: number, max: number, perCall: number): number {
+  /** One pick's pop and re-add of a queue of blocked inputs (input order, fresh FIFO counters); settles it. */
+  private readdAll(q: RunQueue): void {
+    const entries = q.heap.toArray().sort(ascending)
+    q.heap.clear()
+    for (const e of entries) {
+      this.core.inputs[e]!.queueCounter = ++q.fifoCounter
+      q.heap.push(e)
+    }
+    this.settle(q, entries.length)
+  }
+
+  /**
+   * How many of a waiting output's next calls (up to `max`) are idles that
+   * change nothing but its idle counts, when each call's time may be up to
+   * `perCall` after the previous one's: an empty queue between steal
+   * attempts, or a settled queue (see RunQueue) before its first wake-up,
+   * and before the next rebalance. With `unsettled`, a queue of blocked
+   * inputs only that is not settled yet counts too: the caller then does
+   * the first idle's pop and re-add (`readdAll`).
+   */
+  idleRun(output: number, max: number, perCall: number, unsettled = false): number {
     const core = this.core
     const o = core.opts
     const out = core.outputs[output]!
@@ -642,9 +632,16 @@ export class DynamicMode implements Mode {
       if (live === 0 || live <= Math.trunc(core.inputs.length * o.exitIfFractionInputsLeft)) return 0
       const period = o.stealAttemptPeriod
       if (period > 0) n = Math.min(n, (period - (out.consecutiveIdles % period)) % period)
-    } else {
-      if (q.heap.version !== q.settledVersion) return 0
+    } else if (q.heap.version === q.settledVersion) {
       limit = Math.min(limit, q.settledUntil)
+    } else {
+      if (!unsettled) return 0
+      for (const e of q.heap.toArray()) {
+        const inp = core.inputs[e]!
+        if (inp.blockedTime <= 0 || !inp.bindsTo(output)) return 0
+        if (inp.blockedStartTime === 0 && !o.honorInfiniteTimeouts) return 0
+        limit = Math.min(limit, inp.blockedStartTime + inp.blockedTime)
+      }
     }
     // The calls' times stay below `limit`: the last one's is at most now + n·perCall − 1.
     n = Math.min(n, Math.floor((limit - core.defaultTime(out)) / perCall))
