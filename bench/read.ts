@@ -109,6 +109,7 @@ const floor = async (paths: ReadonlyArray<string>): Promise<Pass> => {
   let bytes = 0
   for (const path of paths) {
     const source = await openSource(path)
+    source.stream()
     for (let c = await source.pull(); c !== undefined; c = await source.pull()) bytes += c.bytes.length
     await source.close()
   }
@@ -174,6 +175,7 @@ const loadEntries = async (dir: string): Promise<Array<Uint8Array>> => {
   const out: Array<Uint8Array> = []
   for (const path of await listInputs(dir)) {
     const source = await openSource(path)
+    source.stream()
     const pieces: Array<Uint8Array> = []
     for (let c = await source.pull(); c !== undefined; c = await source.pull()) pieces.push(new Uint8Array(c.bytes))
     out.push(new Uint8Array(Buffer.concat(pieces)))

@@ -56,6 +56,7 @@ const inflateFloor = async (dir: string): Promise<Outcome> => {
   let bytes = 0
   for (const path of await listInputs(dir)) {
     const source = await openSource(path)
+    source.stream()
     for (let c = await source.pull(); c !== undefined; c = await source.pull()) bytes += c.bytes.length
     await source.close()
   }

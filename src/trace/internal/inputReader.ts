@@ -27,6 +27,7 @@ export const memorySource = (path: string, bytes: Uint8Array): ByteSource => {
       done = true
       return Promise.resolve({ bytes, component: undefined, componentIndex: 0, offset: 0 })
     },
+    stream: () => undefined,
     close: () => Promise.resolve()
   }
 }
@@ -71,6 +72,7 @@ export class InputReader {
   private rest: Uint32Array | undefined = undefined
   private scratch = new ArrayBuffer(0)
   private ended = false
+  private streaming = false
   private lastComponentIndex = -1
 
   readonly source: ByteSource
@@ -182,6 +184,10 @@ export class InputReader {
   async next(): Promise<RecordBatch.RecordBatch | undefined> {
     if (this.ended) return undefined
     const d = this.decoder
+    if (d.records > 0 && !this.streaming) {
+      this.streaming = true
+      this.source.stream()
+    }
     // The first batch is what opening an input decodes (its header and a
     // little more): small, so hundreds of inputs opened up front hold little.
     const batch =

@@ -20,6 +20,8 @@
  *
  * **Gotchas**
  * - A chunk's `bytes` are only valid until the next `pull()`.
+ * - Zip, gzip and zstd inflate ahead only after `stream()`; call it once the
+ *   header is read, or every piece waits for its own inflate.
  * - Pulls are served one at a time in call order; `close()` makes a pending
  *   pull reject with `IoError` ("source was closed") rather than hang.
  * - Resources are released at the end of the last component and after the
@@ -52,6 +54,12 @@ export interface ByteSource {
   readonly container: ContainerKind
   /** Next chunk, undefined after the last component. Rejects only with TraceError naming path, component and offset. */
   pull(): Promise<SourceChunk | undefined>
+  /**
+   * The consumer reads on from here (it is past the input's header):
+   * decompress ahead of it. Until then a source holds at most one piece, so
+   * hundreds of inputs opened for their headers stay small.
+   */
+  stream(): void
   /** Releases file handles/decompressors. Idempotent; safe while a pull is pending or after an error. */
   close(): Promise<void>
 }

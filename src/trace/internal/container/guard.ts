@@ -16,6 +16,8 @@ export interface Driver {
   readonly release: () => Promise<void>
   /** Turns a non-TraceError rejection of `next` into a TraceError. */
   readonly describe: (cause: unknown) => TraceError
+  /** Starts decompressing ahead of the consumer (see `ByteSource.stream`); absent when there is no read-ahead. */
+  readonly stream?: () => void
 }
 
 export const guard = (path: string, container: ContainerKind, driver: Driver): ByteSource => {
@@ -63,6 +65,9 @@ export const guard = (path: string, container: ContainerKind, driver: Driver): B
       const result = queue.then(step, step)
       queue = result.catch(() => undefined)
       return result
+    },
+    stream: () => {
+      if (!closed && !finished && failure === undefined) driver.stream?.()
     },
     close: () => {
       closed = true

@@ -8,6 +8,7 @@
  */
 import { type FileHandle, open as openFile } from "node:fs/promises"
 import * as zlib from "node:zlib"
+import { crc32 } from "@node-rs/crc32"
 import yauzl from "yauzl"
 import type { TraceError } from "../../TraceError.ts"
 import type { ByteSource, SourceChunk } from "../source.ts"
@@ -96,6 +97,7 @@ class ZipArchive {
   private produced = 0
   private crc = 0
   private closed = false
+  private eager = false
 
   private constructor(path: string, handle: FileHandle, zipfile: yauzl.ZipFile, chunkSize: number) {
     this.path = path
@@ -187,7 +189,9 @@ class ZipArchive {
           zlib.createInflateRaw({ chunkSize: this.chunkSize }),
           READ_SIZE,
           member.dataStart,
-          member.dataStart + member.compressedSize
+          member.dataStart + member.compressedSize,
+          undefined,
+          this.eager
         )
       }
       return member
@@ -204,7 +208,8 @@ class ZipArchive {
     if (member === undefined) return undefined
     const piece = member.method === 8 ? await this.readDeflated() : await this.readStored(member)
     if (piece !== undefined) {
-      this.crc = zlib.crc32(piece, this.crc)
+      // Hardware CRC-32 (node-rs): about 5 × faster than zlib.crc32 on the main thread.
+      this.crc = crc32(piece, this.crc)
       this.produced += piece.length
       if (this.produced > member.uncompressedSize) {
         throw traceError(
@@ -284,6 +289,12 @@ class ZipArchive {
     })
   }
 
+  /** Inflates ahead from now on, in this member and the next ones. */
+  stream(): void {
+    this.eager = true
+    this.pump?.stream()
+  }
+
   private finishPump(): void {
     this.pump?.destroy()
     this.pump = undefined
@@ -343,6 +354,7 @@ export const openZip = async (path: string, chunkSize: number): Promise<ByteSour
         inMember = false
       }
     },
+    stream: () => archive.stream(),
     release: () => archive.close(),
     describe: (cause) => zipError(path, cause, archive.where)
   })

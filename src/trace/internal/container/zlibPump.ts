@@ -18,7 +18,7 @@ export class ZlibPump {
   static readAhead = 2
 
   private readonly out: Array<Buffer> = []
-  private pulled = 0
+  private eager = false
   private ended = false
   private failure: unknown
   private failed = false
@@ -34,8 +34,10 @@ export class ZlibPump {
     readSize: number,
     start: number,
     end: number | undefined,
-    prefilter?: Transform
+    prefilter?: Transform,
+    eager = false
   ) {
+    this.eager = eager
     this.transform = transform
     this.prefilter = prefilter
     this.input = rangeStream(handle, start, end, readSize)
@@ -48,7 +50,7 @@ export class ZlibPump {
     prefilter?.on("error", (e) => transform.destroy(e))
     transform.on("data", (piece: Buffer) => {
       this.out.push(piece)
-      if (this.out.length >= (this.pulled > 1 ? ZlibPump.readAhead : 1)) transform.pause()
+      if (this.out.length >= (this.eager ? ZlibPump.readAhead : 1)) transform.pause()
       signal()
     })
     transform.on("end", () => {
@@ -80,11 +82,10 @@ export class ZlibPump {
     for (;;) {
       const piece = this.out.shift()
       if (piece !== undefined) {
-        // Read ahead only once the consumer is past its first piece: an input
-        // opened for its header (every input of a scheduled run is) holds one
-        // piece, not readAhead more, until it is really read.
-        if (++this.pulled > 1 && this.out.length < ZlibPump.readAhead && this.transform.isPaused())
-          this.transform.resume()
+        // Read ahead only once the consumer streams: an input opened for its
+        // header (every input of a scheduled run is) holds one piece, not
+        // readAhead more, until it is really read.
+        if (this.eager && this.out.length < ZlibPump.readAhead && this.transform.isPaused()) this.transform.resume()
         return piece
       }
       if (this.failed) throw this.failure
@@ -94,6 +95,18 @@ export class ZlibPump {
         this.wake = resolve
       })
     }
+  }
+
+  /** Inflated pieces waiting for `next` (diagnostics: tests of the read-ahead bound). */
+  get buffered(): number {
+    return this.out.length
+  }
+
+  /** Reads ahead from now on (`ByteSource.stream`). */
+  stream(): void {
+    if (this.eager) return
+    this.eager = true
+    if (this.out.length < ZlibPump.readAhead && this.transform.isPaused()) this.transform.resume()
   }
 
   /** Stops reading and frees the transform; a pending `next` settles. */

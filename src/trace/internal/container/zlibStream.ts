@@ -43,6 +43,7 @@ const openZlibStream = (
       offset += bytes.length
       return chunk
     },
+    stream: () => pump.stream(),
     release: async () => {
       pump.destroy()
       await handle.close()

@@ -28,8 +28,16 @@ const asTraceError = (path: string) => (cause: unknown) =>
 
 /** Opens a file's byte source for the scope. */
 export const openBytes = (path: string): Effect.Effect<ByteSource, TraceError, Scope.Scope> =>
-  Effect.acquireRelease(Effect.tryPromise({ try: () => openSource(path), catch: asTraceError(path) }), (s) =>
-    Effect.promise(() => s.close().catch(() => undefined))
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const source = await openSource(path)
+        source.stream()
+        return source
+      },
+      catch: asTraceError(path)
+    }),
+    (s) => Effect.promise(() => s.close().catch(() => undefined))
   )
 
 /** The first THREAD entry's id in some entry bytes, or -1. */

@@ -14,6 +14,7 @@
  * call, and the bytes passed may be reused once it resolves.
  */
 import * as zlib from "node:zlib"
+import { crc32 } from "@node-rs/crc32"
 import { fromCause, TraceWriterError } from "./error.ts"
 import { CompressorPipe } from "./pipe.ts"
 import type { TempFile } from "./tempFile.ts"
@@ -194,7 +195,7 @@ class ZipContainer implements Container {
   private async feed(piece: Uint8Array): Promise<void> {
     const m = this.current
     if (m === undefined) throw this.error("InvalidStream", "entries before the first zip member was named")
-    m.crc = zlib.crc32(piece, m.crc)
+    m.crc = crc32(piece, m.crc)
     m.size += piece.length
     if (m.size > U32_MAX) throw this.error("TooLarge", "zip member exceeds 4 GiB: write smaller chunks")
     for (const out of await this.pipe!.write(piece)) {

@@ -132,6 +132,7 @@ const copyOne = async (
 ): Promise<ReplicatedFile> => {
   const offset = copy * ID_STRIDE
   const src = await openSource(source)
+  src.stream()
   let sink: FileEntrySink | undefined
   try {
     let chunk = await src.pull()
