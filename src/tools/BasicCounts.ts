@@ -42,7 +42,7 @@ import * as Tool from "../analyzer/Tool.ts"
 import { FileType, MarkerType, TraceType } from "../trace/Record.ts"
 import { FLAG_ENCODING_IS_NEW, type RecordBatch } from "../trace/RecordBatch.ts"
 import { setw } from "./internal/format.ts"
-import { PairTable } from "./internal/PairTable.ts"
+import { PairSet } from "./internal/PairSet.ts"
 import { type SubShardOrigin, SubShards } from "./internal/shards.ts"
 
 /**
@@ -218,7 +218,7 @@ export class BasicCountsError extends Schema.TaggedError<BasicCountsError>()("Ba
 
 interface Window {
   readonly counters: Float64Array
-  readonly pcs: PairTable
+  readonly pcs: PairSet
   readonly threads: Set<number>
 }
 
@@ -245,7 +245,7 @@ export interface State {
 
 const newWindow = (): Window => ({
   counters: new Float64Array(COUNTER_COUNT),
-  pcs: new PairTable(256),
+  pcs: new PairSet(256),
   threads: new Set()
 })
 
@@ -263,6 +263,57 @@ const newSub = (origin: SubShardOrigin): SubState => ({
   lastUpdateWasEndMarker: false
 })
 
+// Record kinds, by trace type: one table lookup instead of a chain of range tests per record.
+const K_OTHER = 0
+const K_INSTR = 1
+const K_NOFETCH = 2
+const K_PREFETCH = 3
+const K_LOAD = 4
+const K_STORE = 5
+const K_MARKER = 6
+const K_IFLUSH = 7
+const K_DFLUSH = 8
+const KIND = new Uint8Array(256)
+for (let t = 0; t < 256; t++) {
+  KIND[t] =
+    (t >= TraceType.INSTR && t <= TraceType.INSTR_RETURN) || t === 31 || t === 48 || t === 49
+      ? K_INSTR
+      : t === TraceType.INSTR_NO_FETCH
+        ? K_NOFETCH
+        : (t >= TraceType.PREFETCH && t <= TraceType.PREFETCH_INSTR) || (t >= 32 && t <= 46) || t === 27
+          ? K_PREFETCH
+          : t === TraceType.READ
+            ? K_LOAD
+            : t === TraceType.WRITE
+              ? K_STORE
+              : t === TraceType.MARKER
+                ? K_MARKER
+                : t === TraceType.INSTR_FLUSH
+                  ? K_IFLUSH
+                  : t === TraceType.DATA_FLUSH
+                    ? K_DFLUSH
+                    : K_OTHER
+}
+const M_SYSCALL_TRACE_START = MarkerType.SYSCALL_TRACE_START
+const M_SYSCALL_TRACE_END = MarkerType.SYSCALL_TRACE_END
+const M_CONTEXT_SWITCH_START = MarkerType.CONTEXT_SWITCH_START
+const M_CONTEXT_SWITCH_END = MarkerType.CONTEXT_SWITCH_END
+const M_HARDWARE_EVENT = MarkerType.HARDWARE_EVENT
+const M_HARDWARE_CONTEXT_RETURN = MarkerType.HARDWARE_CONTEXT_RETURN
+const FT_ENCODINGS = FileType.ENCODINGS
+const C_INSTRS = C.instrs
+const C_USER = C.userInstrs
+const C_KERNEL = C.kernelInstrs
+const C_PREFETCHES = C.prefetches
+const C_LOADS = C.loads
+const C_STORES = C.stores
+const C_ENCODINGS = C.encodings
+
+/**
+ * Counts records `[start, end)` of one sub-shard. The frequent counters and
+ * the kernel tracker (DynamoRIO's kernel_tracker_t) live in locals and are
+ * written back when the window changes and at the end.
+ */
 const processSub = (
   s: SubState,
   batch: RecordBatch,
@@ -276,58 +327,71 @@ const processSub = (
   }
   let w = s.windows[s.windows.length - 1]!
   let ctr = w.counters
+  let pcs = w.pcs
+  let inSyscall = s.inSyscall
+  let inContextSwitch = s.inContextSwitch
+  let hardwareEventDepth = s.hardwareEventDepth
+  let inKernel = inSyscall || inContextSwitch || hardwareEventDepth > 0
+  let lastWasEnd = s.lastUpdateWasEndMarker
+  let lastTid = s.lastTid
+  let encodings = (s.filetype & FT_ENCODINGS) !== 0
+  let user = 0
+  let kernel = 0
+  let prefetches = 0
+  let loads = 0
+  let stores = 0
+  let encoded = 0
+  const flush = () => {
+    ctr[C_INSTRS]! += user + kernel
+    ctr[C_USER]! += user
+    ctr[C_KERNEL]! += kernel
+    ctr[C_PREFETCHES]! += prefetches
+    ctr[C_LOADS]! += loads
+    ctr[C_STORES]! += stores
+    ctr[C_ENCODINGS]! += encoded
+    user = kernel = prefetches = loads = stores = encoded = 0
+    s.inSyscall = inSyscall
+    s.inContextSwitch = inContextSwitch
+    s.hardwareEventDepth = hardwareEventDepth
+    s.lastUpdateWasEndMarker = lastWasEnd
+    s.lastTid = lastTid
+  }
   for (let i = start; i < end; i++) {
-    const t = types[i]!
-    // Kernel tracking first, as DynamoRIO updates its tracker before counting.
-    s.lastUpdateWasEndMarker = false
-    const isMarker = t === TraceType.MARKER
-    const mt = sizes[i]!
-    if (isMarker) {
-      if (mt === MarkerType.SYSCALL_TRACE_START) s.inSyscall = true
-      else if (mt === MarkerType.CONTEXT_SWITCH_START) s.inContextSwitch = true
-      else if (mt === MarkerType.HARDWARE_EVENT) s.hardwareEventDepth++
-      else if (mt === MarkerType.SYSCALL_TRACE_END) {
-        s.inSyscall = false
-        s.lastUpdateWasEndMarker = true
-      } else if (mt === MarkerType.CONTEXT_SWITCH_END) {
-        s.inContextSwitch = false
-        s.lastUpdateWasEndMarker = true
-      } else if (mt === MarkerType.HARDWARE_CONTEXT_RETURN) {
-        if (--s.hardwareEventDepth === 0) s.lastUpdateWasEndMarker = true
-      }
-    }
     const tid = tids[i]!
-    if (tid !== 0 && tid !== -1 && tid !== s.lastTid) {
+    if (tid !== lastTid && tid !== 0 && tid !== -1) {
       w.threads.add(tid)
-      s.lastTid = tid
+      lastTid = tid
     }
-    if ((t >= TraceType.INSTR && t <= TraceType.INSTR_RETURN) || t === 31 || t === 48 || t === 49) {
-      ctr[C.instrs]!++
-      if (s.inSyscall || s.inContextSwitch || s.hardwareEventDepth > 0 || s.lastUpdateWasEndMarker) {
-        ctr[C.kernelInstrs]!++
-      } else {
-        ctr[C.userInstrs]!++
+    const kind = KIND[types[i]!]!
+    // The kernel tracker's "last update was an end marker" holds for the end marker's own record only.
+    lastWasEnd = false
+    if (kind === K_INSTR) {
+      if (inKernel) kernel++
+      else user++
+      pcs.add(addrHi[i]!, addrLo[i]!)
+      if (encodings && (flags[i]! & FLAG_ENCODING_IS_NEW) !== 0) encoded++
+    } else if (kind === K_LOAD) {
+      loads++
+    } else if (kind === K_STORE) {
+      stores++
+    } else if (kind === K_MARKER) {
+      const mt = sizes[i]!
+      if (mt === M_SYSCALL_TRACE_START) inSyscall = true
+      else if (mt === M_CONTEXT_SWITCH_START) inContextSwitch = true
+      else if (mt === M_HARDWARE_EVENT) hardwareEventDepth++
+      else if (mt === M_SYSCALL_TRACE_END) {
+        inSyscall = false
+        lastWasEnd = true
+      } else if (mt === M_CONTEXT_SWITCH_END) {
+        inContextSwitch = false
+        lastWasEnd = true
+      } else if (mt === M_HARDWARE_CONTEXT_RETURN) {
+        if (--hardwareEventDepth === 0) lastWasEnd = true
       }
-      w.pcs.findOrInsert(addrHi[i]!, addrLo[i]!)
-      if ((s.filetype & FileType.ENCODINGS) !== 0 && (flags[i]! & FLAG_ENCODING_IS_NEW) !== 0) ctr[C.encodings]!++
-    } else if (t === TraceType.INSTR_NO_FETCH) {
-      ctr[C.instrsNofetch]!++
-      if (s.inSyscall || s.inContextSwitch || s.hardwareEventDepth > 0 || s.lastUpdateWasEndMarker) {
-        ctr[C.kernelNofetchInstrs]!++
-      } else {
-        ctr[C.userNofetchInstrs]!++
-      }
-      if ((s.filetype & FileType.ENCODINGS) !== 0 && (flags[i]! & FLAG_ENCODING_IS_NEW) !== 0) ctr[C.encodings]!++
-    } else if ((t >= TraceType.PREFETCH && t <= TraceType.PREFETCH_INSTR) || (t >= 32 && t <= 46) || t === 27) {
-      ctr[C.prefetches]!++
-    } else if (t === TraceType.READ) {
-      ctr[C.loads]!++
-    } else if (t === TraceType.WRITE) {
-      ctr[C.stores]!++
-    } else if (isMarker) {
+      inKernel = inSyscall || inContextSwitch || hardwareEventDepth > 0
       if (mt === MarkerType.TIMESTAMP || mt === MarkerType.CPU_ID) ctr[C.schedMarkers]!++
       else if (mt === MarkerType.KERNEL_EVENT || mt === MarkerType.KERNEL_XFER) ctr[C.xferMarkers]!++
-      else if (mt === MarkerType.HARDWARE_EVENT || mt === MarkerType.HARDWARE_CONTEXT_RETURN) {
+      else if (mt === M_HARDWARE_EVENT || mt === M_HARDWARE_CONTEXT_RETURN) {
         ctr[C.hardwareXferMarkers]!++
       } else if (mt === MarkerType.CORE_IDLE) ctr[C.idleMarkers]!++
       else if (mt === MarkerType.CORE_WAIT) ctr[C.waitMarkers]!++
@@ -339,6 +403,7 @@ const processSub = (
               // A file split out of a multi-window trace may start at a high window.
               s.lastWindow = value
             } else if (s.lastWindow !== -1 && s.windows.length !== s.lastWindow + 1) {
+              flush()
               return Tool.fail(
                 new BasicCountsError({
                   reason: "MultiWindowNotAtZero",
@@ -348,12 +413,14 @@ const processSub = (
                 i
               )
             } else {
+              flush()
               s.lastWindow = value
               // DynamoRIO resizes its window vector to value + 1 (which may also shrink it).
               if (s.windows.length > value + 1) s.windows.length = value + 1
               while (s.windows.length < value + 1) s.windows.push(newWindow())
               w = s.windows[value]!
               ctr = w.counters
+              pcs = w.pcs
             }
           }
         }
@@ -389,8 +456,11 @@ const processSub = (
             break
           case MarkerType.FILETYPE: {
             const value = addrHi[i]! * 4294967296 + addrLo[i]!
-            if (s.filetype === -1) s.filetype = value
-            else if (s.filetype !== value) {
+            if (s.filetype === -1) {
+              s.filetype = value
+              encodings = (value & FT_ENCODINGS) !== 0
+            } else if (s.filetype !== value) {
+              flush()
               return Tool.fail(
                 new BasicCountsError({
                   reason: "FiletypeMismatch",
@@ -407,12 +477,20 @@ const processSub = (
             ctr[C.otherMarkers]!++
         }
       }
-    } else if (t === TraceType.INSTR_FLUSH) {
+    } else if (kind === K_PREFETCH) {
+      prefetches++
+    } else if (kind === K_NOFETCH) {
+      ctr[C.instrsNofetch]!++
+      if (inKernel) ctr[C.kernelNofetchInstrs]!++
+      else ctr[C.userNofetchInstrs]!++
+      if (encodings && (flags[i]! & FLAG_ENCODING_IS_NEW) !== 0) encoded++
+    } else if (kind === K_IFLUSH) {
       ctr[C.icacheFlushes]!++
-    } else if (t === TraceType.DATA_FLUSH) {
+    } else if (kind === K_DFLUSH) {
       ctr[C.dcacheFlushes]!++
     }
   }
+  flush()
   return undefined
 }
 
@@ -427,24 +505,26 @@ const finishSub = (s: SubState): ShardCounts => ({
   windows: s.windows.map((w) => {
     const pcHi: Array<number> = []
     const pcLo: Array<number> = []
-    w.pcs.forEach((id) => {
-      pcHi.push(w.pcs.keyHi[id]!)
-      pcLo.push(w.pcs.keyLo[id]!)
-    })
+    w.pcs.appendTo(pcHi, pcLo)
     return { counters: toCounters(w.counters), pcHi, pcLo, threads: [...w.threads] }
   })
 })
 
 /** Sums windows into one summary: counters add up, PC and thread sets unite. */
 const summarize = (windows: ReadonlyArray<WindowCounts>): CountsSummary => {
+  // One window's PCs and threads are sets already.
+  if (windows.length === 1) {
+    const w = windows[0]!
+    return { counters: w.counters, uniquePcs: w.pcHi.length, threads: new Set(w.threads).size }
+  }
   const sums = new Float64Array(COUNTER_COUNT)
-  const pcs = new PairTable(1024)
+  const pcs = new PairSet(1024)
   const threads = new Set<number>()
   for (const w of windows) {
     COUNTER_NAMES.forEach((n, i) => {
       sums[i]! += w.counters[n]
     })
-    for (let k = 0; k < w.pcHi.length; k++) pcs.findOrInsert(w.pcHi[k]!, w.pcLo[k]!)
+    for (let k = 0; k < w.pcHi.length; k++) pcs.add(w.pcHi[k]!, w.pcLo[k]!)
     for (const t of w.threads) threads.add(t)
   }
   return { counters: toCounters(sums), uniquePcs: pcs.size, threads: threads.size }
