@@ -84,6 +84,25 @@ export interface BatchContext {
 }
 
 /**
+ * A core-serial lockstep span, as `processLockstep` receives it: `rounds`
+ * rounds, each one record of every step in step order; the record of step
+ * `j` in round `i` is `batches[j]` at `starts[j] + i`, delivered on output
+ * `outputs[j]`. Owned and reused by the analyzer.
+ *
+ * @category models
+ */
+export interface LockstepSpan {
+  readonly batches: ReadonlyArray<RecordBatch>
+  readonly starts: ReadonlyArray<number>
+  readonly outputs: ReadonlyArray<number>
+  /** Steps per round (one per output). */
+  readonly steps: number
+  readonly rounds: number
+  /** Set by a tool that returns a signal: `round × steps + step` of the record the signal is about. */
+  stoppedAt: number
+}
+
+/**
  * A shard's result tagged with where it came from, as `merge` receives it.
  *
  * @category models
@@ -216,6 +235,14 @@ export interface Tool<State, ShardResult, Result, E = never> {
     end: number,
     ctx: BatchContext
   ) => Signal<E> | undefined
+  /**
+   * Optional fast path of a serial tool in core-serial runs: the same as one
+   * `processBatch` call per record of `span`, in span order, with
+   * `ctx.output` the step's output. Only for tools that read no other `ctx`
+   * field. A signal stops the span at `span.stoppedAt` (set it); a throw is
+   * reported at the span's first record.
+   */
+  readonly processLockstep?: ((state: State, span: LockstepSpan) => Signal<E> | undefined) | undefined
   /** Ends a shard; may fail (DynamoRIO's `parallel_shard_exit` returning false). */
   readonly finishShard: (state: State) => ShardResult | Fail<E>
   /** Combines the shard results (in shard order); `context` carries what the run knows beyond them. */

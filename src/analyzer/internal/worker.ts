@@ -625,6 +625,12 @@ export class WorkerCore {
         slots.push(slot)
       }
     }
+    if (tools.length === 1 && tools[0]!.processLockstep !== undefined && !this.toolExited[0]) {
+      const slot = slots[0]!
+      let shared = !slot.exited
+      for (let j = 1; j < m && shared; j++) shared = slots[j] === slot
+      if (shared) return this.lockstep(tools[0]!, slot, steps, outputs, n, spanSeen)
+    }
     const idle = this.idleBatchFor(false, 1)
     // Per step, hoisted out of the record loop (steps differ in shape).
     const batches: Array<RecordBatch.RecordBatch> = []
@@ -691,6 +697,154 @@ export class WorkerCore {
       }
     }
     return "ok"
+  }
+
+  private readonly span = {
+    batches: [] as Array<RecordBatch.RecordBatch>,
+    starts: [] as Array<number>,
+    outputs: [] as ReadonlyArray<number>,
+    steps: 0,
+    rounds: 0,
+    stoppedAt: -1
+  }
+  private readonly spanInputs: Array<number> = []
+  private readonly spanFirsts: Array<number> = []
+
+  /**
+   * `processSpan` for one tool whose one shard takes every step (a serial
+   * tool in core-serial runs) and that has `processLockstep`: one call for
+   * the whole span, then the per-record bookkeeping in bulk; a signal is
+   * handled at its record as the per-record path handles it.
+   */
+  private lockstep(
+    tool: Tool.Any,
+    slot: Slot,
+    steps: ReadonlyArray<
+      | {
+          readonly _tag: "Records"
+          readonly batch: RecordBatch.RecordBatch
+          readonly start: number
+          readonly input: number
+        }
+      | { readonly _tag: "Idle" }
+    >,
+    outputs: ReadonlyArray<number>,
+    n: number,
+    spanSeen: Array<number>
+  ): SegmentOutcome | "ok" {
+    const m = outputs.length
+    const span = this.span
+    const inputs = this.spanInputs
+    const firsts = this.spanFirsts
+    span.batches.length = m
+    span.starts.length = m
+    inputs.length = m
+    firsts.length = m
+    const idle = this.idleBatchFor(false, n)
+    for (let j = 0; j < m; j++) {
+      const st = steps[j]!
+      const real = st._tag === "Records"
+      span.batches[j] = real ? st.batch : idle
+      span.starts[j] = real ? st.start : 0
+      inputs[j] = real ? st.input : -1
+      firsts[j] = real ? RecordBatch.firstRecordOrdinal(st.batch) : 0
+    }
+    span.outputs = outputs
+    span.steps = m
+    span.rounds = n
+    span.stoppedAt = -1
+    if (slot.tid <= 0) {
+      for (let i = 0; i < n && slot.tid <= 0; i++) {
+        for (let j = 0; j < m; j++) {
+          const tid = span.batches[j]!.tid[span.starts[j]! + i]!
+          if (tid > 0) {
+            slot.tid = tid
+            break
+          }
+        }
+      }
+    }
+    this.lastShard = slot.shardIndex
+    let signal: Tool.Signal<unknown> | undefined
+    try {
+      signal = tool.processLockstep!(slot.state, span)
+    } catch (e) {
+      this.stopSpan(spanSeen, m, 0, 0, 0)
+      const b = span.batches[0]!
+      return this.toolThrew(
+        tool,
+        slot.shardIndex,
+        slot,
+        b,
+        span.starts[0]!,
+        span.starts[0]! + 1,
+        inputs[0]!,
+        firsts[0]!,
+        e
+      )
+    }
+    if (signal === undefined) {
+      this.countSpan(n * m, m)
+      return "ok"
+    }
+    const f = span.stoppedAt
+    const i = Math.floor(f / m)
+    const j = f - i * m
+    this.countSpan(f, m)
+    const batch = span.batches[j]!
+    const at = span.starts[j]! + i
+    const input = inputs[j]!
+    const real = input >= 0
+    if (real && (batch.flags[at]! & RecordBatch.FLAG_SYNTHETIC) === 0) this.outputRecords++
+    this.unconsumed = 0
+    this.lastInput = input
+    const failed = this.toolSignalled(0, tool, slot.shardIndex, slot, batch, signal, input, firsts[j]!, at + 1)
+    if (failed !== undefined) {
+      this.stopSpan(spanSeen, m, i, j, this.unconsumed)
+      return failed
+    }
+    if (real) {
+      this.processed++
+      this.lastRecord = firsts[j]! + at
+    } else {
+      this.synthetic++
+    }
+    // One tool, and it stopped.
+    this.stopSpan(spanSeen, m, i, j, 0)
+    return done
+  }
+
+  /** The per-record bookkeeping of the first `count` records (in span order) of the current lockstep span. */
+  private countSpan(count: number, m: number): void {
+    if (count === 0) return
+    const span = this.span
+    const inputs = this.spanInputs
+    const full = Math.floor(count / m)
+    const part = count - full * m
+    for (let j = 0; j < m; j++) {
+      const k = full + (j < part ? 1 : 0)
+      if (k === 0) continue
+      if (inputs[j]! < 0) {
+        this.synthetic += k
+        continue
+      }
+      const flags = span.batches[j]!.flags
+      const start = span.starts[j]!
+      let synthetic = 0
+      for (let q = start; q < start + k; q++) synthetic += flags[q]! & RecordBatch.FLAG_SYNTHETIC ? 1 : 0
+      this.outputRecords += k - synthetic
+      this.processed += k
+    }
+    // The last record handed over, and the last real one (every round has every step).
+    this.lastInput = inputs[(count - 1) % m]!
+    this.unconsumed = 0
+    for (let f = count - 1; f >= 0 && f >= count - m; f--) {
+      const j = f % m
+      if (inputs[j]! >= 0) {
+        this.lastRecord = this.spanFirsts[j]! + span.starts[j]! + Math.floor(f / m)
+        break
+      }
+    }
   }
 
   private stopSpan(spanSeen: Array<number>, count: number, i: number, j: number, unconsumed: number): void {

@@ -42,6 +42,32 @@ export interface State<Sim extends Simulation> {
 export const invalidOptions = (tool: string, detail: string) =>
   new SimulatorError({ reason: "InvalidOptions", tool, detail })
 
+/** The signal for a simulation that stopped at record `at` (see `Simulation.outcome`). */
+const signalOf = (tool: string, sim: Simulation, at: number): Tool.Signal<SimulatorError> => {
+  switch (sim.outcome) {
+    case "stop":
+      return Tool.stop()
+    case "tooSmallCoreCount":
+      return Tool.fail(
+        new SimulatorError({
+          reason: "TooSmallCoreCount",
+          tool,
+          detail: `Too-small core count ${sim.numCores} for trace core #${sim.outcomeValue}`
+        }),
+        at
+      )
+    case "unhandledType":
+      return Tool.fail(
+        new SimulatorError({
+          reason: "UnhandledRecordType",
+          tool,
+          detail: `Unhandled memref type ${sim.outcomeValue}`
+        }),
+        at
+      )
+  }
+}
+
 /**
  * The tool around a simulation: serial, preferring core shards, as DynamoRIO's
  * simulators are.
@@ -76,30 +102,25 @@ export const simulatorTool = <Sim extends Simulation, R>(spec: {
     processBatch: (state, batch, start, end, ctx) => {
       if (state.usageError !== undefined) return Tool.fail(state.usageError, start)
       const at = state.sim.run(batch, start, end, ctx.output)
-      if (at < 0) return undefined
-      const sim = state.sim
-      switch (sim.outcome) {
-        case "stop":
-          return Tool.stop()
-        case "tooSmallCoreCount":
-          return Tool.fail(
-            new SimulatorError({
-              reason: "TooSmallCoreCount",
-              tool: spec.name,
-              detail: `Too-small core count ${sim.numCores} for trace core #${sim.outcomeValue}`
-            }),
-            at
-          )
-        case "unhandledType":
-          return Tool.fail(
-            new SimulatorError({
-              reason: "UnhandledRecordType",
-              tool: spec.name,
-              detail: `Unhandled memref type ${sim.outcomeValue}`
-            }),
-            at
-          )
+      return at < 0 ? undefined : signalOf(spec.name, state.sim, at)
+    },
+    processLockstep: (state, span) => {
+      if (state.usageError !== undefined) {
+        span.stoppedAt = 0
+        return Tool.fail(state.usageError, span.starts[0]!)
       }
+      const sim = state.sim
+      const { batches, starts, outputs, steps, rounds } = span
+      for (let i = 0; i < rounds; i++) {
+        for (let j = 0; j < steps; j++) {
+          const at = starts[j]! + i
+          if (sim.run(batches[j]!, at, at + 1, outputs[j]!) >= 0) {
+            span.stoppedAt = i * steps + j
+            return signalOf(spec.name, sim, at)
+          }
+        }
+      }
+      return undefined
     },
     finishShard: (state) => spec.resultOf(state.sim, state.shardType, spec.cpuScheduling),
     merge: (shards) => {
