@@ -63,6 +63,8 @@ export type Outcome = "stop" | "tooSmallCoreCount" | "unhandledType"
 
 // 2^64 - 1 (a wrapped uint64 counter), as the nearest double.
 const U64_MAX = 2 ** 64
+// From 2^54 on, subtracting 1 leaves a double unchanged: the default limit (2^63) needs no store per record.
+const NO_STEP = 2 ** 54
 
 /** @internal */
 export class CacheSimulation {
@@ -220,7 +222,7 @@ export class CacheSimulation {
       }
       if (!isMarker) {
         if (!this.warmedUp && this.checkWarmedUp()) this.resetStats()
-        else this.simRefs = this.simRefs === 0 ? U64_MAX : this.simRefs - 1
+        else if (this.simRefs < NO_STEP) this.simRefs = this.simRefs === 0 ? U64_MAX : this.simRefs - 1
       }
     }
     return -1
