@@ -6,10 +6,16 @@
  * `bench/run.ts` spawns it once per case and repetition, so each peak is the
  * case's own.
  *
+ * The case runs with the `memtrace` command's V8 GC triggers
+ * (src/cli/internal/gc.ts) unless MEMTRACE_BENCH_V8_DEFAULTS=1.
+ *
  * usage: node bench/case.ts CASE_KEY TRACE_DIR
  */
 import { loadavg } from "node:os"
+import { tuneGc } from "../src/cli/internal/gc.ts"
 import { byKey } from "./lib/cases.ts"
+
+if (process.env.MEMTRACE_BENCH_V8_DEFAULTS !== "1") tuneGc()
 
 const [key, dir] = process.argv.slice(2)
 const c = key === undefined ? undefined : byKey(key)

@@ -37,6 +37,7 @@
  *   --keep      keep the built trace (its path is printed)
  *   --only KEY  measure the floor and one phase: InputReader, Trace.open, Trace.openFile,
  *               decodeSync or reusedBatch (e.g. to run it under --trace-gc)
+ *   --v8-defaults  V8's own GC triggers instead of the memtrace command's (src/cli/internal/gc.ts)
  *   --readahead LIST  inflate read-ahead depths (ZlibPump.readAhead) to compare, e.g. 2,4,8:
  *               the floor and InputReader at each depth, in the same rounds (ratios to the
  *               floor at the first depth)
@@ -45,6 +46,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
+import { tuneGc } from "../src/cli/internal/gc.ts"
 import { ZlibPump } from "../src/trace/internal/container/zlibPump.ts"
 import { Decoder } from "../src/trace/internal/decoder.ts"
 import { InputReader } from "../src/trace/internal/inputReader.ts"
@@ -78,6 +80,7 @@ const keep = has("--keep")
 const wantProfile = has("--profile") || profileDir !== undefined
 const json = has("--json")
 const only = take("--only")
+const v8Defaults = has("--v8-defaults")
 const readAhead = take("--readahead")
   ?.split(",")
   .map((d) => Number(d))
@@ -88,10 +91,11 @@ if (
   (readAhead !== undefined && !readAhead.every((d) => Number.isInteger(d) && d >= 1))
 ) {
   console.error(
-    "usage: npm run bench:read -- [--copies N] [--reps N] [--src DIR] [--dir DIR] [--keep] [--profile] [--profile-dir DIR] [--json]"
+    "usage: npm run bench:read -- [--copies N] [--reps N] [--src DIR] [--dir DIR] [--keep] [--profile] [--profile-dir DIR] [--json] [--v8-defaults]"
   )
   process.exit(2)
 }
+if (!v8Defaults) tuneGc()
 
 const log = (s: string) => {
   if (!json) console.log(s)
@@ -227,7 +231,7 @@ const main = async () => {
   const startLoad = loadavg()
   log(
     `memtrace read benchmark: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), ` +
-      `load average ${startLoad.map((l) => l.toFixed(2)).join(" ")}`
+      `load average ${startLoad.map((l) => l.toFixed(2)).join(" ")}; GC triggers: ${v8Defaults ? "V8's defaults" : "the memtrace command's"}`
   )
   let dir = given
   let built: { ms: number; files: number; zipped: number } | undefined

@@ -27,6 +27,8 @@
  *   --from-json FILE  measure nothing: report (and with --docs, write) the run saved in FILE
  *   --docs / --no-docs   write (or not) docs/benchmarks.md and docs/benchmarks.svg
  *                  (default: only for a full run: suite all, no --only, no --quick, no --from-json)
+ *   --v8-defaults  run the cases with V8's own GC triggers instead of the memtrace command's
+ *                  (src/cli/internal/gc.ts), to see what a library user gets without them
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
@@ -80,6 +82,7 @@ const cache = take("--cache") ?? join(tmpdir(), "memtrace-bench")
 const jsonOut = take("--json")
 const fromJson = take("--from-json")
 const docsFlag = has("--docs") ? true : has("--no-docs") ? false : undefined
+const v8Defaults = has("--v8-defaults")
 if (
   args.length > 0 ||
   !(copies >= 1) ||
@@ -91,7 +94,7 @@ if (
   console.error(
     "usage: npm run bench -- [--copies N] [--scale K] [--reps N] [--budget S] [--suite all|read|sched|analyze] " +
       "[--only RE] [--all] [--large default|all|RE] [--quick] [--src DIR] [--cache DIR] [--json FILE] " +
-      "[--from-json FILE] [--docs|--no-docs]"
+      "[--from-json FILE] [--docs|--no-docs] [--v8-defaults]"
   )
   process.exit(2)
 }
@@ -165,6 +168,7 @@ const caseScript = join(here, "case.ts")
 
 function runCase(key: string, dir: string): Omit<Sample, "copies"> {
   const r = spawnSync(process.execPath, [caseScript, key, dir], {
+    env: { ...process.env, MEMTRACE_BENCH_V8_DEFAULTS: v8Defaults ? "1" : "0" },
     encoding: "utf8",
     maxBuffer: 64 << 20,
     stdio: ["ignore", "pipe", "pipe"]
@@ -194,7 +198,8 @@ const main = async () => {
   const sizes = scale > 1 ? [copies, copies * scale] : [copies]
   log(
     `memtrace benchmark suite: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), ` +
-      `load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}; ${chosen.length} cases, sizes ${sizes.join(", ")} copies`
+      `load average ${loadStart.map((l) => l.toFixed(2)).join(" ")}; ${chosen.length} cases, sizes ${sizes.join(", ")} copies; ` +
+      `GC triggers: ${v8Defaults ? "V8's defaults" : "the memtrace command's"}`
   )
   const traces: Array<{ readonly dir: string; readonly size: TraceSize }> = []
   for (const n of sizes) traces.push(await ensureTrace(n))
@@ -238,6 +243,7 @@ const main = async () => {
     loadEnd,
     reps,
     minutes,
+    gc: v8Defaults ? "v8" : "memtrace",
     source: src,
     traces: traces.map((t) => t.size),
     svg: undefined

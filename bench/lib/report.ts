@@ -253,6 +253,8 @@ export interface RunInfo {
   readonly loadEnd: ReadonlyArray<number>
   readonly reps: number
   readonly minutes: number
+  /** Whose V8 GC triggers the cases ran with: the `memtrace` command's (src/cli/internal/gc.ts) or V8's defaults. */
+  readonly gc?: "memtrace" | "v8" | undefined
   readonly source: string
   readonly traces: ReadonlyArray<TraceSize>
   readonly svg: string | undefined
@@ -299,7 +301,11 @@ export const markdown = (info: RunInfo, rows: ReadonlyArray<Row>): string => {
       `${info.minutes.toFixed(0)} minutes in all) on ${info.cpus} × ${info.cpuModel}, Node ${info.node}; ` +
       `load average (1/5/15 min) ${load(info.loadStart)} at the start and ${load(info.loadEnd)} at the end. ` +
       "As the caveat at the top says, the machine is shared and loaded: read the ratios within this run, " +
-      "not the absolute times, and expect a repeat to move wall times by tens of per cent.",
+      "not the absolute times, and expect a repeat to move wall times by tens of per cent. " +
+      (info.gc === "v8"
+        ? "Every case ran with V8's default GC triggers (`--v8-defaults`)."
+        : "Every case ran with the `memtrace` command's V8 GC triggers (`src/cli/internal/gc.ts`; " +
+          "`--v8-defaults` measures without them)."),
     "",
     "Inputs (copies of " +
       `\`${info.source.slice(info.source.lastIndexOf("/") + 1)}\`` +

@@ -11,6 +11,9 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Exit } from "effect"
 import * as Runtime from "effect/Runtime"
 import * as Cli from "./Cli.ts"
+import { tuneGc } from "./internal/gc.ts"
+
+tuneGc()
 
 Cli.run(process.argv.slice(2)).pipe(
   Effect.provide(NodeServices.layer),
