@@ -91,7 +91,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, Duration, Effect, Exit, type Scope } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Option, type Scope } from "effect"
 import { fromIoError } from "../trace/internal/container/errors.ts"
 import {
   type CpuSchedule,
@@ -400,24 +400,26 @@ export const make = (
         if (pending !== undefined) return Deferred.await(pending)
         const done = Deferred.makeUnsafe<void, TraceError>()
         inflight.set(input, done)
-        return kept[input]!.next.pipe(
-          Effect.tap((batch) => Effect.sync(() => core.supply(input, batch))),
-          // The error goes to the output that asked; the input then counts as
-          // ended, so an output taking it over later is not failed by it too.
-          Effect.tapError((e) =>
-            Effect.sync(() => {
-              failed.set(input, e)
+        // One step per batch on the hot path: read, then settle everything from the exit.
+        return Effect.uninterruptible(
+          Effect.flatMap(Effect.exit(kept[input]!.next), (exit): Effect.Effect<void, TraceError> => {
+            inflight.delete(input)
+            if (Exit.isSuccess(exit)) {
+              core.supply(input, exit.value)
+              Deferred.doneUnsafe(done, Exit.void)
+              return Effect.void
+            }
+            // The error goes to the output that asked; the input then counts as
+            // ended, so an output taking it over later is not failed by it too.
+            const error = Cause.findErrorOption(exit.cause)
+            if (Option.isSome(error)) {
+              failed.set(input, error.value)
               core.supply(input, undefined)
-            })
-          ),
-          Effect.onExit((exit) =>
-            Effect.sync(() => {
-              inflight.delete(input)
-              Deferred.doneUnsafe(done, Exit.asVoid(exit))
-            })
-          ),
-          Effect.asVoid,
-          Effect.uninterruptible
+            }
+            const failure = Exit.asVoid(exit)
+            Deferred.doneUnsafe(done, failure)
+            return failure
+          })
         )
       })
 
@@ -438,43 +440,45 @@ export const make = (
     const checkOutput = (output: number): SchedulerError | undefined =>
       Number.isInteger(output) && output >= 0 && output < outputCount ? undefined : outputError(output, outputCount)
 
+    /** Steps `output` until the core gives it something (loading batches it asks for). No generator: one step per batch is the hot path. */
+    const step = (
+      output: number,
+      now: number,
+      max: number,
+      maxIdles: number
+    ): Effect.Effect<Step, TraceError | SchedulerError> => {
+      const s = core.next(output, now, max, maxIdles)
+      switch (s._tag) {
+        case "NeedData":
+          return Effect.flatMap(load(s.input), () => step(output, now, max, maxIdles))
+        case "Records":
+          leases?.hold(output, s.batch)
+          return Effect.succeed({
+            _tag: "Records",
+            input: s.input,
+            batch: s.batch,
+            start: s.start,
+            end: s.end,
+            outputRecordsBefore: s.outputRecordsBefore,
+            outputInstrsBefore: s.outputInstrsBefore
+          } satisfies Records)
+        case "Idle":
+          return Effect.as(Effect.yieldNow, { _tag: "Idle", count: s.count } satisfies Step)
+        case "Wait":
+          return Effect.as(Effect.sleep(waitSleep), s)
+        case "Eof":
+          return Effect.succeed(s)
+        case "Error":
+          return Effect.fail(new SchedulerError({ reason: errorReason(s.reason), output, detail: s.detail }))
+      }
+    }
+
     const next = (output: number, opts?: NextOptions): Effect.Effect<Step, TraceError | SchedulerError> =>
-      Effect.gen(function* () {
+      Effect.suspend(() => {
         const bad = checkOutput(output)
-        if (bad !== undefined) return yield* bad
-        const now = opts?.now ?? 0
-        const max = opts?.maxRecords ?? Number.POSITIVE_INFINITY
-        const maxIdles = opts?.maxIdles ?? 1
+        if (bad !== undefined) return Effect.fail(bad)
         leases?.hold(output, undefined)
-        for (;;) {
-          const s = core.next(output, now, max, maxIdles)
-          switch (s._tag) {
-            case "NeedData":
-              yield* load(s.input)
-              continue
-            case "Records":
-              leases?.hold(output, s.batch)
-              return {
-                _tag: "Records",
-                input: s.input,
-                batch: s.batch,
-                start: s.start,
-                end: s.end,
-                outputRecordsBefore: s.outputRecordsBefore,
-                outputInstrsBefore: s.outputInstrsBefore
-              } satisfies Records
-            case "Idle":
-              yield* Effect.yieldNow
-              return { _tag: "Idle", count: s.count }
-            case "Wait":
-              yield* Effect.sleep(waitSleep)
-              return s
-            case "Eof":
-              return s
-            case "Error":
-              return yield* new SchedulerError({ reason: errorReason(s.reason), output, detail: s.detail })
-          }
-        }
+        return step(output, opts?.now ?? 0, opts?.maxRecords ?? Number.POSITIVE_INFINITY, opts?.maxIdles ?? 1)
       })
 
     const setActive = (output: number, active: boolean): Effect.Effect<void, SchedulerError> =>

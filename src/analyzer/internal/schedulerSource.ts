@@ -23,7 +23,7 @@
  * output owns, and never twice before it is supplied, so no other fiber can
  * touch that input meanwhile.
  */
-import { Deferred, Effect, Exit } from "effect"
+import { Cause, Deferred, Effect, Exit, Option } from "effect"
 import { Core } from "../../scheduler/internal/core.ts"
 import { BatchLeases } from "../../scheduler/internal/leases.ts"
 import type { Options as SchedulerOptions } from "../../scheduler/internal/options.ts"
@@ -136,26 +136,20 @@ export const makeSchedulerSource = (
         if (pending !== undefined) return Deferred.await(pending)
         const d = Deferred.makeUnsafe<void, TraceError>()
         loads.set(input, d)
-        return inputs[input]!.next.pipe(
-          Effect.tap((batch) =>
-            Effect.sync(() => {
+        // One step per batch on the hot path: read, then settle everything from the exit.
+        return Effect.uninterruptible(
+          Effect.flatMap(Effect.exit(inputs[input]!.next), (exit): Effect.Effect<void, TraceError> => {
+            // A batch, the end, or a read error (which ends the input); a defect changes nothing.
+            if (Exit.isSuccess(exit) || Option.isSome(Cause.findErrorOption(exit.cause))) {
+              const batch = Exit.isSuccess(exit) ? exit.value : undefined
               if (batch === undefined) done++
               core.supply(input, batch)
-            })
-          ),
-          Effect.tapError(() =>
-            Effect.sync(() => {
-              done++
-              core.supply(input, undefined)
-            })
-          ),
-          Effect.exit,
-          Effect.flatMap((exit) => {
+            }
             loads.delete(input)
-            return Effect.andThen(Deferred.done(d, Exit.asVoid(exit)), exit)
-          }),
-          Effect.asVoid,
-          Effect.uninterruptible
+            const result = Exit.asVoid(exit)
+            Deferred.doneUnsafe(d, result)
+            return result
+          })
         )
       })
     // Initialisation reads each input ahead (filetype, first timestamp).
