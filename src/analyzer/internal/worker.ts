@@ -87,6 +87,16 @@ interface Tracker {
   readonly snapshots: Array<Array<Tool.IntervalSnapshot<unknown>>>
 }
 
+/** One output's step of a core-serial lockstep span, as `processSpan` takes it. */
+type SpanStep =
+  | {
+      readonly _tag: "Records"
+      readonly batch: RecordBatch.RecordBatch
+      readonly start: number
+      readonly input: number
+    }
+  | { readonly _tag: "Idle" }
+
 interface Slot {
   readonly state: unknown
   readonly shardIndex: number
@@ -595,15 +605,7 @@ export class WorkerCore {
    * yet): nothing was processed then.
    */
   processSpan(
-    steps: ReadonlyArray<
-      | {
-          readonly _tag: "Records"
-          readonly batch: RecordBatch.RecordBatch
-          readonly start: number
-          readonly input: number
-        }
-      | { readonly _tag: "Idle" }
-    >,
+    steps: ReadonlyArray<SpanStep>,
     outputs: ReadonlyArray<number>,
     n: number,
     spanSeen: Array<number>
@@ -719,15 +721,7 @@ export class WorkerCore {
   private lockstep(
     tool: Tool.Any,
     slot: Slot,
-    steps: ReadonlyArray<
-      | {
-          readonly _tag: "Records"
-          readonly batch: RecordBatch.RecordBatch
-          readonly start: number
-          readonly input: number
-        }
-      | { readonly _tag: "Idle" }
-    >,
+    steps: ReadonlyArray<SpanStep>,
     outputs: ReadonlyArray<number>,
     n: number,
     spanSeen: Array<number>
