@@ -45,7 +45,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { tuneGc } from "../src/cli/internal/gc.ts"
 import { ZlibPump } from "../src/trace/internal/container/zlibPump.ts"
 import { Decoder } from "../src/trace/internal/decoder.ts"

@@ -6,7 +6,7 @@
  * usage: npx node bench/replicate.ts SRC DST [--copies N] [--level 0-9] [--chunk-instrs N] [--concurrency N]
  * (default 30 copies, zip level 6 as DynamoRIO writes, each source's own chunk size, 2 files at a time)
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as TraceWriter from "../src/trace/TraceWriter.ts"
 import { mib } from "./lib/stats.ts"
 

@@ -9,7 +9,7 @@
  * the median of the repetitions: on a shared machine the best run is the
  * better estimate of the tool's own cost.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as Tool from "../src/analyzer/Tool.ts"
 import { basicCounts } from "../src/tools/BasicCounts.ts"
 import { histogram } from "../src/tools/Histogram.ts"

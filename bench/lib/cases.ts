@@ -16,7 +16,7 @@
  * - `fail`: a tool that fails half-way through (record 100,000 of a shard):
  *   the time from the failure to the run's typed error.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import type * as Tool from "../../src/analyzer/Tool.ts"
 import * as Scheduler from "../../src/scheduler/Scheduler.ts"

@@ -10,7 +10,7 @@
  *   worker threads share with the main thread), so a benchmark can measure
  *   how long the run takes to end with its typed error.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Tool from "../../src/analyzer/Tool.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 

@@ -46,7 +46,10 @@
  *
  * @since 0.1.0
  */
-import { type Duration, Effect, type Exit, type Scope } from "effect"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
 import type { Options as SchedulerOptions } from "../scheduler/internal/options.ts"
 import { FileType } from "../trace/Record.ts"
 import * as Trace from "../trace/Trace.ts"

@@ -40,7 +40,8 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Analyzer from "../analyzer/Analyzer.ts"
 import type * as Tool from "../analyzer/Tool.ts"
 import * as Report from "../report/Report.ts"

@@ -18,8 +18,11 @@
  * @since 0.1.0
  */
 import * as fs from "node:fs"
-import { Console, Effect, type Result, Schema } from "effect"
+import * as Console from "effect/Console"
 import { type CliError, CliOutput, Command } from "effect/cli"
+import * as Effect from "effect/Effect"
+import type * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as Info from "../trace/Info.ts"
 import type * as Analyze from "./Analyze.ts"
 import * as Commands from "./Commands.ts"

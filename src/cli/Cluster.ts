@@ -19,8 +19,11 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Effect, Option } from "effect"
+import * as Config from "effect/Config"
 import { Command, Flag } from "effect/cli"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Analyzer from "../analyzer/Analyzer.ts"
 import { usageError } from "./UsageError.ts"
 

@@ -19,8 +19,11 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Result } from "effect"
+
 import { Argument, Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as ClusterCli from "./Cluster.ts"
 import * as FilterCli from "./Filter.ts"
 import * as V from "./internal/values.ts"

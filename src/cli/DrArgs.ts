@@ -27,7 +27,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import * as V from "./internal/values.ts"
 import * as Options from "./Options.ts"
 import { type UsageError, usageError } from "./UsageError.ts"

@@ -15,8 +15,10 @@
  *
  * @since 0.1.0
  */
-import { Console, Effect, Option } from "effect"
+import * as Console from "effect/Console"
 import { Argument, Command, Flag } from "effect/cli"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Filter from "../trace/Filter.ts"
 import type { TraceError } from "../trace/TraceError.ts"
 import * as TraceWriter from "../trace/TraceWriter.ts"

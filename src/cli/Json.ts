@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type * as Analyzer from "../analyzer/Analyzer.ts"
 import { ShardFailure } from "../analyzer/AnalyzerError.ts"
 import type * as Tool from "../analyzer/Tool.ts"

@@ -25,7 +25,9 @@
  * @since 0.1.0
  */
 import { SingleBar } from "cli-progress"
-import { Effect, type Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 
 /**
  * What the analyzer reports about a run in progress (the shape of

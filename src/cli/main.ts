@@ -8,7 +8,8 @@
 // Deep imports: the package index loads HTTP, cluster and Redis modules too (about a second).
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect, Exit } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
 import * as Cli from "./Cli.ts"
 import { tuneGc } from "./internal/gc.ts"

@@ -52,7 +52,10 @@
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { Duration, Effect, Layer, Logger } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import type * as Analyzer from "../analyzer/Analyzer.ts"
 import type { AnalysisFailed, AnalyzerOptionError } from "../analyzer/AnalyzerError.ts"
 import type { TraceError } from "../trace/TraceError.ts"

@@ -32,9 +32,9 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { Schema } from "effect"
 import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
+import * as Schema from "effect/Schema"
 import { ShardFailure } from "../analyzer/AnalyzerError.ts"
 
 /**

@@ -34,7 +34,7 @@
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Analyzer, Registry, Report } from "memtrace"
  *
  * const program = Effect.gen(function* () {
@@ -48,7 +48,8 @@
  * @since 0.1.0
  */
 import * as fs from "node:fs/promises"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type { AnalysisResult } from "../analyzer/Analyzer.ts"
 import * as Trace from "../trace/Trace.ts"
 import type { TraceError } from "../trace/TraceError.ts"

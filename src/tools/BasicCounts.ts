@@ -37,7 +37,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Tool from "../analyzer/Tool.ts"
 import { FileType, MarkerType, TraceType } from "../trace/Record.ts"
 import { FLAG_ENCODING_IS_NEW, type RecordBatch } from "../trace/RecordBatch.ts"

@@ -41,7 +41,8 @@
  *
  * @since 0.1.0
  */
-import { type Effect, Schema } from "effect"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type * as Tool from "../analyzer/Tool.ts"
 import { CacheSimulation } from "./internal/cache/CacheSimulation.ts"
 import { coreHeader } from "./internal/cache/CoreMap.ts"

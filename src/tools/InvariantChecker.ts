@@ -47,7 +47,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Tool from "../analyzer/Tool.ts"
 import { type CheckerOptions, ShardChecker } from "./internal/invariants/checker.ts"
 import { checkSerialSchedule, shardEntries } from "./internal/invariants/schedule.ts"

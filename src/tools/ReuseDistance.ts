@@ -34,7 +34,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Tool from "../analyzer/Tool.ts"
 import { TraceType } from "../trace/Record.ts"
 import type { RecordBatch } from "../trace/RecordBatch.ts"

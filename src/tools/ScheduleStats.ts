@@ -40,7 +40,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Tool from "../analyzer/Tool.ts"
 import type { RecordBatch } from "../trace/RecordBatch.ts"
 import { type Input, withDefaults } from "./internal/options.ts"

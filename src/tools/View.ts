@@ -45,7 +45,7 @@
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Analyzer, View } from "memtrace"
  *
  * const listing = Analyzer.run("trace.zip", {
@@ -57,7 +57,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Tool from "../analyzer/Tool.ts"
 import { setw } from "./internal/view/format.ts"
 import { HEADER, Printer } from "./internal/view/printer.ts"

@@ -41,7 +41,7 @@
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Filter } from "memtrace"
  *
  * const program = Filter.run("trace.dir", "/tmp/first-million", { trimAfterInstr: 1_000_000, format: "gz" })
@@ -51,7 +51,7 @@
  */
 import { mkdir } from "node:fs/promises"
 import { basename, join, resolve } from "node:path"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { FilterConfig } from "./internal/filter/entryFilter.ts"
 import { FilterError } from "./internal/filter/error.ts"
 import { type FileResult, filterFile, firstTid, openBytes } from "./internal/filter/run.ts"

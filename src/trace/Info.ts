@@ -28,7 +28,7 @@
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Info } from "memtrace"
  *
  * const table = Effect.scoped(Effect.map(Info.describe("traces/threadsig"), Info.format))
@@ -36,7 +36,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { fileTypeNames, IDLE_THREAD_ID, INVALID_THREAD_ID, MarkerType, TraceType } from "./Record.ts"
 import * as RecordBatch from "./RecordBatch.ts"
 import * as Trace from "./Trace.ts"

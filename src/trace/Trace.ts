@@ -29,7 +29,7 @@
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Trace } from "memtrace"
  *
  * const count = Effect.scoped(Effect.gen(function*() {
@@ -44,7 +44,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { decodeBytesSync } from "./internal/decodeSync.ts"
 import { InputReader, memorySource } from "./internal/inputReader.ts"
 import { listInputs } from "./internal/listing.ts"

@@ -41,7 +41,7 @@
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import * as Effect from "effect/Effect"
  * import { Synthetic, TraceWriter } from "memtrace"
  *
  * const program = TraceWriter.writeFile(
@@ -52,7 +52,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { ContainerKind } from "./internal/writer/containers.ts"
 import { TraceWriterError } from "./internal/writer/error.ts"
 import { RecordEncoder } from "./internal/writer/recordEncoder.ts"

@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result as R, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as R from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Tool from "../../src/analyzer/Tool.ts"
 import * as Analyze from "../../src/cli/Analyze.ts"

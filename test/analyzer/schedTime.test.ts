@@ -6,7 +6,8 @@
  * N µs"), which makes the switch points exact.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Tool from "../../src/analyzer/Tool.ts"
 import { isInstr, MarkerType } from "../../src/trace/Record.ts"

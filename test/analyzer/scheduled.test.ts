@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Tool from "../../src/analyzer/Tool.ts"
 import * as Registry from "../../src/tools/Registry.ts"

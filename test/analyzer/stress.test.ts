@@ -9,7 +9,10 @@
  * STRESS_SEED replays one.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import fc from "fast-check"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import { TraceType } from "../../src/trace/Record.ts"

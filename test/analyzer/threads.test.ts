@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, type Exit } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Registry from "../../src/tools/Registry.ts"
 import { counterSpec, type FaultPlan, type ShardCount } from "../utils/faultTools.ts"

@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Result } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import type { Options as AnalyzerOptions, Mode } from "../../src/analyzer/Analyzer.ts"
 import * as Analyze from "../../src/cli/Analyze.ts"
 import * as DrArgs from "../../src/cli/DrArgs.ts"

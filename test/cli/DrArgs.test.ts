@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Result } from "effect"
+import * as Result from "effect/Result"
 import * as DrArgs from "../../src/cli/DrArgs.ts"
 import type * as Options from "../../src/cli/Options.ts"
 import type { UsageError } from "../../src/cli/UsageError.ts"

@@ -1,6 +1,7 @@
 import { Writable } from "node:stream"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as Progress from "../../src/cli/Progress.ts"
 
 /** A writable that says it is a terminal and keeps what is written. */

@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as TraceWriter from "../../src/trace/TraceWriter.ts"
 
 const entry = path.resolve("src/cli/main.ts")

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { AnalyzeJson } from "../../src/cli/Json.ts"
 
 const entry = path.resolve("src/cli/main.ts")

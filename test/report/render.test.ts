@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import { ShardFailure } from "../../src/analyzer/AnalyzerError.ts"
 import * as Report from "../../src/report/Report.ts"

@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Fiber } from "effect"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
 import * as Scheduler from "../../src/scheduler/Scheduler.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"

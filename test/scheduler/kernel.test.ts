@@ -6,7 +6,7 @@
  * template files.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Options } from "../../src/scheduler/internal/options.ts"
 import * as Scheduler from "../../src/scheduler/Scheduler.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"

@@ -5,7 +5,7 @@
  * outputs' calls.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { BatchLeases } from "../../src/scheduler/internal/leases.ts"
 import * as Scheduler from "../../src/scheduler/Scheduler.ts"
 import { TraceType } from "../../src/trace/Record.ts"

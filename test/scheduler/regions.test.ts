@@ -5,7 +5,7 @@
  * (test_only_threads); the reader's skip rules on a real zip trace.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Options } from "../../src/scheduler/internal/options.ts"
 import type { Step } from "../../src/scheduler/internal/state.ts"
 import * as Scheduler from "../../src/scheduler/Scheduler.ts"

@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Options } from "../../src/scheduler/internal/options.ts"
 import * as Scheduler from "../../src/scheduler/Scheduler.ts"
 import {

@@ -4,7 +4,7 @@
  * a chosen output per record for core-sharded runs, and round-trips the
  * results through their Schemas as a worker thread would.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type * as Tool from "../../src/analyzer/Tool.ts"
 import { FileType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"

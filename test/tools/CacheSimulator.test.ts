@@ -6,7 +6,7 @@
 
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as CacheSimulator from "../../src/tools/CacheSimulator.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"

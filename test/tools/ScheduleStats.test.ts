@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import type * as Tool from "../../src/analyzer/Tool.ts"
 import { StdUnordered } from "../../src/tools/internal/StdUnordered.ts"

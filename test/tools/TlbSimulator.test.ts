@@ -4,7 +4,7 @@
  * and the allasm `-sim_refs 10` vector.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as TlbSimulator from "../../src/tools/TlbSimulator.ts"
 import { TraceType } from "../../src/trace/Record.ts"

@@ -16,7 +16,8 @@
  *   are read and counted but not given to the tool) and `-exit_after_records`
  *   (stop once the output record ordinal reaches skip + exit).
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type * as Tool from "../../src/analyzer/Tool.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"

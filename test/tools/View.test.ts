@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import { dec } from "../../src/tools/internal/view/format.ts"

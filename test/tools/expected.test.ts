@@ -6,7 +6,7 @@
  * semantics document's §9 vectors, read from the same runs' results.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as BasicCounts from "../../src/tools/BasicCounts.ts"
 import * as Histogram from "../../src/tools/Histogram.ts"
 import * as ReuseDistance from "../../src/tools/ReuseDistance.ts"

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Info from "../../src/trace/Info.ts"
 import { FileType } from "../../src/trace/Record.ts"
 import * as S from "../../src/trace/Synthetic.ts"

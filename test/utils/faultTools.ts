@@ -2,7 +2,7 @@
  * Test tools for the analyzer: a record counter whose shards can be told to
  * fail in each way a tool can fail, at a chosen input and record.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Tool from "../../src/analyzer/Tool.ts"
 import { isInstr } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"

@@ -4,7 +4,7 @@
  * that the worker owning that shard falls behind the others (worker-thread
  * backend: the sleep blocks only that thread).
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import * as Tool from "../../src/analyzer/Tool.ts"
 import { isInstr } from "../../src/trace/Record.ts"
 

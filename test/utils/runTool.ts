@@ -12,7 +12,8 @@
  * decode) and the merged result through `resultSchema`, as they would when
  * crossing a worker thread.
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type * as Tool from "../../src/analyzer/Tool.ts"
 import { FileType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"

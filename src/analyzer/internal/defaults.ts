@@ -2,7 +2,7 @@
  * The analyzer's documented defaults (re-exported as `Analyzer.defaults`).
  */
 import * as os from "node:os"
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 
 export const defaults = {
   /** Outputs (simulated cores) of core-sharded and core-serial runs. */

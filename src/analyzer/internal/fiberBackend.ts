@@ -8,7 +8,7 @@
  * DynamoRIO's worker loop checks after fetching a record, the worker checks
  * its activity and, when too far ahead, sleeps (other fibers run meanwhile).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"
 import { type LoadBalance, throttle } from "./loadBalance.ts"

@@ -33,7 +33,8 @@
  * main thread, synchronously (each fiber updates its own worker's slots and
  * reads the others').
  */
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 
 /** DynamoRIO's wait loop: `++iters < MAX_ITERS` with MAX_ITERS = 100, so at most 99 sleeps per wait. */
 export const MAX_SLEEPS = 99

@@ -8,7 +8,11 @@
  * touched only by fibers of this one JS thread, never across an await that
  * could interleave a partial update.
  */
-import { Deferred, Duration, Effect, Fiber, type Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import type { AnalysisResult, Mode, Options, ToolOutput } from "../Analyzer.ts"
 import { AnalysisFailed, ShardFailure } from "../AnalyzerError.ts"
 import * as Tool from "../Tool.ts"

@@ -7,7 +7,7 @@
  * is synchronous up to its first await, and an input is owned by exactly one
  * output between `next` calls, so no two fibers ever read the same input.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { type RecordBatch, input as RecordBatchInput } from "../../trace/RecordBatch.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"

@@ -23,7 +23,11 @@
  * output owns, and never twice before it is supplied, so no other fiber can
  * touch that input meanwhile.
  */
-import { Cause, Deferred, Effect, Exit, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import { Core } from "../../scheduler/internal/core.ts"
 import { BatchLeases } from "../../scheduler/internal/leases.ts"
 import type { Options as SchedulerOptions } from "../../scheduler/internal/options.ts"

@@ -16,7 +16,7 @@
  *   `-skip_to_timestamp`. The syscall file applies in every mode.
  * - Thread filters are not supported with several workloads.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Options as SchedulerOptions, TimeRange } from "../../scheduler/internal/options.ts"
 import * as Scheduler from "../../scheduler/Scheduler.ts"
 import * as Trace from "../../trace/Trace.ts"

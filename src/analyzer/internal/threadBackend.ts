@@ -25,7 +25,11 @@
  * take the same input.
  */
 import { Worker } from "node:worker_threads"
-import { Clock, Duration, Effect, Queue, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import * as RecordBatch from "../../trace/RecordBatch.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"

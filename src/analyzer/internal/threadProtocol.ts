@@ -4,7 +4,7 @@
  * touches another worker's messages. Everything here is plain structured-clone
  * data; shard results travel JSON-encoded through each tool's schema.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type * as Tool from "../Tool.ts"
 import type { FailureInfo, IntervalConfig, ShardIntervals } from "./worker.ts"
 

@@ -7,7 +7,9 @@
  * the main thread owns all supervision.
  */
 import { parentPort, workerData } from "node:worker_threads"
-import { Cause, Effect, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { InputReader } from "../../trace/internal/inputReader.ts"
 import { openSource } from "../../trace/internal/source.ts"
 import * as RecordBatch from "../../trace/RecordBatch.ts"

@@ -10,7 +10,10 @@
  */
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
-import { Deferred, Duration, Effect, Schema } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type * as Analyzer from "../../analyzer/Analyzer.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "../../analyzer/AnalyzerError.ts"
 import { mergeTools } from "../../analyzer/internal/orchestrate.ts"

@@ -6,8 +6,15 @@
  */
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Cause, type Context, Duration, Effect, Layer, Option, Redacted, type Scope } from "effect"
+import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
 import { RunnerAddress, type ShardingConfig } from "effect/cluster"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import { SqlClient } from "effect/sql"
 import { ClusterError } from "../ClusterError.ts"
 

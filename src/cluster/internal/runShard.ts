@@ -7,7 +7,8 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { toFailure } from "../../analyzer/internal/orchestrate.ts"
 import { type FailureInfo, WorkerCore } from "../../analyzer/internal/worker.ts"
 import type * as Tool from "../../analyzer/Tool.ts"

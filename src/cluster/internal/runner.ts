@@ -5,7 +5,11 @@
  * for a permit. The main thread only serves the cluster (lock refreshes,
  * pings, storage reads), so long tool work never costs the runner its shards.
  */
-import { Cause, type Duration, Effect, Layer, Semaphore } from "effect"
+import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Semaphore from "effect/Semaphore"
 import type { ClusterError } from "../ClusterError.ts"
 import { entityId, ShardAnalysis, type ShardFailed, type ShardReply } from "../ShardAnalysis.ts"
 import { type RunnerAddressOptions, runnerLayer, toClusterError } from "./layers.ts"

@@ -6,7 +6,10 @@
  * refreshes and health pings, and a stuck shard can be terminated.
  */
 import { parentPort } from "node:worker_threads"
-import { Cause, Effect, Exit, Schema } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 import type { Request } from "../ShardAnalysis.ts"
 import { ShardFailed } from "../ShardAnalysis.ts"
 import { runShard } from "./runShard.ts"

@@ -5,7 +5,7 @@
  * request read from the database never makes a runner import arbitrary code).
  */
 import { pathToFileURL } from "node:url"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as Tool from "../../analyzer/Tool.ts"
 import * as Registry from "../../tools/Registry.ts"
 import type { ToolRef } from "../ShardAnalysis.ts"

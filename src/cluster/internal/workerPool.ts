@@ -8,7 +8,11 @@
  * synchronous sections.
  */
 import { Worker } from "node:worker_threads"
-import { Effect, Exit, Result, Schema, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { ShardFailure } from "../../analyzer/AnalyzerError.ts"
 import { type Request, ShardFailed, type ShardReply } from "../ShardAnalysis.ts"
 import type { RunnerContext } from "./runShard.ts"

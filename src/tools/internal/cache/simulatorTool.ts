@@ -4,7 +4,9 @@
  * merging per-shard results) and the validating constructor. Each simulator
  * module supplies its simulation, result shape and printer.
  */
-import { Effect, Schema as S, type Schema } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import * as S from "effect/Schema"
 import * as Tool from "../../../analyzer/Tool.ts"
 import type { RecordBatch } from "../../../trace/RecordBatch.ts"
 

@@ -3,7 +3,7 @@
  * reading and writing failures stay `TraceError` and `TraceWriterError`).
  * The public name is `Filter.FilterError`.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * Why the filter refused.

@@ -4,7 +4,8 @@
  * `EntryFilter` and into a `TraceWriter` sink, chunk by chunk with the
  * sink's flow control. The output is complete or absent (the sink's scope).
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { TraceType } from "../../Record.ts"
 import { TraceError } from "../../TraceError.ts"
 import * as TraceWriter from "../../TraceWriter.ts"

@@ -4,7 +4,7 @@
  * internals and the public module share it without an import cycle; the
  * public name is `TraceWriter.TraceWriterError`.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /**
  * Why writing failed.
