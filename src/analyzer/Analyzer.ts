@@ -46,6 +46,7 @@
  *
  * @since 0.1.0
  */
+import { basename } from "node:path"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -392,24 +393,8 @@ interface Source {
   readonly balance: LoadBalance | undefined
 }
 
-const makeSource = (
-  inputs: ReadonlyArray<Trace.TraceInput>,
-  workload: ReadonlyArray<number>,
-  p: Plan,
-  options: Options
-): Effect.Effect<Source, AnalyzerOptionError | TraceError> =>
-  // The options are checked whatever the mode (a schedule file in a thread-sharded run is an error).
-  Effect.flatMap(schedulingOptions(options, p, workload), (scheduler) =>
-    p.mode === "thread-sharded" && !needsScheduler(options)
-      ? Effect.succeed<Source>({ source: makeStatic(inputs, p.outputs), balance: undefined })
-      : Effect.map(
-          makeSchedulerSource(inputs, p, scheduler, options.schedulingClock),
-          (source): Source => ({
-            source,
-            balance: loadBalanceFor(options, p, scheduler)
-          })
-        )
-  )
+/** The static thread-sharded partition serves the run (no scheduler option asks for DynamoRIO's scheduler). */
+const isStatic = (p: Plan, options: Options): boolean => p.mode === "thread-sharded" && !needsScheduler(options)
 
 const checkWorkloads = (options: Options, p: Plan): Effect.Effect<void, AnalyzerOptionError> =>
   options.separateWorkloads && p.mode !== "core-sharded" && p.mode !== "core-serial"
@@ -421,26 +406,50 @@ const checkWorkloads = (options: Options, p: Plan): Effect.Effect<void, Analyzer
       )
     : Effect.void
 
+/**
+ * Runs a fiber-backend analysis of plan `p` over inputs named `names`, the
+ * source made by `source` once the options are checked (a schedule file in
+ * a thread-sharded run is an error whatever the mode).
+ */
+const runSource = (
+  p: Plan,
+  names: ReadonlyArray<string>,
+  workload: ReadonlyArray<number>,
+  options: Options,
+  source: (scheduler: SchedulerOptions) => Effect.Effect<Source, AnalyzerOptionError | TraceError, Scope.Scope>
+): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const started = Date.now()
+    yield* checkWorkloads(options, p)
+    const made = yield* source(yield* schedulingOptions(options, p, workload))
+    const backend = makeFiberBackend(made.source, p, options, names, made.balance)
+    const result = yield* orchestrate(backend, p, options, started)
+    if ("recordedSchedule" in made.source) yield* writeRecord(options, made.source)
+    return result
+  })
+
 const runOpened = (
   inputs: ReadonlyArray<Trace.TraceInput>,
   workload: ReadonlyArray<number>,
   options: Options
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
-    const started = Date.now()
     const p = yield* plan(options, inputs.length, isCoreOnDisk(inputs[0]?.info.filetype))
-    yield* checkWorkloads(options, p)
-    const { source, balance } = yield* makeSource(inputs, workload, p, options)
-    const backend = makeFiberBackend(
-      source,
-      p,
-      options,
-      inputs.map((i) => i.info.name),
-      balance
+    const names = inputs.map((i) => i.info.name)
+    return yield* runSource(p, names, workload, options, (scheduler) =>
+      isStatic(p, options)
+        ? Effect.map(
+            Effect.scope,
+            (scope): Source => ({
+              source: makeStatic(inputs.map(Effect.succeed), p.outputs, scope),
+              balance: undefined
+            })
+          )
+        : Effect.map(
+            makeSchedulerSource(inputs, p, scheduler, options.schedulingClock),
+            (source): Source => ({ source, balance: loadBalanceFor(options, p, scheduler) })
+          )
     )
-    const result = yield* orchestrate(backend, p, options, started)
-    if ("recordedSchedule" in source) yield* writeRecord(options, source)
-    return result
   })
 
 /**
@@ -490,9 +499,7 @@ const runFiles = (
     let balance: LoadBalance | undefined
     if (p.mode === "thread-sharded" && !needsScheduler(options)) work = { _tag: "Inputs", files }
     else if (p.mode === "core-sharded" || p.mode === "thread-sharded") {
-      const inputs: Array<Trace.TraceInput> = []
-      for (const file of files)
-        inputs.push(yield* Trace.openFile(file, inputs.length, { encodings: options.encodings }))
+      const inputs = yield* Trace.openFiles(files, { encodings: options.encodings })
       scheduled = yield* makeSchedulerSource(inputs, p, scheduler, options.schedulingClock)
       balance = loadBalanceFor(options, p, scheduler)
       work = { _tag: "Segments", source: scheduled, names: files }
@@ -522,10 +529,24 @@ export const run = (
       const paths = typeof path === "string" ? [path] : path
       const { files, workload } = yield* selectFiles(paths, options)
       if ((options.backend ?? defaults.backend) === "threads") return yield* runFiles(files, workload, options)
-      const opened: Array<Trace.TraceInput> = []
-      for (const file of files)
-        opened.push(yield* Trace.openFile(file, opened.length, { encodings: options.encodings }))
-      return yield* runOpened(opened, workload, options)
+      const open = (file: string, ordinal: number) => Trace.openFile(file, ordinal, { encodings: options.encodings })
+      const first = files.length > 0 ? yield* Effect.scoped(Trace.openFile(files[0]!, 0)) : undefined
+      const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
+      // Thread-sharded outputs open each input when they reach it; a scheduler needs every input's header first.
+      if (isStatic(p, options)) {
+        return yield* runSource(
+          p,
+          files.map((f) => basename(f)),
+          workload,
+          options,
+          () =>
+            Effect.map(
+              Effect.scope,
+              (scope): Source => ({ source: makeStatic(files.map(open), p.outputs, scope), balance: undefined })
+            )
+        )
+      }
+      return yield* runOpened(yield* Trace.openFiles(files, { encodings: options.encodings }), workload, options)
     })
   )
 

@@ -212,10 +212,19 @@ export const open = (
   path: string,
   options?: Options
 ): Effect.Effect<ReadonlyArray<TraceInput>, TraceError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const paths = yield* list(path)
-    return yield* Effect.forEach(paths, (p, i) => openFile(p, i, options), { concurrency: OPEN_CONCURRENCY })
-  })
+  Effect.flatMap(list(path), (paths) => openFiles(paths, options))
+
+/**
+ * Opens trace files as the inputs of a workload, input i being `paths[i]`,
+ * a few at a time.
+ *
+ * @category constructors
+ */
+export const openFiles = (
+  paths: ReadonlyArray<string>,
+  options?: Options
+): Effect.Effect<ReadonlyArray<TraceInput>, TraceError, Scope.Scope> =>
+  Effect.forEach(paths, (p, i) => openFile(p, i, options), { concurrency: OPEN_CONCURRENCY })
 
 /**
  * An input over raw trace bytes held in memory.

@@ -1,9 +1,15 @@
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
 import { TestClock } from "effect/testing"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
+import * as Tool from "../../src/analyzer/Tool.ts"
+import { openReaders } from "../../src/trace/internal/inputReader.ts"
 import * as S from "../../src/trace/Synthetic.ts"
 import * as Trace from "../../src/trace/Trace.ts"
 import { counter, type ShardCount } from "../utils/faultTools.ts"
@@ -60,6 +66,55 @@ describe("Analyzer (fiber backend, thread-sharded)", () => {
       for (const s of shards) assert.deepStrictEqual(s.runs, [[s.shard, 1, s.records]])
       assert.deepStrictEqual([...r.seen.keys()].sort(), [0, 1, 2])
       for (const exit of r.seen.values()) assert.isTrue(Exit.isSuccess(exit))
+    })
+  )
+
+  it.effect("opens each input when its worker reaches it and closes it at its end", () =>
+    Effect.gen(function* () {
+      const before = openReaders()
+      let most = 0
+      const probe = Tool.make<{ shard: number }, number, number>({
+        name: "open-probe",
+        parallel: true,
+        shardResultSchema: Schema.Number,
+        resultSchema: Schema.Number,
+        makeShard: (info) => ({ shard: info.shardIndex }),
+        processBatch: () => {
+          most = Math.max(most, openReaders() - before)
+          return undefined
+        },
+        finishShard: (s) => s.shard,
+        merge: (shards) => shards.length,
+        print: (n) => `${n} shards\n`
+      })
+      const result = yield* Analyzer.run(THREADSIG, { tools: [probe], jobs: 2 })
+      assert.strictEqual(result.tools[0]!.result, 9)
+      // One input per worker at a time, never the nine of the trace.
+      assert.isAtLeast(most, 1)
+      assert.isAtMost(most, 2)
+      assert.strictEqual(openReaders(), before)
+    })
+  )
+
+  it.effect("a bad input met mid-run (inputs open lazily) fails the run with a ReadError naming it", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "memtrace-lazy-"))
+      try {
+        for (const f of readdirSync(THREADSIG)
+          .filter((f) => f.endsWith(".zip"))
+          .slice(0, 3))
+          copyFileSync(join(THREADSIG, f), join(dir, f))
+        // Sorted last: every good input comes first.
+        writeFileSync(join(dir, "zz.not-a-trace.zip"), "not a zip archive")
+        const error = yield* Effect.flip(Analyzer.run(dir, { tools: [counter()], jobs: 1 }))
+        assert.strictEqual(error._tag, "AnalysisFailed")
+        if (error._tag !== "AnalysisFailed") return
+        const f = error.failures[0]!
+        assert.strictEqual(f.reason, "ReadError")
+        assert.include(f.input ?? "", "zz.not-a-trace.zip")
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
     })
   )
 

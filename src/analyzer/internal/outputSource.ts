@@ -8,7 +8,9 @@
  * output between `next` calls, so no two fibers ever read the same input.
  */
 import * as Effect from "effect/Effect"
-import { type RecordBatch, input as RecordBatchInput } from "../../trace/RecordBatch.ts"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type { RecordBatch } from "../../trace/RecordBatch.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 
@@ -70,6 +72,15 @@ const PAUSE: Step = { _tag: "Pause" }
 const EOF: Step = { _tag: "Eof" }
 
 /**
+ * An input of the thread-sharded partition, opened when an output starts it
+ * (in a scope of its own that closes at the input's end) rather than with
+ * the others up front: opening hundreds of inputs before any record is
+ * processed costs time (about 1 ms each) and holds every input's first
+ * decompressed piece at once. An already-open input is `Effect.succeed(input)`.
+ */
+export type StaticInput = Effect.Effect<TraceInput, TraceError, Scope.Scope>
+
+/**
  * The thread-sharded partition (DynamoRIO's MAP_TO_CONSISTENT_OUTPUT: input i
  * goes to output i mod M, in order). When an output goes inactive, the inputs
  * it has not started move to a shared pool that the active outputs drain once
@@ -77,11 +88,20 @@ const EOF: Step = { _tag: "Eof" }
  * elsewhere (its shard failed), so no record is ever processed twice. An
  * output with no work left pauses, rather than ending, while another active
  * output still holds unstarted inputs it might yet release.
+ *
+ * Each input is opened in a child of `scope` when its output starts it and
+ * closed once read to its end; whatever is still open closes with `scope`.
  */
-export const makeStatic = (inputs: ReadonlyArray<TraceInput>, outputCount: number): OutputSource => {
+export const makeStatic = (
+  inputs: ReadonlyArray<StaticInput>,
+  outputCount: number,
+  scope: Scope.Scope
+): OutputSource => {
   const lists: Array<Array<number>> = Array.from({ length: outputCount }, () => [])
   for (let i = 0; i < inputs.length; i++) lists[i % outputCount]!.push(i)
   const current: Array<number> = Array.from({ length: outputCount }, () => -1)
+  const opened: Array<TraceInput | undefined> = Array.from({ length: outputCount }, () => undefined)
+  const scopes: Array<Scope.Closeable | undefined> = Array.from({ length: outputCount }, () => undefined)
   // The batch each output was handed last: processed by the time it asks again.
   const handed: Array<RecordBatch | undefined> = Array.from({ length: outputCount }, () => undefined)
   const active: Array<boolean> = Array.from({ length: outputCount }, () => true)
@@ -98,35 +118,47 @@ export const makeStatic = (inputs: ReadonlyArray<TraceInput>, outputCount: numbe
     Effect.gen(function* () {
       if (!active[output]) return EOF
       while (true) {
-        if (current[output]! < 0) {
-          current[output] = takeNext(output)
-          if (current[output]! < 0) return othersHoldWork(output) ? PAUSE : EOF
+        let input = opened[output]
+        if (input === undefined) {
+          const ordinal = takeNext(output)
+          if (ordinal < 0) return othersHoldWork(output) ? PAUSE : EOF
+          current[output] = ordinal
+          const child = yield* Scope.fork(scope)
+          scopes[output] = child
+          input = yield* Scope.provide(child)(inputs[ordinal]!)
+          opened[output] = input
         }
-        const input = current[output]!
         const previous = handed[output]
         if (previous !== undefined) {
           handed[output] = undefined
-          inputs[RecordBatchInput(previous)]?.recycle(previous)
+          input.recycle(previous)
         }
-        const batch = yield* inputs[input]!.next
-        handed[output] = batch
+        const batch = yield* input.next
         if (batch === undefined) {
-          current[output] = -1
+          yield* endInput(output)
           done++
           continue
         }
-        const step: Step = { _tag: "Records", input, batch, start: 0, end: batch.header[0]! }
+        handed[output] = batch
+        const step: Step = { _tag: "Records", input: current[output]!, batch, start: 0, end: batch.header[0]! }
         return step
       }
     })
+  const endInput = (output: number): Effect.Effect<void> => {
+    const child = scopes[output]
+    current[output] = -1
+    opened[output] = undefined
+    handed[output] = undefined
+    scopes[output] = undefined
+    return child === undefined ? Effect.void : Scope.close(child, Exit.void)
+  }
   const setActive = (output: number, value: boolean) =>
-    Effect.sync(() => {
-      if (active[output] === value) return
+    Effect.suspend(() => {
+      if (active[output] === value) return Effect.void
       active[output] = value
-      if (!value) {
-        current[output] = -1
-        pool.push(...lists[output]!.splice(0))
-      }
+      if (value) return Effect.void
+      pool.push(...lists[output]!.splice(0))
+      return endInput(output)
     })
   return {
     outputCount,
