@@ -44,9 +44,16 @@ export class CoreMap {
   /** `last_thread_`: -1 before any record, 0 (no thread) after an exit or cpu marker. */
   lastThread = -1
   lastCoreIndex = NO_CORE
+  /**
+   * A cpu id each core shard last passed that `cpu2core` already holds (NaN:
+   * none). Lockstep walks change shard at every record; this spares the map
+   * lookup then (entries are never removed, so a remembered id stays known).
+   */
+  private readonly knownCpu: Float64Array
 
   constructor(numCores: number, byCore: boolean, cpuScheduling: boolean) {
     this.numCores = numCores
+    this.knownCpu = new Float64Array(numCores).fill(Number.NaN)
     this.byCore = byCore
     this.cpuScheduling = cpuScheduling
     this.cpuCounts = new Int32Array(numCores)
@@ -88,9 +95,12 @@ export class CoreMap {
 
   /** `core_for_thread` for core shards: the shard index, remembering its cpu. */
   coreForShard(shardIndex: number, cpuid: number): number {
-    if (shardIndex !== this.lastCoreIndex && !this.cpu2core.has(cpuid)) {
-      this.cpu2core.set(cpuid, shardIndex)
-      this.cpuOrder.insert(cpuid)
+    if (shardIndex !== this.lastCoreIndex && this.knownCpu[shardIndex] !== cpuid) {
+      if (!this.cpu2core.has(cpuid)) {
+        this.cpu2core.set(cpuid, shardIndex)
+        this.cpuOrder.insert(cpuid)
+      }
+      if (shardIndex < this.numCores) this.knownCpu[shardIndex] = cpuid
     }
     this.lastCoreIndex = shardIndex
     return shardIndex
