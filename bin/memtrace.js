@@ -5,6 +5,8 @@
 // pinned one, passing arguments, stdio, signals and the exit status through.
 import { spawn } from "node:child_process"
 import { existsSync, realpathSync } from "node:fs"
+import module from "node:module"
+import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
@@ -25,10 +27,15 @@ const canStripTypes = () => {
   return process.features.typescript !== undefined && (major > 22 || (major === 22 && minor >= 19))
 }
 
+// Node's module compile cache (in the system's temporary directory; NODE_DISABLE_COMPILE_CACHE=1
+// turns it off): later starts load the CLI's modules as cached code instead of stripping and
+// compiling them again.
 if (same(process.execPath, pinned) || (!existsSync(pinned) && canStripTypes())) {
+  module.enableCompileCache?.()
   await import(pathToFileURL(main).href)
 } else if (existsSync(pinned)) {
-  const child = spawn(pinned, [main, ...process.argv.slice(2)], { stdio: "inherit" })
+  const env = { NODE_COMPILE_CACHE: join(tmpdir(), "node-compile-cache"), ...process.env }
+  const child = spawn(pinned, [main, ...process.argv.slice(2)], { stdio: "inherit", env })
   // The terminal sends Ctrl-C to both processes; the child decides the status.
   for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => {})
   child.on("exit", (code, signal) => {

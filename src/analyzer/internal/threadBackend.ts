@@ -55,7 +55,7 @@ let live = 0
 /** Worker threads spawned by this backend and not yet exited (diagnostics: leak checks in tests). */
 export const liveThreads = (): number => live
 
-const workerUrl = new URL("./threadWorker.ts", import.meta.url)
+const workerUrl = new URL("./threadEntry.ts", import.meta.url)
 const basename = (path: string) => path.slice(path.lastIndexOf("/") + 1)
 
 /** What the threads work on. */
