@@ -273,6 +273,15 @@ describe("addresses", () => {
     access(d, 0x1001n, 0)
     assert.strictEqual(d.stats[Stat.MISSES], 1)
   })
+
+  it("skips 0 bytes at address 0, whose end wraps to 2^64 - 1 (DynamoRIO would walk 2^58 lines)", () => {
+    const d = cache(16, 4)
+    access(d, 0n, 0)
+    access(d, 0n, 0, TraceType.INSTR)
+    assert.strictEqual(d.stats[Stat.MISSES]! + d.stats[Stat.HITS]!, 0)
+    access(d, 0n, 1)
+    assert.strictEqual(d.stats[Stat.MISSES], 1)
+  })
 })
 
 describe("flush", () => {

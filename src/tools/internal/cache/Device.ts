@@ -297,6 +297,9 @@ export const request = (d: Device, type: number, addrLo: number, addrHi: number,
     endLo -= TWO32
     endHi = (endHi + 1) >>> 0
   } else if (endLo < 0) {
+    // 0 bytes at address 0: the end wraps to 2^64 - 1, and DynamoRIO would walk
+    // 2^58 lines (in effect, hang). Skipped, as accesses wrapping the other way are.
+    if (addrHi === 0) return
     endLo += TWO32
     endHi = (endHi - 1) >>> 0
   }
