@@ -29,6 +29,8 @@ export class SimulatorError extends S.TaggedError<SimulatorError>()("SimulatorEr
 export interface Simulation {
   /** Simulates records `[start, end)` on `core`; -1 when all were consumed, else where it stopped (see `outcome`). */
   run(batch: RecordBatch, start: number, end: number, core: number): number
+  /** A whole lockstep span at once, as `run` per record would; -1, or `round × steps + step` where it stopped. */
+  runLockstep?(span: Tool.LockstepSpan): number
   readonly outcome: "stop" | "tooSmallCoreCount" | "unhandledType"
   readonly outcomeValue: number
   readonly numCores: number
@@ -112,6 +114,13 @@ export const simulatorTool = <Sim extends Simulation, R>(spec: {
         return Tool.fail(state.usageError, span.starts[0]!)
       }
       const sim = state.sim
+      if (sim.runLockstep !== undefined) {
+        const stopped = sim.runLockstep(span)
+        if (stopped < 0) return undefined
+        span.stoppedAt = stopped
+        const step = stopped % span.steps
+        return signalOf(spec.name, sim, span.starts[step]! + (stopped - step) / span.steps)
+      }
       const { batches, starts, outputs, steps, rounds } = span
       for (let i = 0; i < rounds; i++) {
         for (let j = 0; j < steps; j++) {
