@@ -3,6 +3,12 @@
  * process_memref` over record batches: ref skipping, warmup and `sim_refs`
  * accounting, core choice, and dispatch to the L1I/L1D of the core (whose
  * misses go on to the shared LLC).
+ *
+ * `runGeneral` applies every rule at every record. Once nothing is left to
+ * skip, count down or warm up, core shards take shortcuts (`runCoreShard`,
+ * `runLockstep`, and `cacheHit` for L1 hits) that must leave exactly the same
+ * state; test/tools/internal/cache/CacheSimulation.test.ts compares them with
+ * `runGeneral` on random records. A change to a rule goes into both.
  */
 
 import type { LockstepSpan } from "../../../analyzer/Tool.ts"
