@@ -134,7 +134,16 @@ export const makeFiberBackend = (
   }
   /** Rounds a core-serial walk takes at once when no output has anything to decide. */
   const SPAN = 1024
-  /** Milliseconds a worker runs its tools on segments before it yields to the other fibers. */
+  /**
+   * A yield costs a few µs, about what decoding a batch of 2,048 records
+   * costs, so where the order in which workers take turns cannot change what
+   * they are handed (thread shards are fixed to their worker; a single
+   * worker has no one to take turns with), a worker yields only once YIELD_MS
+   * of segments have passed. Workers that share a dynamic scheduler yield
+   * after every segment: their turns decide who takes which input, and
+   * turns by the clock would make runs on fibers depend on machine speed.
+   */
+  const yieldByTime = p.mode === "thread-sharded" || p.workers === 1
   const YIELD_MS = 1
 
   const loop = (core: WorkerCore, w: number): Effect.Effect<void, WorkerFailed> =>
@@ -215,12 +224,11 @@ export const makeFiberBackend = (
             for (const o of outputs) source.abandon(o)
             break
           }
-          // Let the other workers, the watchdog and the timeout run: once a
-          // segment ends YIELD_MS after the last yield, at a pause, and every
-          // 256 single-record or idle steps. (A yield costs a few µs, about
-          // what decoding a batch of 2,048 records costs: not after every one.)
+          // Let the other workers, the watchdog and the timeout run: after a
+          // segment (see `yieldByTime`), at a pause, and every 256
+          // single-record or idle steps.
           if (
-            (step._tag === "Records" && !lockstep && performance.now() - lastYield >= YIELD_MS) ||
+            (step._tag === "Records" && !lockstep && (!yieldByTime || performance.now() - lastYield >= YIELD_MS)) ||
             step._tag === "Pause" ||
             ++steps % 256 === 0
           ) {
