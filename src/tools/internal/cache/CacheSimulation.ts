@@ -167,14 +167,18 @@ export class CacheSimulation {
    * all were consumed, else the index where it stopped (see `outcome`).
    */
   run(b: RecordBatch, start: number, end: number, output: number): number {
-    if (
+    return this.cores.byCore && this.steady()
+      ? this.runCoreShard(b, start, end, output)
+      : this.runGeneral(b, start, end, output)
+  }
+
+  /** Nothing left to skip, count down or warm up: the per-record rules that only those need can be left out. */
+  private steady(): boolean {
+    return (
       this.skipRefs === 0 &&
       this.simRefs >= NO_STEP &&
       (this.warmedUp || (this.warmupRefs === 0 && this.warmupFraction === 0))
-    ) {
-      return this.cores.byCore ? this.runCoreShard(b, start, end, output) : this.runGeneral(b, start, end, output)
-    }
-    return this.runGeneral(b, start, end, output)
+    )
   }
 
   /**
@@ -258,13 +262,7 @@ export class CacheSimulation {
    */
   runLockstep(span: LockstepSpan): number {
     const { batches, starts, outputs, steps, rounds } = span
-    if (
-      !this.cores.byCore ||
-      this.skipRefs !== 0 ||
-      this.simRefs < NO_STEP ||
-      !(this.warmedUp || (this.warmupRefs === 0 && this.warmupFraction === 0)) ||
-      !this.placeSteps(span)
-    ) {
+    if (!this.cores.byCore || !this.steady() || !this.placeSteps(span)) {
       return this.lockstepEachRecord(span)
     }
     const pos = this.stepPos
