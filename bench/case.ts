@@ -7,7 +7,9 @@
  * case's own.
  *
  * The case runs with the `memtrace` command's V8 GC triggers
- * (src/cli/internal/gc.ts) unless MEMTRACE_BENCH_V8_DEFAULTS=1.
+ * (src/cli/internal/gc.ts) unless MEMTRACE_BENCH_V8_DEFAULTS=1. With
+ * MEMTRACE_BENCH_BARRIER=1 it prints `ready` once loaded and starts when a
+ * line arrives on stdin, so bench/run.ts can start two processes together.
  *
  * usage: node bench/case.ts CASE_KEY TRACE_DIR
  */
@@ -22,6 +24,12 @@ const c = key === undefined ? undefined : byKey(key)
 if (c === undefined || dir === undefined) {
   console.error("usage: node bench/case.ts CASE_KEY TRACE_DIR")
   process.exit(2)
+}
+
+if (process.env.MEMTRACE_BENCH_BARRIER === "1") {
+  console.log("ready")
+  await new Promise<void>((go) => process.stdin.once("data", () => go()))
+  process.stdin.pause()
 }
 
 const rssBefore = process.memoryUsage().rss

@@ -30,12 +30,13 @@
  *   --v8-defaults  run the cases with V8's own GC triggers instead of the memtrace command's
  *                  (src/cli/internal/gc.ts), to see what a library user gets without them
  */
-import { execFileSync, spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Effect from "effect/Effect"
+import { listInputs } from "../src/trace/internal/listing.ts"
 import * as TraceWriter from "../src/trace/TraceWriter.ts"
 import { type Case, cases } from "./lib/cases.ts"
 import {
@@ -122,7 +123,7 @@ const inSuite = (c: Case): boolean => {
     case "sched":
       return c.group === "schedule"
     case "analyze":
-      return c.group === "analyze" || c.group === "fail"
+      return c.group === "analyze" || c.group === "fail" || c.group === "ceiling"
     default:
       return true
   }
@@ -182,6 +183,81 @@ function runCase(key: string, dir: string): Omit<Sample, "copies"> {
   return JSON.parse(line) as Omit<Sample, "copies">
 }
 
+/**
+ * The inputs of `dir` in two halves (every other input, so each half has
+ * every thread's copies alike), as directories of symbolic links beside it,
+ * made once.
+ */
+const halves = async (dir: string): Promise<readonly [string, string]> => {
+  const root = `${dir}.halves`
+  const out = [join(root, "0"), join(root, "1")] as const
+  if (existsSync(join(root, "done"))) return out
+  rmSync(root, { recursive: true, force: true })
+  for (const h of out) mkdirSync(h, { recursive: true })
+  for (const [i, path] of (await listInputs(dir)).entries())
+    symlinkSync(path, join(out[i % 2]!, path.split("/").at(-1)!))
+  writeFileSync(join(root, "done"), "")
+  return out
+}
+
+/** One child of a pair: started, loaded, waiting for the go line. */
+const startChild = (key: string, dir: string) => {
+  const child = spawn(process.execPath, [caseScript, key, dir], {
+    env: { ...process.env, MEMTRACE_BENCH_V8_DEFAULTS: v8Defaults ? "1" : "0", MEMTRACE_BENCH_BARRIER: "1" },
+    stdio: ["pipe", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  let onReady: (() => void) | undefined
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d
+    if (onReady !== undefined && stdout.includes("ready\n")) {
+      onReady()
+      onReady = undefined
+    }
+  })
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+  const exited = new Promise<number | null>((done) => child.on("close", (code) => done(code)))
+  const ready = new Promise<void>((r, fail) => {
+    onReady = r
+    void exited.then((code) =>
+      fail(new Error(`case ${key} exited (${code}) before it was ready:\n${stderr.slice(-4000)}`))
+    )
+  })
+  const result = async (): Promise<Omit<Sample, "copies">> => {
+    const code = await exited
+    const line = stdout.trim().split("\n").at(-1) ?? ""
+    if (code !== 0 || !line.startsWith("{"))
+      throw new Error(`case ${key} failed (exit ${code}):\n${stderr.slice(-4000)}`)
+    return JSON.parse(line) as Omit<Sample, "copies">
+  }
+  return { child, ready, result }
+}
+
+/** A `ceiling` case: its `pairOf` case in two processes at once, one per half of the inputs; timed by the slower. */
+const runPair = async (c: Case, dir: string): Promise<Omit<Sample, "copies">> => {
+  const [a, b] = (await halves(dir)).map((half) => startChild(c.pairOf!, half))
+  try {
+    await Promise.all([a!.ready, b!.ready])
+    a!.child.stdin.end("go\n")
+    b!.child.stdin.end("go\n")
+    const [ra, rb] = await Promise.all([a!.result(), b!.result()])
+    return {
+      key: c.key,
+      ms: Math.max(ra.ms, rb.ms),
+      cpuMs: ra.cpuMs + rb.cpuMs,
+      records: ra.records + rb.records,
+      bytes: 0,
+      // Both processes' peaks together: what the pair held at most.
+      peakRssMb: ra.peakRssMb + rb.peakRssMb,
+      rssBeforeMb: ra.rssBeforeMb + rb.rssBeforeMb
+    }
+  } finally {
+    a!.child.kill()
+    b!.child.kill()
+  }
+}
+
 const gitCommit = (): string => {
   try {
     const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim()
@@ -218,7 +294,7 @@ const main = async () => {
       if (round > 0 && c.key !== FLOOR && (spent.get(id) ?? 0) >= budgetS * 1000) continue
       if (failures.includes(id)) continue
       try {
-        const s = runCase(c.key, t.dir)
+        const s = c.pairOf === undefined ? runCase(c.key, t.dir) : await runPair(c, t.dir)
         samples.push({ ...s, copies: t.size.copies })
         spent.set(id, (spent.get(id) ?? 0) + s.ms)
         log(

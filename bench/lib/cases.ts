@@ -15,6 +15,12 @@
  *   on fibers or worker threads, thread-sharded or core-sharded.
  * - `fail`: a tool that fails half-way through (record 100,000 of a shard):
  *   the time from the failure to the run's typed error.
+ * - `ceiling`: what two cores give on this machine, to read the 2-thread
+ *   goal against: a 1-thread case run as two separate processes at once,
+ *   each on half of the inputs (`Case.pairOf`; bench/run.ts starts both
+ *   after their modules loaded and times the slower). Nothing is shared
+ *   between the two, so no runtime of ours can split the same work over two
+ *   threads faster.
  */
 import * as Effect from "effect/Effect"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
@@ -28,7 +34,7 @@ import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 import * as Trace from "../../src/trace/Trace.ts"
 import { failing, noop, now } from "./tools.ts"
 
-export type Group = "read" | "schedule" | "analyze" | "fail"
+export type Group = "read" | "schedule" | "analyze" | "fail" | "ceiling"
 
 export interface Outcome {
   /** Records the case handled (delivered by the reader, scheduler or analyzer). */
@@ -48,6 +54,8 @@ export interface Case {
   readonly run: (dir: string) => Promise<Outcome>
   /** Left out unless asked for (`--all`): it adds little the other cases do not show, at a high cost. */
   readonly extended?: boolean | undefined
+  /** `ceiling` cases: the case run twice at once, in two processes, on the two halves of the inputs. */
+  readonly pairOf?: string | undefined
 }
 
 // --- read ---------------------------------------------------------------
@@ -235,7 +243,16 @@ export const cases: ReadonlyArray<Case> = [
     )
   ),
   { key: "fail-fibers", group: "fail", label: "tool failure → typed error: fibers", run: failureLatency("fibers") },
-  { key: "fail-threads", group: "fail", label: "tool failure → typed error: threads", run: failureLatency("threads") }
+  { key: "fail-threads", group: "fail", label: "tool failure → typed error: threads", run: failureLatency("threads") },
+  ...TOOLS.filter((tool) => tool.name !== "cache_simulator").map(
+    (tool): Case => ({
+      key: `ceiling-${tool.name}`,
+      group: "ceiling",
+      label: `${tool.name}: 2 processes × 1 thread, half the inputs each`,
+      run: analyze(tool.make, parallelConfigs.find((c) => c.key === "threads1-thread")!.options),
+      pairOf: `analyze-${tool.name}-threads1-thread`
+    })
+  )
 ]
 
 export const byKey = (key: string): Case | undefined => cases.find((c) => c.key === key)

@@ -12,7 +12,8 @@ const esc = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").re
 const GROUP_COLOURS: Record<string, string> = {
   read: "#4e79a7",
   schedule: "#f28e2b",
-  analyze: "#59a14f"
+  analyze: "#59a14f",
+  ceiling: "#b07aa1"
 }
 const SERIES = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
 

@@ -97,6 +97,32 @@ describe("benchmark report", () => {
     assert.strictEqual(byGoal("basic_counts").met, undefined)
   })
 
+  it("reads the 2-thread goal against the machine ceiling when the run measured it", () => {
+    const threadCases = [
+      { key: "analyze-noop-threads1-thread", group: "analyze", label: "noop: 1 thread" },
+      { key: "analyze-noop-threads2-thread", group: "analyze", label: "noop: 2 threads" },
+      { key: "ceiling-noop", group: "ceiling", label: "noop: 2 processes" }
+    ]
+    const runs = [
+      sample("analyze-noop-threads1-thread", 10, 1200),
+      sample("analyze-noop-threads2-thread", 10, 1000),
+      sample("ceiling-noop", 10, 800)
+    ]
+    const two = (withCeiling: boolean) =>
+      goals(
+        summarize(
+          threadCases,
+          runs.filter((s) => withCeiling || s.key !== "ceiling-noop"),
+          traces
+        ),
+        10
+      ).find((x) => x.goal.includes("(noop, thread-sharded)"))!
+    assert.strictEqual(two(true).met, false)
+    assert.include(two(true).measured, "1.20 × (1 thread / 2 threads")
+    assert.include(two(true).measured, "machine ceiling 1.50 ×")
+    assert.notInclude(two(false).measured, "machine ceiling")
+  })
+
   it("reports how time and memory grow with the trace", () => {
     const dynamic = growth(rows).find((x) => x.label === "scheduler, dynamic")!
     assert.strictEqual(dynamic.records, 4)
