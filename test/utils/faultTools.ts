@@ -17,6 +17,8 @@ export type Fault =
   | "print"
   // Faults that kill or freeze a worker thread (threads backend).
   | "processExit"
+  // Blocks the thread for 1 s, then process.exit: the other threads move on meanwhile.
+  | "lateExit"
   | "uncaught"
   | "hang"
   | "oom"
@@ -90,6 +92,10 @@ export const counter = (plan?: FaultPlan, options?: { readonly parallel?: boolea
             return Tool.stop()
           }
           if (plan.fault === "processExit") process.exit(7)
+          if (plan.fault === "lateExit") {
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000)
+            process.exit(7)
+          }
           if (plan.fault === "uncaught") {
             setTimeout(() => {
               throw new Error("uncaught in worker")

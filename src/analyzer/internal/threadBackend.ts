@@ -3,7 +3,10 @@
  * own message channel, so one thread's death never touches another's
  * messages. What a thread does depends on the mode (threadProtocol `Task`):
  * - thread-sharded: the main thread hands out input paths and the thread
- *   reads and decompresses them itself (work moves, bytes do not);
+ *   reads and decompresses them itself (work moves, bytes do not); a thread
+ *   asks for its next input as it starts one, and opens that next one while
+ *   it analyzes the current (an input handed out and never started goes back
+ *   to the pool if the thread fails);
  * - core-sharded: the main thread runs the scheduler and hands each thread
  *   copies of its outputs' segments, transferred without copying again;
  * - serial and core-serial: the one thread runs the whole analysis locally.
@@ -19,7 +22,7 @@
  * delaying the answer (1 ms sleeps of that thread's fiber) pauses it, as
  * DynamoRIO's worker sleeps in `check_load_balance`.
  *
- * Concurrency: the dispatcher state (`lists`, `pool`, `active`), the
+ * Concurrency: the dispatcher state (`lists`, `pool`, `unstarted`, `active`), the
  * scheduler and the load balancer are touched only by the worker fibers of
  * this one JS thread, synchronously between awaits, so no two fibers can
  * take the same input.
@@ -88,6 +91,8 @@ export const makeThreadBackend = (
     const lists: Array<Array<number>> = Array.from({ length: n }, () => [])
     if (work._tag === "Inputs") for (let i = 0; i < files.length; i++) lists[i % n]!.push(i)
     const pool: Array<number> = []
+    /** Per thread: the input handed out last, until the thread asks again (which says it started it); -1 for none. */
+    const unstarted: Array<number> = Array.from({ length: n }, () => -1)
     const active: Array<boolean> = Array.from({ length: n }, () => true)
     const processed: Array<number> = Array.from({ length: n }, () => 0)
     const inputsDone: Array<number> = Array.from({ length: n }, () => 0)
@@ -235,8 +240,18 @@ export const makeThreadBackend = (
               lastChange = now
               break
             case "NeedInput": {
-              holding = false
+              // Whatever was handed out before has been started.
+              unstarted[w] = -1
               let next = take(w)
+              if (m.ahead) {
+                // The thread is busy with its current input: never wait here, or its other messages (a failure, say) would.
+                if (next >= 0) {
+                  unstarted[w] = next
+                  send({ _tag: "Input", ordinal: next, path: files[next]!, name: basename(files[next]!) })
+                } else send({ _tag: othersHoldWork(w) ? "NoInputYet" : "NoMoreInputs" })
+                break
+              }
+              holding = false
               while (next < 0 && othersHoldWork(w)) {
                 yield* Effect.sleep(Duration.millis(5))
                 next = take(w)
@@ -244,6 +259,7 @@ export const makeThreadBackend = (
               if (next < 0) send({ _tag: "NoMoreInputs" })
               else {
                 holding = true
+                unstarted[w] = next
                 lastChange = yield* Clock.currentTimeMillis
                 last[w] = { shard: p.shardType === "thread" ? next : w, input: next, record: 0 }
                 send({ _tag: "Input", ordinal: next, path: files[next]!, name: basename(files[next]!) })
@@ -319,7 +335,10 @@ export const makeThreadBackend = (
                   results[t]!.push({ shardIndex, shardType: p.shardType, result: decoders[t]!(encoded) })
                 }
               }
-              if (m.early) lists[w] = []
+              if (m.early) {
+                lists[w] = []
+                unstarted[w] = -1
+              }
               finished[w] = true
               return
             case "Failed":
@@ -339,7 +358,12 @@ export const makeThreadBackend = (
             // setActive(false): this worker gets no more inputs; those it never started go to the others.
             active[w] = false
             balance?.exit(w)
-            if (exit._tag === "Failure") pool.push(...lists[w]!.splice(0))
+            if (exit._tag === "Failure") {
+              // An input handed out ahead and never started is not lost with the thread.
+              if (unstarted[w]! >= 0) pool.push(unstarted[w]!)
+              unstarted[w] = -1
+              pool.push(...lists[w]!.splice(0))
+            }
             if (source !== undefined && !options.unsafeSkipDeactivation) {
               for (const o of outputsOf(w)) yield* source.setActive(o, false)
             }

@@ -91,6 +91,8 @@ export type ToWorker =
   | { readonly _tag: "Input"; readonly ordinal: number; readonly path: string; readonly name: string }
   /** No more inputs: finish shards and report results. */
   | { readonly _tag: "NoMoreInputs" }
+  /** To a request ahead: none to hand out now, but other threads hold some; ask again when idle. */
+  | { readonly _tag: "NoInputYet" }
   /** Records for `output`: a batch of their own (transferred). */
   | {
       readonly _tag: "Segment"
@@ -106,8 +108,12 @@ export type ToWorker =
 /** Worker → main. */
 export type FromWorker =
   | { readonly _tag: "Ready" }
-  /** Asks for the next input. */
-  | { readonly _tag: "NeedInput" }
+  /**
+   * Asks for the next input. Every input handed out before has been started.
+   * `ahead`: the thread is still analyzing its current input and will open
+   * the next one while it does.
+   */
+  | { readonly _tag: "NeedInput"; readonly ahead: boolean }
   /** Asks for `output`'s next segment. */
   | { readonly _tag: "NeedSegment"; readonly output: number }
   | {

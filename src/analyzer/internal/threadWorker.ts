@@ -11,7 +11,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { InputReader } from "../../trace/internal/inputReader.ts"
-import { openSource } from "../../trace/internal/source.ts"
+import { type ByteSource, openSource } from "../../trace/internal/source.ts"
 import * as RecordBatch from "../../trace/RecordBatch.ts"
 import { TraceError } from "../../trace/TraceError.ts"
 import type { Options as AnalyzerOptions } from "../Analyzer.ts"
@@ -65,27 +65,66 @@ const sendResults = (core: WorkerCore) => {
   }
 }
 
-/** Reads and analyzes handed-out inputs (thread-sharded). */
+interface Handed {
+  readonly input: Extract<ToWorker, { _tag: "Input" }>
+  /** The input's source, opened and inflating ahead (rejects with its TraceError). */
+  readonly opening: Promise<ByteSource>
+}
+
+/**
+ * Asks the main thread for an input and starts opening it. Asked `ahead`
+ * (while the current input is analyzed), the file opens and its first pieces
+ * inflate meanwhile: one input after another, each input's opening and first
+ * inflate were idle time of this thread (≈ 1.7 ms an input).
+ */
+const ask = async (ahead: boolean): Promise<Handed | "later" | undefined> => {
+  post({ _tag: "NeedInput", ahead })
+  const m = await receive()
+  if (m._tag === "NoInputYet") return "later"
+  if (m._tag !== "Input") return undefined
+  const opening = openSource(m.path).then((source) => {
+    source.stream()
+    return source
+  })
+  // Awaited (and its rejection handled) when the input's turn comes.
+  opening.catch(() => undefined)
+  return { input: m, opening }
+}
+
+/** Closes what a request ahead opened, once the thread stops taking inputs. */
+const discard = (next: Promise<Handed | "later" | undefined>) =>
+  void next
+    .then((h) => (typeof h === "object" ? h.opening.then((source) => source.close()) : undefined))
+    .catch(() => undefined)
+
+/** Reads and analyzes handed-out inputs (thread-sharded), each opened while the one before is analyzed. */
 const runInputs = async (core: WorkerCore, names: Map<number, string>, counters: { inputsDone: number }) => {
+  let next = ask(false)
   while (true) {
-    post({ _tag: "NeedInput" })
-    const m = await receive()
-    if (m._tag !== "Input") return undefined
+    let handed = await next
+    if (handed === "later") handed = await ask(false)
+    if (handed === "later" || handed === undefined) return undefined
+    const m = handed.input
     names.set(m.ordinal, m.name)
+    next = ask(true)
     let reader: InputReader | undefined
     try {
-      reader = new InputReader(await openSource(m.path), m.ordinal, {
+      reader = new InputReader(await handed.opening, m.ordinal, {
         batchCapacity: init.batchCapacity,
         encodings: init.encodings
       })
       for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
         const outcome = core.processSegment(b, 0, b.header[0]!, m.ordinal, init.coreOnDisk ? m.ordinal : init.worker)
-        if (outcome !== undefined) return outcome
+        if (outcome !== undefined) {
+          discard(next)
+          return outcome
+        }
         reader.recycle(b)
       }
       counters.inputsDone++
       sendResults(core)
     } catch (e) {
+      discard(next)
       const te = e instanceof TraceError ? e : undefined
       const failure: FailureInfo = {
         reason: "ReadError",
