@@ -158,7 +158,7 @@ export const makeThreadBackend = (
           intervals: intervalConfig(options),
           exitAfterRecords: options.exitAfterRecords ?? 0,
           encodings: options.encodings ?? false,
-          batchCapacity: 8192,
+          batchCapacity: work._tag === "Inputs" ? RecordBatch.DEFAULT_CAPACITY : 8192,
           heartbeatMs,
           task:
             work._tag === "Inputs"
