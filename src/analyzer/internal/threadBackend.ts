@@ -43,6 +43,7 @@ import { type LoadBalance, throttle } from "./loadBalance.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
 import { intervalConfig, WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource } from "./outputSource.ts"
+import { isPlainData } from "./plainData.ts"
 import { IDLE, ScheduleLog, WAIT } from "./scheduleLog.ts"
 import { decodeIntervals, type FromWorker, type InitData, type ToWorker } from "./threadProtocol.ts"
 import type { ShardIntervals } from "./worker.ts"
@@ -104,7 +105,12 @@ export const makeThreadBackend = (
     const finished: Array<boolean> = Array.from({ length: n }, () => false)
     const results: Array<Array<Tool.ShardOutcome<unknown>>> = options.tools.map(() => [])
     const log = options.recordSchedule && work._tag === "Segments" ? new ScheduleLog(p.outputs) : undefined
-    const decoders = options.tools.map((t) => Schema.decodeUnknownSync(Schema.toCodecJson(t.shardResultSchema)))
+    // Plain-data results come as the thread made them (structured clone); the others through their JSON codec.
+    const decoders = options.tools.map((t) =>
+      isPlainData(t.shardResultSchema)
+        ? (encoded: unknown) => encoded
+        : Schema.decodeUnknownSync(Schema.toCodecJson(t.shardResultSchema))
+    )
     const intervalLists: Array<Array<ShardIntervals>> = options.tools.map(() => [])
     const decodeIv = decodeIntervals(options.tools)
     const stallMs = Duration.toMillis(Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout))

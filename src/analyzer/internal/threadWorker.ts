@@ -16,6 +16,7 @@ import * as RecordBatch from "../../trace/RecordBatch.ts"
 import { TraceError } from "../../trace/TraceError.ts"
 import type { Options as AnalyzerOptions } from "../Analyzer.ts"
 import type * as Tool from "../Tool.ts"
+import { isPlainData } from "./plainData.ts"
 import { encodeIntervals, type FromWorker, type InitData, type ToWorker } from "./threadProtocol.ts"
 import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
 
@@ -47,7 +48,10 @@ const encodeResults = (
   results: ReadonlyArray<ReadonlyArray<Tool.ShardOutcome<unknown>>>
 ): ReadonlyArray<ReadonlyArray<readonly [number, unknown]>> =>
   tools.map((tool, t) => {
-    const encode = Schema.encodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
+    // Plain data goes as it is (structured clone); the main thread decodes by the same rule.
+    const encode = isPlainData(tool.shardResultSchema)
+      ? (result: unknown) => result
+      : Schema.encodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
     return results[t]!.map((o) => [o.shardIndex, encode(o.result)] as const)
   })
 
