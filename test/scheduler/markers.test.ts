@@ -155,6 +155,44 @@ describe("record rewriting", () => {
   })
 })
 
+describe("canonical addresses in the plain runs", () => {
+  it("a record whose only non-canonical field is its aux (a data record's PC, an indirect branch's target) is canonicalized", () => {
+    const pc = 0xab00123400560078n // non-canonical
+    const target = 0xeeffa23400560078n // non-canonical
+    const body: Array<Entry> = [version(7), timestamp(10)]
+    for (let j = 0; j < 200; j++) {
+      body.push(instr(0x401000 + j * 4))
+      if (j === 50) {
+        // The instruction is canonicalized itself; the loads after it carry its PC in aux.
+        body.push(Synthetic.instr(pc), Synthetic.entry(TraceType.READ, 8, 0x7ffe0000n))
+        body.push(Synthetic.entry(TraceType.WRITE, 8, 0x7ffe0008n))
+      }
+      if (j === 120) {
+        body.push(Synthetic.marker(MarkerType.BRANCH_TARGET, target))
+        body.push(Synthetic.instr(0x402000, TraceType.INSTR_INDIRECT_JUMP))
+      }
+    }
+    body.push(exit(42))
+    const canon = (v: bigint) => ((v >> 47n) & 1n ? v | 0xffff000000000000n : v & 0x0000ffffffffffffn)
+    for (const mapping of ["dynamic", "consistent"] as const) {
+      const d = new Driver([mockThread(42, body)], 1, { mapping })
+      const auxes: Array<bigint> = []
+      for (let s = d.next(0); s._tag !== "Eof"; s = d.next(0)) {
+        if (s._tag !== "Records") continue
+        for (let i = s.start; i < s.end; i++) {
+          const t = s.batch.type[i]!
+          if (t === TraceType.READ || t === TraceType.WRITE || t === TraceType.INSTR_INDIRECT_JUMP)
+            auxes.push(RecordBatch.auxBig(s.batch, i))
+        }
+      }
+      // The two data records after the bad PC and the jump; the other data records have none.
+      assert.deepStrictEqual(auxes, [canon(pc), canon(pc), canon(target)], mapping)
+      // The instruction's PC, the two data records' PCs, the jump's target.
+      assert.strictEqual(d.core.stats(0)[Stat.CANONICALIZED_ADDRESSES], 4, mapping)
+    }
+  })
+})
+
 describe("random initial layout", () => {
   const inputs = () =>
     Array.from({ length: 8 }, (_, i) => {
