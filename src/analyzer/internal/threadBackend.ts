@@ -365,8 +365,9 @@ export const makeThreadBackend = (
             active[w] = false
             balance?.exit(w)
             if (exit._tag === "Failure") {
-              // An input handed out ahead and never started is not lost with the thread.
-              if (unstarted[w]! >= 0) pool.push(unstarted[w]!)
+              // An input handed out ahead and never started is not lost with the thread. The input
+              // the thread was last seen in is its failed shard, even if its next request never arrived.
+              if (unstarted[w]! >= 0 && unstarted[w] !== last[w]!.input) pool.push(unstarted[w]!)
               unstarted[w] = -1
               pool.push(...lists[w]!.splice(0))
             }
