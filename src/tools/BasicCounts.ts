@@ -42,7 +42,7 @@ import * as Tool from "../analyzer/Tool.ts"
 import { FileType, MarkerType, TraceType } from "../trace/Record.ts"
 import { FLAG_ENCODING_IS_NEW, type RecordBatch } from "../trace/RecordBatch.ts"
 import { setw } from "./internal/format.ts"
-import { PairSet } from "./internal/PairSet.ts"
+import { PcSet } from "./internal/PcSet.ts"
 import { type SubShardOrigin, SubShards } from "./internal/shards.ts"
 
 /**
@@ -218,7 +218,7 @@ export class BasicCountsError extends Schema.TaggedError<BasicCountsError>()("Ba
 
 interface Window {
   readonly counters: Float64Array
-  readonly pcs: PairSet
+  readonly pcs: PcSet
   readonly threads: Set<number>
 }
 
@@ -245,7 +245,7 @@ export interface State {
 
 const newWindow = (): Window => ({
   counters: new Float64Array(COUNTER_COUNT),
-  pcs: new PairSet(256),
+  pcs: new PcSet(),
   threads: new Set()
 })
 
@@ -518,7 +518,7 @@ const summarize = (windows: ReadonlyArray<WindowCounts>): CountsSummary => {
     return { counters: w.counters, uniquePcs: w.pcHi.length, threads: new Set(w.threads).size }
   }
   const sums = new Float64Array(COUNTER_COUNT)
-  const pcs = new PairSet(1024)
+  const pcs = new PcSet()
   const threads = new Set<number>()
   for (const w of windows) {
     COUNTER_NAMES.forEach((n, i) => {
