@@ -1,13 +1,8 @@
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Registry from "../../src/tools/Registry.ts"
-import * as Synthetic from "../../src/trace/Synthetic.ts"
-import * as TraceWriter from "../../src/trace/TraceWriter.ts"
 import { counterSpec, type FaultPlan, type ShardCount } from "../utils/faultTools.ts"
 
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
@@ -116,51 +111,6 @@ describe("Analyzer (worker-thread backend)", () => {
       )
       for (const s of shards) assert.deepStrictEqual(s.runs, [[s.shard, 1, s.records]])
     })
-  )
-
-  it.live("continue: a thread told to ask later takes a crashed thread's inputs, the one opened ahead included", () =>
-    Effect.gen(function* () {
-      // Sorted names: thread 0 gets a, c, e (threadsig inputs), thread 1 gets b, d (a few records each).
-      // Thread 0 stops for 1 s in a, with c opened ahead and e in its list, then exits; thread 1
-      // finishes d meanwhile, is told to ask later, and must then take c and e.
-      const dir = mkdtempSync(join(tmpdir(), "memtrace-ahead-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-      for (const [name, id] of [
-        ["a", "872884.3060"],
-        ["c", "872894.3824"],
-        ["e", "872903.3218"]
-      ] as const) {
-        copyFileSync(`${THREADSIG}/drmemtrace.threadsig.${id}.trace.zip`, join(dir, `${name}.trace.zip`))
-      }
-      for (const [name, tid] of [
-        ["b", 7001],
-        ["d", 7002]
-      ] as const) {
-        yield* TraceWriter.writeFile(
-          join(dir, `${name}.trace`),
-          Synthetic.thread(tid, [Synthetic.timestamp(1), Synthetic.instr(0x1000), Synthetic.exit(tid)])
-        )
-      }
-      const r = releases()
-      const result = yield* Analyzer.run(dir, {
-        tools: [counterSpec({ fault: "lateExit", shard: 0, record: 1000 })],
-        backend: "threads",
-        jobs: 2,
-        failure: "continue",
-        onWorkerReleased: r.onWorkerReleased
-      })
-      assert.deepStrictEqual(
-        result.failures.map((f) => [f.reason, f.worker, f.shard]),
-        [["WorkerCrashed", 0, 0]]
-      )
-      const shards = result.tools[0]!.result as ReadonlyArray<ShardCount>
-      assert.deepStrictEqual(
-        shards.map((s) => s.shard),
-        [1, 2, 3, 4]
-      )
-      for (const s of shards) assert.deepStrictEqual(s.runs, [[s.shard, 1, s.records]])
-      assert.deepStrictEqual([...r.seen.keys()].sort(), [0, 1])
-    }).pipe(Effect.scoped)
   )
 
   it.live("continue: shards a thread finished before it crashed are kept", () =>

@@ -121,7 +121,9 @@ export const makeThreadBackend = (
       if (pool.length > 0) return pool.shift()!
       return -1
     }
-    const othersHoldWork = (w: number) => lists.some((l, o) => o !== w && active[o] && l.length > 0)
+    // An input handed out ahead and not started is still work: it comes back if its thread fails.
+    const othersHoldWork = (w: number) =>
+      lists.some((l, o) => o !== w && active[o] && (l.length > 0 || unstarted[o]! >= 0))
 
     const readFailed = (w: number, e: TraceError): WorkerFailed =>
       new WorkerFailed({
