@@ -79,6 +79,9 @@ export type Mode = "thread-sharded" | "serial" | "core-sharded" | "core-serial"
  */
 export type FailurePolicy = "fail-fast" | "continue"
 
+/** Records per batch of the inputs the main thread schedules for worker threads (core-sharded on threads). */
+const SEGMENT_BATCH_CAPACITY = 8192
+
 /**
  * @category models
  */
@@ -499,7 +502,12 @@ const runFiles = (
     let balance: LoadBalance | undefined
     if (p.mode === "thread-sharded" && !needsScheduler(options)) work = { _tag: "Inputs", files }
     else if (p.mode === "core-sharded" || p.mode === "thread-sharded") {
-      const inputs = yield* Trace.openFiles(files, { encodings: options.encodings })
+      // Segments end at batch ends, and each costs a message round trip to its thread: larger
+      // batches than on fibers (docs/benchmarks.md, section 12).
+      const inputs = yield* Trace.openFiles(files, {
+        encodings: options.encodings,
+        batchCapacity: SEGMENT_BATCH_CAPACITY
+      })
       scheduled = yield* makeSchedulerSource(inputs, p, scheduler, options.schedulingClock)
       balance = loadBalanceFor(options, p, scheduler)
       work = { _tag: "Segments", source: scheduled, names: files }
