@@ -69,7 +69,8 @@ export const scanPlain = (
     const cls = L_CLASS[types[end]!]!
     if ((cls & L_MARKER) !== 0) break
     if (instrs >= budget && (cls & L_INSTR) !== 0) break
-    // isCanonicalHi of both fields, in one test.
+    // Both high halves canonical (bits 47..63 all equal) in one test: adding 0x8000 maps
+    // exactly the canonical values into [0, 0x10000).
     if (canon && ((addrHi[end]! + 0x8000) | (auxHi[end]! + 0x8000)) >>> 16 !== 0) break
     synthetic += flags[end]! & L_SYNTHETIC
     // CLASS_INSTR is bit 0: adds 1 per instruction without a branch.
@@ -79,12 +80,6 @@ export const scanPlain = (
   scanned.synthetic = synthetic
   return end
 }
-
-/**
- * Whether the high half of a 64-bit address is already canonical (bits
- * 47..63 all equal): `canonicalize` then changes nothing in that field.
- */
-export const isCanonicalHi = (h: number): boolean => (h + 0x8000) >>> 0 < 0x10000
 
 const canonHi = (hi: Uint32Array, i: number): number => {
   const h = hi[i]!
