@@ -43,15 +43,25 @@ const receive = async (): Promise<ToWorker> => {
   return inbox.shift()!
 }
 
+const encoders = new WeakMap<Tool.Any, (result: unknown) => unknown>()
+/** Plain data goes as it is (structured clone); the main thread decodes by the same rule. Made once per tool. */
+const encoderOf = (tool: Tool.Any): ((result: unknown) => unknown) => {
+  let encode = encoders.get(tool)
+  if (encode === undefined) {
+    encode = isPlainData(tool.shardResultSchema)
+      ? (result: unknown) => result
+      : Schema.encodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
+    encoders.set(tool, encode)
+  }
+  return encode
+}
+
 const encodeResults = (
   tools: ReadonlyArray<Tool.Any>,
   results: ReadonlyArray<ReadonlyArray<Tool.ShardOutcome<unknown>>>
 ): ReadonlyArray<ReadonlyArray<readonly [number, unknown]>> =>
   tools.map((tool, t) => {
-    // Plain data goes as it is (structured clone); the main thread decodes by the same rule.
-    const encode = isPlainData(tool.shardResultSchema)
-      ? (result: unknown) => result
-      : Schema.encodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
+    const encode = encoderOf(tool)
     return results[t]!.map((o) => [o.shardIndex, encode(o.result)] as const)
   })
 
