@@ -33,6 +33,13 @@
  *   bytes, then the length) only when the reader was asked to keep
  *   them (`encodings: true`, used by `view`); otherwise `FLAG_HAS_ENCODING` is
  *   never set.
+ * - The **marker index** (`stops`, `stopInstrs`, {@link markerIndex}) is written
+ *   by the trace decoder alone, as it fills a batch: where the markers are, the
+ *   instructions before each, and whether every non-marker address is canonical.
+ *   The scheduler skips plain runs with it instead of reading each record. Only
+ *   the decoder sets it valid; {@link setLength}, {@link pushMarker} and
+ *   {@link copyRecord} clear it, and a writer that changes the `type` of records
+ *   in place must call {@link clearMarkerIndex}.
  *
  * @since 0.1.0
  */
@@ -65,7 +72,16 @@ export const MIN_CAPACITY = 16
 /** Bytes of encoding kept per record when encodings are captured. @category constants */
 export const ENCODING_BYTES_PER_RECORD = 16
 
-const HEADER_SLOTS = 6 // length, input, firstRecordOrdinal, instrOrdinalBefore, capacity, encodingCapacity
+// length, input, firstRecordOrdinal, instrOrdinalBefore, capacity, encodingCapacity,
+// then the marker index: valid (1), markers, instructions, all canonical (1).
+const HEADER_SLOTS = 10
+const H_INDEXED = 6
+const H_MARKERS = 7
+const H_INSTRS = 8
+const H_CANONICAL = 9
+
+/** Markers a batch's index can hold: a batch with more is not indexed. @category constants */
+export const markerIndexCapacity = (capacity: number): number => Math.max(8, capacity >> 2)
 
 /**
  * @category models
@@ -84,6 +100,10 @@ export interface RecordBatch {
   readonly type: Uint8Array
   readonly flags: Uint8Array
   readonly enc: Uint8Array
+  /** Marker index: positions of the marker records, ascending (the first `markerIndex().markers`). */
+  readonly stops: Int32Array
+  /** Marker index: instructions (records `recordClass`'s CLASS_INSTR counts) in the batch before `stops[k]`. */
+  readonly stopInstrs: Int32Array
 }
 
 const layout = (capacity: number, encodingCapacity: number) => {
@@ -107,9 +127,14 @@ const layout = (capacity: number, encodingCapacity: number) => {
   off += capacity
   const flags = off
   off += capacity
+  off = (off + 3) & ~3
+  const stops = off
+  off += markerIndexCapacity(capacity) * 4
+  const stopInstrs = off
+  off += markerIndexCapacity(capacity) * 4
   const enc = off
   off += encodingCapacity
-  return { tid, pid, addrLo, addrHi, auxLo, auxHi, size, type, flags, enc, total: pad8(off) }
+  return { tid, pid, addrLo, addrHi, auxLo, auxHi, size, type, flags, stops, stopInstrs, enc, total: pad8(off) }
 }
 
 const views = (buffer: ArrayBuffer, capacity: number, encodingCapacity: number): RecordBatch => {
@@ -127,7 +152,9 @@ const views = (buffer: ArrayBuffer, capacity: number, encodingCapacity: number):
     size: new Uint16Array(buffer, l.size, capacity),
     type: new Uint8Array(buffer, l.type, capacity),
     flags: new Uint8Array(buffer, l.flags, capacity),
-    enc: new Uint8Array(buffer, l.enc, encodingCapacity)
+    enc: new Uint8Array(buffer, l.enc, encodingCapacity),
+    stops: new Int32Array(buffer, l.stops, markerIndexCapacity(capacity)),
+    stopInstrs: new Int32Array(buffer, l.stopInstrs, markerIndexCapacity(capacity))
   }
 }
 
@@ -166,6 +193,61 @@ export const length = (batch: RecordBatch): number => batch.header[0]!
 /** Sets the number of records filled. @category mutations */
 export const setLength = (batch: RecordBatch, n: number): void => {
   batch.header[0] = n
+  batch.header[H_INDEXED] = 0
+}
+
+/**
+ * The batch's marker index, when the decoder wrote one for all of its
+ * records: `markers` positions in `stops`, `instrs` instructions in the
+ * whole batch, `canonical` when no non-marker record has a non-canonical
+ * address. `undefined` when the batch has none (another writer filled it).
+ * Allocates: for tests and tools, not for hot loops (they read the header
+ * through {@link indexedMarkers}).
+ *
+ * @category getters
+ */
+export const markerIndex = (
+  batch: RecordBatch
+): { readonly markers: number; readonly instrs: number; readonly canonical: boolean } | undefined =>
+  batch.header[H_INDEXED] === 1
+    ? {
+        markers: batch.header[H_MARKERS]!,
+        instrs: batch.header[H_INSTRS]!,
+        canonical: batch.header[H_CANONICAL] === 1
+      }
+    : undefined
+
+/**
+ * Hot-loop form of {@link markerIndex}: the number of indexed markers, or
+ * -1 when the batch has no valid index (or, with `canonical`, when some
+ * address in it is not canonical).
+ *
+ * @category getters
+ */
+export const indexedMarkers = (batch: RecordBatch, canonical: boolean): number =>
+  batch.header[H_INDEXED] === 1 && (!canonical || batch.header[H_CANONICAL] === 1) ? batch.header[H_MARKERS]! : -1
+
+/** Instructions in the whole batch, from its marker index (valid only when {@link indexedMarkers} is ≥ 0). @category getters */
+export const indexedInstrs = (batch: RecordBatch): number => batch.header[H_INSTRS]!
+
+/**
+ * Writes the marker index's summary (the decoder's, once it filled `stops`
+ * and `stopInstrs`); `markers` beyond the index's capacity leave the batch
+ * without an index.
+ *
+ * @category mutations
+ */
+export const setMarkerIndex = (batch: RecordBatch, markers: number, instrs: number, canonical: boolean): void => {
+  const h = batch.header
+  h[H_INDEXED] = markers <= batch.stops.length ? 1 : 0
+  h[H_MARKERS] = markers
+  h[H_INSTRS] = instrs
+  h[H_CANONICAL] = canonical ? 1 : 0
+}
+
+/** Drops the batch's marker index (after changing records' types in place). @category mutations */
+export const clearMarkerIndex = (batch: RecordBatch): void => {
+  batch.header[H_INDEXED] = 0
 }
 /** Ordinal of the input the records came from (-1: none or mixed). @category getters */
 export const input = (batch: RecordBatch): number => batch.header[1]!
@@ -224,6 +306,7 @@ export const pushMarker = (
   batch.pid[i] = pid
   batch.flags[i] = FLAG_SYNTHETIC
   batch.header[0] = i + 1
+  batch.header[H_INDEXED] = 0
   return i
 }
 
@@ -251,6 +334,7 @@ export const copyRecord = (from: RecordBatch, i: number, to: RecordBatch): void 
   }
   to.flags[j] = flags
   to.header[0] = j + 1
+  to.header[H_INDEXED] = 0
 }
 
 /** True if record `i` is a marker of the given sub-type. @category predicates */

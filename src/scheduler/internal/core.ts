@@ -70,6 +70,7 @@ import {
   type SyntheticRecord,
   scanned,
   scanPlain,
+  skipPlain,
   tagWorkload
 } from "./records.ts"
 import { ReplayMode, regionsFromTimes } from "./replay.ts"
@@ -1520,8 +1521,6 @@ export class Core {
     const types = batch.type
     const sizes = batch.size
     const flags = batch.flags
-    const addrHi = batch.addrHi
-    const auxHi = batch.auxHi
     const canon = this.opts.canonicalizeAddresses
     const injection = this.syscallInjection
     // Instructions this run may deliver before the region of interest ends.
@@ -1532,7 +1531,7 @@ export class Core {
     let synthetic = 0
     let end = from
     for (;;) {
-      end = scanPlain(types, flags, addrHi, auxHi, end, stop, budget - instrs, canon)
+      end = skipPlain(batch, end, stop, budget - instrs, canon)
       instrs += scanned.instrs
       synthetic += scanned.synthetic
       if (end >= stop) break

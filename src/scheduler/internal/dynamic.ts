@@ -35,7 +35,7 @@ import { FLAG_SYNTHETIC, type RecordBatch } from "../../trace/RecordBatch.ts"
 import type { Core } from "./core.ts"
 import { Heap } from "./heap.ts"
 import { MinStdRand } from "./random.ts"
-import { canonicalize, rewriteMarker, scanned, scanPlain, tagWorkload } from "./records.ts"
+import { canonicalize, rewriteMarker, scanned, skipPlain, tagWorkload } from "./records.ts"
 import {
   CLASS_INSTR,
   CLASS_MARKER,
@@ -726,8 +726,6 @@ export class DynamicMode implements Mode {
     const types = batch.type
     const sizes = batch.size
     const flags = batch.flags
-    const addrHi = batch.addrHi
-    const auxHi = batch.auxHi
     const canon = o.canonicalizeAddresses
     const byTime = o.quantumByTime
     const quantum = o.quantumDurationInstrs
@@ -753,7 +751,7 @@ export class DynamicMode implements Mode {
         let instrs = 0
         let synthetic = 0
         for (;;) {
-          end = scanPlain(types, flags, addrHi, auxHi, end, stop, budget - instrs, canon)
+          end = skipPlain(batch, end, stop, budget - instrs, canon)
           instrs += scanned.instrs
           synthetic += scanned.synthetic
           if (end >= stop) break

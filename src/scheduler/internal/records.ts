@@ -81,6 +81,56 @@ export const scanPlain = (
   return end
 }
 
+/**
+ * `scanPlain` over `batch` from `from`, through the marker index the decoder
+ * wrote, when the batch has one and the answer lies in it: the next marker
+ * (or the batch's end) at or before `stop`, with no more than `budget`
+ * instructions before it. Costs O(log markers) plus the records between the
+ * last marker and `from` (usually none). Otherwise, and for batches the
+ * decoder did not fill, it scans.
+ * Decoded batches hold no synthetic records, so `scanned.synthetic` is 0 on
+ * the indexed path.
+ */
+export const skipPlain = (
+  batch: RecordBatch.RecordBatch,
+  from: number,
+  stop: number,
+  budget: number,
+  canon: boolean
+): number => {
+  const markers = RecordBatch.indexedMarkers(batch, canon)
+  if (markers >= 0) {
+    const stops = batch.stops
+    let lo = 0
+    let hi = markers
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (stops[mid]! < from) lo = mid + 1
+      else hi = mid
+    }
+    const next = lo < markers ? stops[lo]! : RecordBatch.length(batch)
+    if (next <= stop) {
+      // Instructions before `from`: the index has them at the last marker before it;
+      // the records between (usually none, or the one a caller stepped over) are counted.
+      let base = 0
+      let k = 0
+      if (lo > 0) {
+        base = batch.stopInstrs[lo - 1]!
+        k = stops[lo - 1]! + 1
+      }
+      const types = batch.type
+      for (; k < from; k++) base += L_CLASS[types[k]!]! & L_INSTR
+      const instrs = (lo < markers ? batch.stopInstrs[lo]! : RecordBatch.indexedInstrs(batch)) - base
+      if (instrs <= budget) {
+        scanned.instrs = instrs
+        scanned.synthetic = 0
+        return next
+      }
+    }
+  }
+  return scanPlain(batch.type, batch.flags, batch.addrHi, batch.auxHi, from, stop, budget, canon)
+}
+
 const canonHi = (hi: Uint32Array, i: number): number => {
   const h = hi[i]!
   const want = (h & 0x8000) !== 0 ? (h | 0xffff0000) >>> 0 : h & 0xffff

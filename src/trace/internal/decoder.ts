@@ -9,8 +9,17 @@
  * little-endian u32 words (type | size << 16, addr lo, addr hi) from a 4-byte
  * aligned view; callers realign when a chunk boundary splits an entry.
  */
-import { FileType, MarkerType, TraceType, TraceVersion } from "../Record.ts"
-import { ENCODING_BYTES_PER_RECORD, FLAG_ENCODING_IS_NEW, FLAG_HAS_ENCODING, type RecordBatch } from "../RecordBatch.ts"
+import { FileType, isInstr, MarkerType, TraceType, TraceVersion } from "../Record.ts"
+import {
+  clearMarkerIndex,
+  ENCODING_BYTES_PER_RECORD,
+  FLAG_ENCODING_IS_NEW,
+  FLAG_HAS_ENCODING,
+  indexedInstrs,
+  indexedMarkers,
+  type RecordBatch,
+  setMarkerIndex
+} from "../RecordBatch.ts"
 
 /** Why decoding stopped with an error; the caller wraps it into a TraceError. */
 export interface DecodeFault {
@@ -49,6 +58,7 @@ const SPECIAL_MARKER = (() => {
   return t
 })()
 const PREAMBLE_LIMIT = 64
+
 const M_BRANCH_TARGET = MarkerType.BRANCH_TARGET
 const F_ARCH_REGDEPS = FileType.ARCH_REGDEPS
 // Module-local copies: imported bindings cost a lookup per access under vitest's module runner.
@@ -132,6 +142,16 @@ export class Decoder {
     // An integer, not the header's double: it indexes every store.
     const n0 = batch.header[0]! | 0
     let n = n0
+    // The batch's marker index goes on from where the last call left it, if it had one.
+    if (n0 === 0) {
+      this.ixMarkers = 0
+      this.ixInstrs = 0
+      this.ixCanon = 0
+    } else {
+      this.ixMarkers = indexedMarkers(batch, false)
+      this.ixInstrs = indexedInstrs(batch)
+      this.ixCanon = indexedMarkers(batch, true) >= 0 ? 0 : 0x10000
+    }
     const limit = batch.capacity - 9
     let e = from
     while (e < to && n <= limit) {
@@ -153,9 +173,11 @@ export class Decoder {
       }
       const r = this.slow(type, w0 >>> 16, lo, hi, w0, batch, n, e)
       if (r < 0) break
+      if (r > n) this.indexSlow(batch, n, r)
       n = r
       e++
     }
+    if (this.ixMarkers >= 0 && n > n0) setMarkerIndex(batch, this.ixMarkers, this.ixInstrs, this.ixCanon >>> 16 === 0)
     this.records += n - n0
     if (n > n0) {
       batch.tid.fill(this.tid, n0, n)
@@ -167,6 +189,37 @@ export class Decoder {
 
   /** Where the last `run` left the batch. */
   private runEnd = 0
+  // The marker index of the batch being filled: markers so far (-1: none kept),
+  // instructions so far, and the OR of every non-marker address's high half + 0x8000
+  // (all canonical while bits 16 and up stay clear).
+  private ixMarkers = 0
+  private ixInstrs = 0
+  private ixCanon = 0
+
+  /** Indexes records `[from, to)` the slow paths wrote (rare: a few per marker at most). */
+  private indexSlow(batch: RecordBatch, from: number, to: number): void {
+    let markers = this.ixMarkers
+    if (markers < 0) return
+    let instrs = this.ixInstrs
+    let canon = this.ixCanon
+    const cap = batch.stops.length
+    for (let i = from; i < to; i++) {
+      const type = batch.type[i]!
+      if (type === TraceType.MARKER) {
+        if (markers < cap) {
+          batch.stops[markers] = i
+          batch.stopInstrs[markers] = instrs
+        }
+        markers++
+      } else {
+        canon |= (batch.addrHi[i]! + 0x8000) | (batch.auxHi[i]! + 0x8000)
+        if (isInstr(type)) instrs++
+      }
+    }
+    this.ixMarkers = markers
+    this.ixInstrs = instrs
+    this.ixCanon = canon
+  }
 
   /**
    * The fast paths: decodes entries from `e` into `batch` from record `n`
@@ -201,6 +254,13 @@ export class Decoder {
     let targetLo = this.branchTargetLo
     let targetHi = this.branchTargetHi
     let fastInstr = false
+    let markers = this.ixMarkers
+    let canon = this.ixCanon
+    // Index instruction counts follow the decoder's ordinal inside a run (both count fetched instructions).
+    const instrsBase = this.ixInstrs - instrs
+    const stops = batch.stops
+    const stopInstrs = batch.stopInstrs
+    const stopCap = stops.length
     const instrFast = !this.keepEncodings
     const regdeps = (this.filetype & F_ARCH_REGDEPS) !== 0
     for (; e < to && n <= limit; e++) {
@@ -209,12 +269,14 @@ export class Decoder {
       const type = w0 & 0xffff
       const cls = type < 64 ? ENTRY_CLASS[type]! : SLOW
       if (cls === DATA) {
+        const hi = words[w + 2]!
         bType[n] = type
         bSize[n] = w0 >>> 16
         bLo[n] = words[w + 1]!
-        bHi[n] = words[w + 2]!
+        bHi[n] = hi
         bAuxLo[n] = pcLo
         bAuxHi[n] = pcHi
+        canon |= (hi + 0x8000) | (pcHi + 0x8000)
         n++
         continue
       }
@@ -233,9 +295,11 @@ export class Decoder {
             bFlags[n] = flags
             encLen = 0
           }
+          canon |= hi + 0x8000
           if (cls === INDIRECT_INSTR) {
             bAuxLo[n] = targetLo
             bAuxHi[n] = targetHi
+            canon |= targetHi + 0x8000
             targetLo = 0
             targetHi = 0
           }
@@ -258,6 +322,13 @@ export class Decoder {
           bSize[n] = marker
           bLo[n] = words[w + 1]!
           bHi[n] = words[w + 2]!
+          if (markers >= 0) {
+            if (markers < stopCap) {
+              stops[markers] = n
+              stopInstrs[markers] = instrs + instrsBase
+            }
+            markers++
+          }
           n++
           continue
         }
@@ -276,6 +347,11 @@ export class Decoder {
         }
       }
       break
+    }
+    if (this.ixMarkers >= 0) {
+      this.ixMarkers = markers
+      this.ixInstrs = instrs + instrsBase
+      this.ixCanon = canon
     }
     this.curPcLo = pcLo
     this.curPcHi = pcHi
@@ -355,6 +431,7 @@ export class Decoder {
     if (this.inPreamble && this.started) {
       this.inPreamble = false
       batch.header[0] = this.replayPreamble(batch, batch.header[0]!)
+      clearMarkerIndex(batch)
     }
   }
 
