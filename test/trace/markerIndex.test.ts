@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import fc from "fast-check"
-import { scanned, scanPlain, skipPlain } from "../../src/scheduler/internal/records.ts"
+import { plainEnd, scanned, scanPlain, skipPlain } from "../../src/scheduler/internal/records.ts"
 import { Decoder } from "../../src/trace/internal/decoder.ts"
 import { isInstr, MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
@@ -171,8 +171,8 @@ describe("the decoder's marker index", () => {
   })
 })
 
-describe("skipPlain", () => {
-  it.effect("finds what scanPlain finds, from any record, to any stop, under any budget", () =>
+describe("skipPlain and plainEnd", () => {
+  it.effect("find what scanPlain finds, from any record, to any stop, under any budget", () =>
     Effect.gen(function* () {
       const batches = (yield* readAll(TRACE_PATHS["threadsig-core-sharded"]!)).concat(
         (yield* readAll(TRACE_PATHS.threadsig!)).slice(0, 40)
@@ -200,6 +200,7 @@ describe("skipPlain", () => {
             const want = scanOf(() => scanPlain(b.type, b.flags, b.addrHi, b.auxHi, from, stop, budget, canon))
             const got = scanOf(() => skipPlain(b, from, stop, budget, canon))
             assert.deepStrictEqual(got, want, `from ${from} stop ${stop} budget ${budget} canon ${canon}`)
+            if (!canon) assert.strictEqual(plainEnd(b, from, stop, budget), want.end, `plainEnd from ${from} stop ${stop}`)
           }
         ),
         { numRuns: 3000, seed: 20261127 }

@@ -66,10 +66,10 @@ import { isFault, type OptionFault, type Options, type Resolved, resolve } from 
 import {
   canonicalize,
   insertedBatch,
+  plainEnd,
   rewriteMarker,
   type SyntheticRecord,
   scanned,
-  scanPlain,
   skipPlain,
   tagWorkload
 } from "./records.ts"
@@ -1402,7 +1402,7 @@ export class Core {
       return 0
     const budget = Math.min(inp.roiStop - inp.instrsDelivered, this.opts.quantumDurationInstrs - inp.instrsInQuantum)
     const stop = Math.min(inp.len, inp.pos + max)
-    return scanPlain(batch.type, batch.flags, batch.addrHi, batch.auxHi, inp.pos, stop, budget, false) - inp.pos
+    return plainEnd(batch, inp.pos, stop, budget) - inp.pos
   }
 
   /**

@@ -101,13 +101,7 @@ export const skipPlain = (
   const markers = RecordBatch.indexedMarkers(batch, canon)
   if (markers >= 0) {
     const stops = batch.stops
-    let lo = 0
-    let hi = markers
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (stops[mid]! < from) lo = mid + 1
-      else hi = mid
-    }
+    const lo = firstStopAtOrAfter(stops, markers, from)
     const next = lo < markers ? stops[lo]! : RecordBatch.length(batch)
     if (next <= stop) {
       // Instructions before `from`: the index has them at the last marker before it;
@@ -129,6 +123,32 @@ export const skipPlain = (
     }
   }
   return scanPlain(batch.type, batch.flags, batch.addrHi, batch.auxHi, from, stop, budget, canon)
+}
+
+/** The index (into `stops`) of the first of `markers` indexed markers at or after record `from`. */
+const firstStopAtOrAfter = (stops: Int32Array, markers: number, from: number): number => {
+  let lo = 0
+  let hi = markers
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (stops[mid]! < from) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/**
+ * Where `scanPlain` without canonicalization would stop, without its
+ * counts: with a marker index, a stretch with no marker before `stop` and
+ * fewer records than `budget` ends at `stop` unread.
+ */
+export const plainEnd = (batch: RecordBatch.RecordBatch, from: number, stop: number, budget: number): number => {
+  const markers = RecordBatch.indexedMarkers(batch, false)
+  if (markers >= 0 && budget >= stop - from) {
+    const lo = firstStopAtOrAfter(batch.stops, markers, from)
+    if (lo >= markers || batch.stops[lo]! >= stop) return stop
+  }
+  return skipPlain(batch, from, stop, budget, false)
 }
 
 const canonHi = (hi: Uint32Array, i: number): number => {
