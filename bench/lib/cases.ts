@@ -221,6 +221,24 @@ export const cases: ReadonlyArray<Case> = [
     run: schedule(2, { mapping: "consistent" }, {})
   },
   {
+    key: "schedule-dynamic1",
+    group: "schedule",
+    label: "scheduler, dynamic ×1, no-op consumer",
+    run: schedule(1, { mapping: "dynamic", deps: "timestamps" }, { maxIdles: 4096 })
+  },
+  {
+    key: "schedule-dynamic2",
+    group: "schedule",
+    label: "scheduler, dynamic ×2, no-op consumer",
+    run: schedule(2, { mapping: "dynamic", deps: "timestamps" }, { maxIdles: 4096 })
+  },
+  {
+    key: "schedule-consistent1",
+    group: "schedule",
+    label: "scheduler, consistent ×1, no-op consumer",
+    run: schedule(1, { mapping: "consistent" }, {})
+  },
+  {
     key: "schedule-dynamic",
     group: "schedule",
     label: "scheduler, dynamic ×4, no-op consumer",
