@@ -227,6 +227,15 @@ export const markerIndex = (
 export const indexedMarkers = (batch: RecordBatch, canonical: boolean): number =>
   batch.header[H_INDEXED] === 1 && (!canonical || batch.header[H_CANONICAL] === 1) ? batch.header[H_MARKERS]! : -1
 
+/**
+ * True when the decoder filled the batch and no other writer touched its
+ * records since: it then has a marker index, and holds no synthetic record
+ * (the decoder never writes one).
+ *
+ * @category getters
+ */
+export const decoded = (batch: RecordBatch): boolean => batch.header[H_INDEXED] === 1
+
 /** Instructions in the whole batch, from its marker index (valid only when {@link indexedMarkers} is ≥ 0). @category getters */
 export const indexedInstrs = (batch: RecordBatch): number => batch.header[H_INSTRS]!
 

@@ -73,6 +73,12 @@ describe("the decoder's marker index", () => {
             }
             indexed++
             assert.deepStrictEqual(got, want, `${name} batch ${k} (encodings ${encodings})`)
+            // What `decoded` promises its readers (the analyzer's span bookkeeping).
+            assert.isTrue(RecordBatch.decoded(b))
+            assert.isTrue(
+              b.flags.subarray(0, RecordBatch.length(b)).every((f) => (f & RecordBatch.FLAG_SYNTHETIC) === 0),
+              `${name} batch ${k}: a synthetic record`
+            )
           }
           assert.isAbove(indexed, 0, name)
         }
@@ -159,6 +165,7 @@ describe("the decoder's marker index", () => {
     const b = fresh()
     RecordBatch.pushMarker(b, MarkerType.CPU_ID, 1, 0, 5, 1)
     assert.isUndefined(RecordBatch.markerIndex(b))
+    assert.isFalse(RecordBatch.decoded(b))
     const c = fresh()
     RecordBatch.copyRecord(fresh(), 0, c)
     assert.isUndefined(RecordBatch.markerIndex(c))
@@ -200,7 +207,8 @@ describe("skipPlain and plainEnd", () => {
             const want = scanOf(() => scanPlain(b.type, b.flags, b.addrHi, b.auxHi, from, stop, budget, canon))
             const got = scanOf(() => skipPlain(b, from, stop, budget, canon))
             assert.deepStrictEqual(got, want, `from ${from} stop ${stop} budget ${budget} canon ${canon}`)
-            if (!canon) assert.strictEqual(plainEnd(b, from, stop, budget), want.end, `plainEnd from ${from} stop ${stop}`)
+            if (!canon)
+              assert.strictEqual(plainEnd(b, from, stop, budget), want.end, `plainEnd from ${from} stop ${stop}`)
           }
         ),
         { numRuns: 3000, seed: 20261127 }

@@ -822,10 +822,13 @@ export class WorkerCore {
         this.synthetic += k
         continue
       }
-      const flags = span.batches[j]!.flags
-      const start = span.starts[j]!
+      const batch = span.batches[j]!
       let synthetic = 0
-      for (let q = start; q < start + k; q++) synthetic += flags[q]! & RecordBatch.FLAG_SYNTHETIC ? 1 : 0
+      if (!RecordBatch.decoded(batch)) {
+        const flags = batch.flags
+        const start = span.starts[j]!
+        for (let q = start; q < start + k; q++) synthetic += flags[q]! & RecordBatch.FLAG_SYNTHETIC ? 1 : 0
+      }
       this.outputRecords += k - synthetic
       this.processed += k
     }
