@@ -40,7 +40,7 @@
 import * as Schema from "effect/Schema"
 import * as Tool from "../analyzer/Tool.ts"
 import { FileType, MarkerType, TraceType } from "../trace/Record.ts"
-import { FLAG_ENCODING_IS_NEW, type RecordBatch } from "../trace/RecordBatch.ts"
+import { decoded, FLAG_ENCODING_IS_NEW, type RecordBatch } from "../trace/RecordBatch.ts"
 import { setw } from "./internal/format.ts"
 import { PcSet } from "./internal/PcSet.ts"
 import { type SubShardOrigin, SubShards } from "./internal/shards.ts"
@@ -356,11 +356,22 @@ const processSub = (
     s.lastUpdateWasEndMarker = lastWasEnd
     s.lastTid = lastTid
   }
-  for (let i = start; i < end; i++) {
-    const tid = tids[i]!
+  // A decoded batch holds one thread's records: its thread is noted once, not at each record.
+  const oneThread = decoded(batch)
+  if (oneThread && start < end) {
+    const tid = tids[start]!
     if (tid !== lastTid && tid !== 0 && tid !== -1) {
       w.threads.add(tid)
       lastTid = tid
+    }
+  }
+  for (let i = start; i < end; i++) {
+    if (!oneThread) {
+      const tid = tids[i]!
+      if (tid !== lastTid && tid !== 0 && tid !== -1) {
+        w.threads.add(tid)
+        lastTid = tid
+      }
     }
     const kind = KIND[types[i]!]!
     // The kernel tracker's "last update was an end marker" holds for the end marker's own record only.

@@ -229,8 +229,9 @@ export const indexedMarkers = (batch: RecordBatch, canonical: boolean): number =
 
 /**
  * True when the decoder filled the batch and no other writer touched its
- * records since: it then has a marker index, and holds no synthetic record
- * (the decoder never writes one).
+ * records since: it then has a marker index, holds no synthetic record (the
+ * decoder never writes one), and holds one thread's records (the decoder
+ * ends a batch where the thread changes).
  *
  * @category getters
  */

@@ -73,12 +73,13 @@ describe("the decoder's marker index", () => {
             }
             indexed++
             assert.deepStrictEqual(got, want, `${name} batch ${k} (encodings ${encodings})`)
-            // What `decoded` promises its readers (the analyzer's span bookkeeping).
+            // What `decoded` promises its readers (the analyzer's span bookkeeping, basic_counts).
             assert.isTrue(RecordBatch.decoded(b))
             assert.isTrue(
               b.flags.subarray(0, RecordBatch.length(b)).every((f) => (f & RecordBatch.FLAG_SYNTHETIC) === 0),
               `${name} batch ${k}: a synthetic record`
             )
+            assert.strictEqual(new Set(b.tid.subarray(0, RecordBatch.length(b))).size, 1, `${name} batch ${k}: threads`)
           }
           assert.isAbove(indexed, 0, name)
         }
