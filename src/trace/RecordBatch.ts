@@ -33,7 +33,7 @@
  *   bytes, then the length) only when the reader was asked to keep
  *   them (`encodings: true`, used by `view`); otherwise `FLAG_HAS_ENCODING` is
  *   never set.
- * - The **marker index** (`stops`, `stopInstrs`, {@link markerIndex}) is written
+ * - The **marker index** (`markerAt`, `markerInstrs`, {@link markerIndex}) is written
  *   by the trace decoder alone, as it fills a batch: where the markers are, the
  *   instructions before each, and whether every non-marker address is canonical.
  *   The scheduler skips plain runs with it instead of reading each record. Only
@@ -101,9 +101,9 @@ export interface RecordBatch {
   readonly flags: Uint8Array
   readonly enc: Uint8Array
   /** Marker index: positions of the marker records, ascending (the first `markerIndex().markers`). */
-  readonly stops: Int32Array
-  /** Marker index: instructions (records `recordClass`'s CLASS_INSTR counts) in the batch before `stops[k]`. */
-  readonly stopInstrs: Int32Array
+  readonly markerAt: Int32Array
+  /** Marker index: instructions (records `recordClass`'s CLASS_INSTR counts) in the batch before `markerAt[k]`. */
+  readonly markerInstrs: Int32Array
 }
 
 const layout = (capacity: number, encodingCapacity: number) => {
@@ -128,13 +128,13 @@ const layout = (capacity: number, encodingCapacity: number) => {
   const flags = off
   off += capacity
   off = (off + 3) & ~3
-  const stops = off
+  const markerAt = off
   off += markerIndexCapacity(capacity) * 4
-  const stopInstrs = off
+  const markerInstrs = off
   off += markerIndexCapacity(capacity) * 4
   const enc = off
   off += encodingCapacity
-  return { tid, pid, addrLo, addrHi, auxLo, auxHi, size, type, flags, stops, stopInstrs, enc, total: pad8(off) }
+  return { tid, pid, addrLo, addrHi, auxLo, auxHi, size, type, flags, markerAt, markerInstrs, enc, total: pad8(off) }
 }
 
 const views = (buffer: ArrayBuffer, capacity: number, encodingCapacity: number): RecordBatch => {
@@ -153,8 +153,8 @@ const views = (buffer: ArrayBuffer, capacity: number, encodingCapacity: number):
     type: new Uint8Array(buffer, l.type, capacity),
     flags: new Uint8Array(buffer, l.flags, capacity),
     enc: new Uint8Array(buffer, l.enc, encodingCapacity),
-    stops: new Int32Array(buffer, l.stops, markerIndexCapacity(capacity)),
-    stopInstrs: new Int32Array(buffer, l.stopInstrs, markerIndexCapacity(capacity))
+    markerAt: new Int32Array(buffer, l.markerAt, markerIndexCapacity(capacity)),
+    markerInstrs: new Int32Array(buffer, l.markerInstrs, markerIndexCapacity(capacity))
   }
 }
 
@@ -198,7 +198,7 @@ export const setLength = (batch: RecordBatch, n: number): void => {
 
 /**
  * The batch's marker index, when the decoder wrote one for all of its
- * records: `markers` positions in `stops`, `instrs` instructions in the
+ * records: `markers` positions in `markerAt`, `instrs` instructions in the
  * whole batch, `canonical` when no non-marker record has a non-canonical
  * address. `undefined` when the batch has none (another writer filled it).
  * Allocates: for tests and tools, not for hot loops (they read the header
@@ -241,15 +241,15 @@ export const decoded = (batch: RecordBatch): boolean => batch.header[H_INDEXED] 
 export const indexedInstrs = (batch: RecordBatch): number => batch.header[H_INSTRS]!
 
 /**
- * Writes the marker index's summary (the decoder's, once it filled `stops`
- * and `stopInstrs`); `markers` beyond the index's capacity leave the batch
+ * Writes the marker index's summary (the decoder's, once it filled `markerAt`
+ * and `markerInstrs`); `markers` beyond the index's capacity leave the batch
  * without an index.
  *
  * @category mutations
  */
 export const setMarkerIndex = (batch: RecordBatch, markers: number, instrs: number, canonical: boolean): void => {
   const h = batch.header
-  h[H_INDEXED] = markers <= batch.stops.length ? 1 : 0
+  h[H_INDEXED] = markers <= batch.markerAt.length ? 1 : 0
   h[H_MARKERS] = markers
   h[H_INSTRS] = instrs
   h[H_CANONICAL] = canonical ? 1 : 0

@@ -11,30 +11,30 @@ import { TRACE_PATHS } from "../utils/expected.ts"
 
 /** What the marker index must say, computed record by record. */
 const direct = (batch: RecordBatch.RecordBatch) => {
-  const stops: Array<number> = []
-  const stopInstrs: Array<number> = []
+  const markerAt: Array<number> = []
+  const markerInstrs: Array<number> = []
   let instrs = 0
   let canonical = true
   const ok = (hi: number) => (hi + 0x8000) >>> 16 === 0
   for (let i = 0; i < RecordBatch.length(batch); i++) {
     const t = batch.type[i]!
     if (t === TraceType.MARKER) {
-      stops.push(i)
-      stopInstrs.push(instrs)
+      markerAt.push(i)
+      markerInstrs.push(instrs)
       continue
     }
     if (!ok(batch.addrHi[i]!) || !ok(batch.auxHi[i]!)) canonical = false
     if (isInstr(t)) instrs++
   }
-  return { stops, stopInstrs, instrs, canonical }
+  return { markerAt, markerInstrs, instrs, canonical }
 }
 
 const indexOf = (batch: RecordBatch.RecordBatch) => {
   const ix = RecordBatch.markerIndex(batch)
   if (ix === undefined) return undefined
   return {
-    stops: Array.from(batch.stops.subarray(0, ix.markers)),
-    stopInstrs: Array.from(batch.stopInstrs.subarray(0, ix.markers)),
+    markerAt: Array.from(batch.markerAt.subarray(0, ix.markers)),
+    markerInstrs: Array.from(batch.markerInstrs.subarray(0, ix.markers)),
     instrs: ix.instrs,
     canonical: ix.canonical
   }
@@ -68,7 +68,7 @@ describe("the decoder's marker index", () => {
             const got = indexOf(b)
             // Only a batch with more markers than its index holds may go without one.
             if (got === undefined) {
-              assert.isAbove(want.stops.length, b.stops.length, `${name} batch ${k}: no index`)
+              assert.isAbove(want.markerAt.length, b.markerAt.length, `${name} batch ${k}: no index`)
               continue
             }
             indexed++
@@ -191,7 +191,7 @@ describe("skipPlain and plainEnd", () => {
       const afterMarker = fc.nat().chain((k) => {
         const b = indexed[k % indexed.length]!
         const ix = RecordBatch.markerIndex(b)!
-        return fc.constant({ b, from: ix.markers === 0 ? 0 : b.stops[k % ix.markers]! + 1 })
+        return fc.constant({ b, from: ix.markers === 0 ? 0 : b.markerAt[k % ix.markers]! + 1 })
       })
       const anywhere = fc.nat().chain((k) => {
         const b = indexed[k % indexed.length]!

@@ -100,21 +100,21 @@ export const skipPlain = (
 ): number => {
   const markers = RecordBatch.indexedMarkers(batch, canon)
   if (markers >= 0) {
-    const stops = batch.stops
-    const lo = firstStopAtOrAfter(stops, markers, from)
-    const next = lo < markers ? stops[lo]! : RecordBatch.length(batch)
+    const markerAt = batch.markerAt
+    const lo = firstMarkerAtOrAfter(markerAt, markers, from)
+    const next = lo < markers ? markerAt[lo]! : RecordBatch.length(batch)
     if (next <= stop) {
       // Instructions before `from`: the index has them at the last marker before it;
       // the records between (usually none, or the one a caller stepped over) are counted.
       let base = 0
       let k = 0
       if (lo > 0) {
-        base = batch.stopInstrs[lo - 1]!
-        k = stops[lo - 1]! + 1
+        base = batch.markerInstrs[lo - 1]!
+        k = markerAt[lo - 1]! + 1
       }
       const types = batch.type
       for (; k < from; k++) base += L_CLASS[types[k]!]! & L_INSTR
-      const instrs = (lo < markers ? batch.stopInstrs[lo]! : RecordBatch.indexedInstrs(batch)) - base
+      const instrs = (lo < markers ? batch.markerInstrs[lo]! : RecordBatch.indexedInstrs(batch)) - base
       if (instrs <= budget) {
         scanned.instrs = instrs
         scanned.synthetic = 0
@@ -125,13 +125,13 @@ export const skipPlain = (
   return scanPlain(batch.type, batch.flags, batch.addrHi, batch.auxHi, from, stop, budget, canon)
 }
 
-/** The index (into `stops`) of the first of `markers` indexed markers at or after record `from`. */
-const firstStopAtOrAfter = (stops: Int32Array, markers: number, from: number): number => {
+/** The index (into `markerAt`) of the first of `markers` indexed markers at or after record `from`. */
+const firstMarkerAtOrAfter = (markerAt: Int32Array, markers: number, from: number): number => {
   let lo = 0
   let hi = markers
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (stops[mid]! < from) lo = mid + 1
+    if (markerAt[mid]! < from) lo = mid + 1
     else hi = mid
   }
   return lo
@@ -145,8 +145,8 @@ const firstStopAtOrAfter = (stops: Int32Array, markers: number, from: number): n
 export const plainEnd = (batch: RecordBatch.RecordBatch, from: number, stop: number, budget: number): number => {
   const markers = RecordBatch.indexedMarkers(batch, false)
   if (markers >= 0 && budget >= stop - from) {
-    const lo = firstStopAtOrAfter(batch.stops, markers, from)
-    if (lo >= markers || batch.stops[lo]! >= stop) return stop
+    const lo = firstMarkerAtOrAfter(batch.markerAt, markers, from)
+    if (lo >= markers || batch.markerAt[lo]! >= stop) return stop
   }
   return skipPlain(batch, from, stop, budget, false)
 }

@@ -202,13 +202,13 @@ export class Decoder {
     if (markers < 0) return
     let instrs = this.ixInstrs
     let canon = this.ixCanon
-    const cap = batch.stops.length
+    const cap = batch.markerAt.length
     for (let i = from; i < to; i++) {
       const type = batch.type[i]!
       if (type === TraceType.MARKER) {
         if (markers < cap) {
-          batch.stops[markers] = i
-          batch.stopInstrs[markers] = instrs
+          batch.markerAt[markers] = i
+          batch.markerInstrs[markers] = instrs
         }
         markers++
       } else {
@@ -258,9 +258,9 @@ export class Decoder {
     let canon = this.ixCanon
     // Index instruction counts follow the decoder's ordinal inside a run (both count fetched instructions).
     const instrsBase = this.ixInstrs - instrs
-    const stops = batch.stops
-    const stopInstrs = batch.stopInstrs
-    const stopCap = stops.length
+    const markerAt = batch.markerAt
+    const markerInstrs = batch.markerInstrs
+    const markerCap = markerAt.length
     const instrFast = !this.keepEncodings
     const regdeps = (this.filetype & F_ARCH_REGDEPS) !== 0
     for (; e < to && n <= limit; e++) {
@@ -323,9 +323,9 @@ export class Decoder {
           bLo[n] = words[w + 1]!
           bHi[n] = words[w + 2]!
           if (markers >= 0) {
-            if (markers < stopCap) {
-              stops[markers] = n
-              stopInstrs[markers] = instrs + instrsBase
+            if (markers < markerCap) {
+              markerAt[markers] = n
+              markerInstrs[markers] = instrs + instrsBase
             }
             markers++
           }
