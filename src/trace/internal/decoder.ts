@@ -272,18 +272,6 @@ export class Decoder {
       const w0 = words[w]!
       const type = w0 & 0xffff
       const cls = ENTRY_CLASS[type]!
-      if (cls === DATA) {
-        const hi = words[w + 2]!
-        bType[n] = type
-        bSize[n] = w0 >>> 16
-        bLo[n] = words[w + 1]!
-        bHi[n] = hi
-        bAuxLo[n] = pcLo
-        bAuxHi[n] = pcHi
-        canon |= (hi + 0x8000) | (pcHi + 0x8000)
-        n++
-        continue
-      }
       if ((cls === PLAIN_INSTR || cls === INDIRECT_INSTR) && instrFast) {
         const size = w0 >>> 16
         if (size !== 0 && (encLen === 0 || encLen === size || regdeps)) {
@@ -318,6 +306,18 @@ export class Decoder {
           continue
         }
         break
+      }
+      if (cls === DATA) {
+        const hi = words[w + 2]!
+        bType[n] = type
+        bSize[n] = w0 >>> 16
+        bLo[n] = words[w + 1]!
+        bHi[n] = hi
+        bAuxLo[n] = pcLo
+        bAuxHi[n] = pcHi
+        canon |= (hi + 0x8000) | (pcHi + 0x8000)
+        n++
+        continue
       }
       if (cls === PLAIN_MARKER) {
         const marker = w0 >>> 16
