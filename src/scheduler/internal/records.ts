@@ -83,11 +83,11 @@ export const scanPlain = (
 
 /**
  * `scanPlain` over `batch` from `from`, through the marker index the decoder
- * wrote, when the batch has one and the answer lies in it: the next marker
- * (or the batch's end) at or before `stop`, with no more than `budget`
- * instructions before it. Costs O(log markers) plus the records between the
- * last marker and `from` (usually none). Otherwise, and for batches the
- * decoder did not fill, it scans.
+ * wrote, when the batch has one and no more than `budget` instructions lie
+ * before the next marker or `stop`. Costs O(log markers) plus a count of
+ * instructions over the records between the last marker and `from` (usually
+ * none), or over the run when that is shorter or the run ends at `stop`.
+ * Otherwise (past-budget runs, batches the decoder did not fill) it scans.
  * Decoded batches hold no synthetic records, so `scanned.synthetic` is 0 on
  * the indexed path.
  */
@@ -103,23 +103,25 @@ export const skipPlain = (
     const markerAt = batch.markerAt
     const lo = firstMarkerAtOrAfter(markerAt, markers, from)
     const next = lo < markers ? markerAt[lo]! : RecordBatch.length(batch)
-    if (next <= stop) {
-      // Instructions before `from`: the index has them at the last marker before it;
-      // the records between (usually none, or the one a caller stepped over) are counted.
-      let base = 0
-      let k = 0
-      if (lo > 0) {
-        base = batch.markerInstrs[lo - 1]!
-        k = markerAt[lo - 1]! + 1
-      }
-      const types = batch.type
-      for (; k < from; k++) base += L_CLASS[types[k]!]! & L_INSTR
-      const instrs = (lo < markers ? batch.markerInstrs[lo]! : RecordBatch.indexedInstrs(batch)) - base
-      if (instrs <= budget) {
-        scanned.instrs = instrs
-        scanned.synthetic = 0
-        return next
-      }
+    // No marker in [from, end): only the instructions in it are left to find. The index has
+    // them up to the next marker; the records between the last marker and `from` (usually
+    // none, or the one a caller stepped over) are counted, or those of [from, end) when
+    // fewer or when the run ends before the next marker. Counting reads only the types.
+    const end = Math.min(next, Math.max(stop, from))
+    const types = batch.type
+    const after = lo > 0 ? markerAt[lo - 1]! + 1 : 0
+    let instrs = 0
+    if (end === next && from - after <= end - from) {
+      let before = lo > 0 ? batch.markerInstrs[lo - 1]! : 0
+      for (let k = after; k < from; k++) before += L_CLASS[types[k]!]! & L_INSTR
+      instrs = (lo < markers ? batch.markerInstrs[lo]! : RecordBatch.indexedInstrs(batch)) - before
+    } else {
+      for (let k = from; k < end; k++) instrs += L_CLASS[types[k]!]! & L_INSTR
+    }
+    if (instrs <= budget) {
+      scanned.instrs = instrs
+      scanned.synthetic = 0
+      return end
     }
   }
   return scanPlain(batch.type, batch.flags, batch.addrHi, batch.auxHi, from, stop, budget, canon)
