@@ -1,8 +1,11 @@
 /**
- * Per-record helpers of the hot path: address canonicalization and the
- * marker rewrites of dynamic scheduling (DynamoRIO's
- * `record_type_canonicalize_addresses` and `update_next_record`). Plain
- * functions over a batch's typed arrays; no allocation.
+ * Per-record helpers of the hot path: finding plain runs (records with
+ * nothing to decide: `scanPlain` reads them, `skipPlain` and `plainEnd`
+ * answer from the decoder's marker index, RecordBatch), address
+ * canonicalization and the marker rewrites of dynamic scheduling
+ * (DynamoRIO's `record_type_canonicalize_addresses` and
+ * `update_next_record`). Plain functions over a batch's typed arrays; no
+ * allocation.
  */
 import { MarkerType } from "../../trace/Record.ts"
 import * as RecordBatch from "../../trace/RecordBatch.ts"

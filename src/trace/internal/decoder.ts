@@ -62,7 +62,6 @@ const SPECIAL_MARKER = (() => {
   return t
 })()
 const PREAMBLE_LIMIT = 64
-
 const M_BRANCH_TARGET = MarkerType.BRANCH_TARGET
 const F_ARCH_REGDEPS = FileType.ARCH_REGDEPS
 // Module-local copies: imported bindings cost a lookup per access under vitest's module runner.
