@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
-import { isPlainData } from "../../src/analyzer/internal/plainData.ts"
+import { isPlainData, threadCodec } from "../../src/analyzer/internal/plainData.ts"
 import * as Registry from "../../src/tools/Registry.ts"
 
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
@@ -43,6 +43,18 @@ describe("isPlainData", () => {
     assert.isFalse(isPlainData(Schema.Struct({ n: Schema.NumberFromString })))
     assert.isFalse(isPlainData(Schema.ReadonlyMap(Schema.String, Schema.Number)))
     assert.isFalse(isPlainData(Tree))
+  })
+
+  it("threadCodec sends plain data as it is and anything else through its JSON codec", () => {
+    const plain = { n: 3, s: "x", list: [1, 2] }
+    const p = threadCodec(Schema.Struct({ n: Schema.Number, s: Schema.String, list: Schema.Array(Schema.Number) }))
+    assert.strictEqual(p.encode(plain), plain)
+    assert.strictEqual(p.decode(plain), plain)
+    const at = new Date(Date.UTC(2026, 10, 27))
+    const d = threadCodec(Schema.Struct({ at: Schema.Date }))
+    const encoded = d.encode({ at })
+    assert.deepStrictEqual(JSON.parse(JSON.stringify(encoded)), encoded)
+    assert.deepStrictEqual(d.decode(structuredClone(encoded)), { at })
   })
 
   it.live("for each standard tool, structured clone of a real shard result equals its JSON codec round trip", () =>

@@ -14,7 +14,7 @@
  * recursive (`Suspend`) schemas: they keep the codec. Refinements do not
  * change the value, so checks are ignored.
  */
-import type * as Schema from "effect/Schema"
+import * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 
 const plain = (ast: SchemaAST.AST): boolean => {
@@ -45,3 +45,20 @@ const plain = (ast: SchemaAST.AST): boolean => {
 
 /** True when values of `schema` cross a thread boundary intact by structured clone alone. */
 export const isPlainData = (schema: Schema.Top): boolean => plain(schema.ast)
+
+const asIs = (value: unknown): unknown => value
+
+/**
+ * How values of `schema` cross between a worker thread and the main thread:
+ * as they are when plain data, else through the schema's JSON codec. The one
+ * rule both sides use, so an encoding always meets its decoding.
+ */
+export const threadCodec = (
+  schema: Schema.Codec<unknown, any>
+): { readonly encode: (value: unknown) => unknown; readonly decode: (encoded: unknown) => unknown } =>
+  isPlainData(schema)
+    ? { encode: asIs, decode: asIs }
+    : {
+        encode: Schema.encodeUnknownSync(Schema.toCodecJson(schema)),
+        decode: Schema.decodeUnknownSync(Schema.toCodecJson(schema))
+      }

@@ -32,7 +32,6 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
 import * as RecordBatch from "../../trace/RecordBatch.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"
@@ -43,7 +42,7 @@ import { type LoadBalance, throttle } from "./loadBalance.ts"
 import type { Backend, Plan } from "./orchestrate.ts"
 import { intervalConfig, WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource } from "./outputSource.ts"
-import { isPlainData } from "./plainData.ts"
+import { threadCodec } from "./plainData.ts"
 import { IDLE, ScheduleLog, WAIT } from "./scheduleLog.ts"
 import { decodeIntervals, type FromWorker, type InitData, type ToWorker } from "./threadProtocol.ts"
 import type { ShardIntervals } from "./worker.ts"
@@ -105,12 +104,7 @@ export const makeThreadBackend = (
     const finished: Array<boolean> = Array.from({ length: n }, () => false)
     const results: Array<Array<Tool.ShardOutcome<unknown>>> = options.tools.map(() => [])
     const log = options.recordSchedule && work._tag === "Segments" ? new ScheduleLog(p.outputs) : undefined
-    // Plain-data results come as the thread made them (structured clone); the others through their JSON codec.
-    const decoders = options.tools.map((t) =>
-      isPlainData(t.shardResultSchema)
-        ? (encoded: unknown) => encoded
-        : Schema.decodeUnknownSync(Schema.toCodecJson(t.shardResultSchema))
-    )
+    const decoders = options.tools.map((t) => threadCodec(t.shardResultSchema).decode)
     const intervalLists: Array<Array<ShardIntervals>> = options.tools.map(() => [])
     const decodeIv = decodeIntervals(options.tools)
     const stallMs = Duration.toMillis(Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout))

@@ -9,14 +9,13 @@
 import { parentPort, workerData } from "node:worker_threads"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import { InputReader } from "../../trace/internal/inputReader.ts"
 import { type ByteSource, openSource } from "../../trace/internal/source.ts"
 import * as RecordBatch from "../../trace/RecordBatch.ts"
 import { TraceError } from "../../trace/TraceError.ts"
 import type { Options as AnalyzerOptions } from "../Analyzer.ts"
 import type * as Tool from "../Tool.ts"
-import { isPlainData } from "./plainData.ts"
+import { threadCodec } from "./plainData.ts"
 import { encodeIntervals, type FromWorker, type InitData, type ToWorker } from "./threadProtocol.ts"
 import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
 
@@ -44,13 +43,11 @@ const receive = async (): Promise<ToWorker> => {
 }
 
 const encoders = new WeakMap<Tool.Any, (result: unknown) => unknown>()
-/** Plain data goes as it is (structured clone); the main thread decodes by the same rule. Made once per tool. */
+/** A tool's shard-result encoder (`threadCodec`), made once per tool. */
 const encoderOf = (tool: Tool.Any): ((result: unknown) => unknown) => {
   let encode = encoders.get(tool)
   if (encode === undefined) {
-    encode = isPlainData(tool.shardResultSchema)
-      ? (result: unknown) => result
-      : Schema.encodeUnknownSync(Schema.toCodecJson(tool.shardResultSchema))
+    encode = threadCodec(tool.shardResultSchema).encode
     encoders.set(tool, encode)
   }
   return encode
