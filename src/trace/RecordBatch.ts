@@ -102,7 +102,7 @@ export interface RecordBatch {
   readonly enc: Uint8Array
   /** Marker index: positions of the marker records, ascending (the first `markerIndex().markers`). */
   readonly markerAt: Int32Array
-  /** Marker index: instructions (records `recordClass`'s CLASS_INSTR counts) in the batch before `markerAt[k]`. */
+  /** Marker index: fetched instructions (`Record.isInstr`) in the batch before `markerAt[k]`. */
   readonly markerInstrs: Int32Array
 }
 
@@ -190,7 +190,7 @@ export const fromBuffer = (buffer: ArrayBuffer): RecordBatch => {
 
 /** Records filled. @category getters */
 export const length = (batch: RecordBatch): number => batch.header[0]!
-/** Sets the number of records filled. @category mutations */
+/** Sets the number of records filled; drops the marker index (the records are no longer the decoder's). @category mutations */
 export const setLength = (batch: RecordBatch, n: number): void => {
   batch.header[0] = n
   batch.header[H_INDEXED] = 0
