@@ -2,7 +2,8 @@
  * Runs one benchmark case once, in this process, and prints one JSON line:
  * wall and CPU time of the case (module loading excluded; CPU time counts
  * every thread of the process, worker threads and Node's thread pool
- * included), records handled, and the process's peak resident memory.
+ * included), the main thread's own CPU time, records handled, and the
+ * process's peak resident memory.
  * `bench/run.ts` spawns it once per case and repetition, so each peak is the
  * case's own.
  *
@@ -35,15 +36,18 @@ if (process.env.MEMTRACE_BENCH_BARRIER === "1") {
 const rssBefore = process.memoryUsage().rss
 const load = loadavg()[0]!
 const cpu = process.cpuUsage()
+const mainCpu = process.threadCpuUsage()
 const start = performance.now()
 const outcome = await c.run(dir)
 const ms = performance.now() - start
 const used = process.cpuUsage(cpu)
+const mainUsed = process.threadCpuUsage(mainCpu)
 console.log(
   JSON.stringify({
     key,
     ms,
     cpuMs: (used.user + used.system) / 1000,
+    mainCpuMs: (mainUsed.user + mainUsed.system) / 1000,
     records: outcome.records,
     bytes: outcome.bytes,
     failureLatencyMs: outcome.failureLatencyMs,

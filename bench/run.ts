@@ -246,6 +246,7 @@ const runPair = async (c: Case, dir: string): Promise<Omit<Sample, "copies">> =>
       key: c.key,
       ms: Math.max(ra.ms, rb.ms),
       cpuMs: ra.cpuMs + rb.cpuMs,
+      mainCpuMs: ra.mainCpuMs === undefined || rb.mainCpuMs === undefined ? undefined : ra.mainCpuMs + rb.mainCpuMs,
       records: ra.records + rb.records,
       bytes: 0,
       // Both processes' peaks together: what the pair held at most.

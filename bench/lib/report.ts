@@ -12,6 +12,8 @@ export interface Sample {
   readonly copies: number
   readonly ms: number
   readonly cpuMs: number
+  /** CPU time of the main JS thread alone; absent from runs saved before it was measured. */
+  readonly mainCpuMs?: number | undefined
   readonly records: number
   readonly bytes: number
   readonly peakRssMb: number
@@ -47,6 +49,8 @@ export interface Row {
   readonly maxMs: number
   /** Median CPU time of the process (all threads), ms. */
   readonly cpuMs: number
+  /** Median CPU time of the main JS thread, ms (undefined when no sample measured it). */
+  readonly mainCpuMs: number | undefined
   readonly records: number
   /** Records handled per second of wall time (median). */
   readonly recordsPerS: number
@@ -77,6 +81,7 @@ export const summarize = (
       if (mine.length === 0) continue
       const ms = median(mine.map((s) => s.ms))
       const cpuMs = median(mine.map((s) => s.cpuMs))
+      const mainCpu = mine.flatMap((s) => (s.mainCpuMs === undefined ? [] : [s.mainCpuMs]))
       // The floor decodes nothing: its rate is the trace's records over its time.
       const records = c.key === FLOOR ? size.records : Math.max(...mine.map((s) => s.records))
       const latencies = mine.flatMap((s) => (s.failureLatencyMs === undefined ? [] : [s.failureLatencyMs]))
@@ -90,6 +95,7 @@ export const summarize = (
         minMs: Math.min(...mine.map((s) => s.ms)),
         maxMs: Math.max(...mine.map((s) => s.ms)),
         cpuMs,
+        mainCpuMs: mainCpu.length > 0 ? median(mainCpu) : undefined,
         records,
         recordsPerS: c.group === "fail" ? 0 : (records / ms) * 1000,
         peakRssMb: Math.max(...mine.map((s) => s.peakRssMb)),
@@ -241,7 +247,19 @@ const ratioCell = (x: number | undefined) => (x === undefined ? "—" : x.toFixe
 
 /** The columns of the results table, as cells. */
 export const tableCells = (rows: ReadonlyArray<Row>): Array<Array<string>> => [
-  ["case", "copies", "runs", "wall (median)", "min–max", "CPU", "records/s", "peak RSS", "× floor", "CPU × floor"],
+  [
+    "case",
+    "copies",
+    "runs",
+    "wall (median)",
+    "min–max",
+    "CPU",
+    "main thread",
+    "records/s",
+    "peak RSS",
+    "× floor",
+    "CPU × floor"
+  ],
   ...rows.map((r) => [
     r.group === "fail" ? `${r.label} (${r.failureLatencyMs?.toFixed(0) ?? "?"} ms)` : r.label,
     String(r.copies),
@@ -249,6 +267,7 @@ export const tableCells = (rows: ReadonlyArray<Row>): Array<Array<string>> => [
     seconds(r.ms),
     `${(r.minMs / 1000).toFixed(2)}–${(r.maxMs / 1000).toFixed(2)}`,
     seconds(r.cpuMs),
+    r.mainCpuMs === undefined ? "—" : seconds(r.mainCpuMs),
     rate(r),
     `${r.peakRssMb.toFixed(0)} MiB`,
     ratioCell(r.vsFloor),
@@ -345,11 +364,14 @@ export const markdown = (info: RunInfo, rows: ReadonlyArray<Row>): string => {
     ]),
     "",
     "Medians of the runs; `× floor` is the wall time over the inflate floor's at the same size, " +
-      "`CPU × floor` the same for the CPU time of the whole process (all threads). Records/s counts the " +
+      "`CPU × floor` the same for the CPU time of the whole process (all threads). `main thread` is the " +
+      "CPU time of the process's main JS thread alone: the rest of `CPU` is Node's thread pool (inflating), " +
+      "worker threads and V8's helper threads, and a main thread busy for most of the wall time bounds its case. " +
+      "Records/s counts the " +
       "records each case handled (the dynamic scheduler stops once 90 % of the inputs are done, as " +
       "DynamoRIO's does); for the floor, the trace's records over its time. Peak RSS is the process's " +
       "(worker threads included). The `2 processes × 1 thread` rows run a 1-thread case as two " +
-      "processes started together, each on half of the inputs: wall time is the slower one's, CPU time and " +
+      "processes started together, each on half of the inputs: wall time is the slower one's, CPU times and " +
       "peak RSS the two together. They measure what two cores of this machine give to work that " +
       "shares nothing (the machine ceiling of the 2-thread goal).",
     "",

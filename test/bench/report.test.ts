@@ -35,6 +35,7 @@ const sample = (key: string, copies: number, ms: number, extra?: Partial<Sample>
   copies,
   ms,
   cpuMs: ms * 0.9,
+  mainCpuMs: ms * 0.4,
   records: key === "read-inflate" ? 0 : copies * 100_000,
   bytes: 0,
   peakRssMb: 200 + copies,
@@ -78,12 +79,22 @@ describe("benchmark report", () => {
     assert.strictEqual(decode.ms, 1450)
     assert.strictEqual(decode.runs, 2)
     assert.strictEqual(decode.vsFloor, 1.45)
+    assert.strictEqual(decode.mainCpuMs, 580)
     assert.strictEqual(rows.find((r) => r.key === "read-decode" && r.copies === 40)!.vsFloor, 1.5)
     // The floor's rate is the trace's records over its own time.
     assert.strictEqual(rows[0]!.recordsPerS, 1_000_000)
     const fail = rows.find((r) => r.key === "fail-fibers")!
     assert.strictEqual(fail.failureLatencyMs, 50)
     assert.strictEqual(fail.vsFloor, undefined)
+  })
+
+  it("shows the main thread's CPU time, and a dash for runs saved before it was measured", () => {
+    const old = samples.map(({ mainCpuMs: _, ...rest }) => rest)
+    const oldRows = summarize(cases, old, traces)
+    assert.isTrue(oldRows.every((r) => r.mainCpuMs === undefined))
+    const column = tableCells(rows)[0]!.indexOf("main thread")
+    assert.strictEqual(tableCells(rows)[2]![column], "0.58 s")
+    assert.strictEqual(tableCells(oldRows)[2]![column], "—")
   })
 
   it("judges the goals it has cases for and leaves the others unjudged", () => {
