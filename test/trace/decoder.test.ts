@@ -226,6 +226,35 @@ describe("decoder", () => {
     assert.strictEqual(instrs, 50)
   })
 
+  it("replays a header longer than a small batch over several batches, losing no marker", () => {
+    // 40 markers before THREAD/PID are held back, then replayed with the thread's ids: more than a batch of 16 holds.
+    const held = Array.from({ length: 40 }, (_, i) => S.marker(MarkerType.CPU_ID, i))
+    const entries = [S.header(), ...held, S.threadEntry(5), S.pid(6), S.instr(0x1000), S.exit(5), S.footer()]
+    for (const batchCapacity of [16, 17, 25, 64]) {
+      const batches = decodeSync(S.encode(entries), { batchCapacity })
+      assert.isTrue(
+        batches.every((b) => RecordBatch.length(b) <= b.capacity),
+        `capacity ${batchCapacity}`
+      )
+      const values: Array<number> = []
+      let records = 0
+      for (const b of batches) {
+        assert.strictEqual(RecordBatch.firstRecordOrdinal(b), records + 1)
+        for (let i = 0; i < RecordBatch.length(b); i++) {
+          assert.strictEqual(b.tid[i], 5)
+          if (b.type[i] === TraceType.MARKER) values.push(b.addrLo[i]!)
+        }
+        records += RecordBatch.length(b)
+      }
+      assert.deepStrictEqual(
+        values,
+        Array.from({ length: 40 }, (_, i) => i),
+        `capacity ${batchCapacity}`
+      )
+      assert.strictEqual(records, 42)
+    }
+  })
+
   it("names the reason of each kind of bad stream", () => {
     assert.strictEqual(thrown(() => decodeSync(S.encode([S.instr(1)]))).reason, "BadHeader")
     assert.strictEqual(thrown(() => decodeSync(S.encode([S.header(9)]))).reason, "UnsupportedVersion")

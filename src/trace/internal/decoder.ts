@@ -125,6 +125,8 @@ export class Decoder {
   private inPreamble = true
   private readonly preamble = new Uint32Array(PREAMBLE_LIMIT * 3)
   private preambleLen = 0
+  // Held-back entries replayed so far: a small batch takes them over several decode calls.
+  private replayed = 0
   // Pending bundle expansion: lengths still to emit.
   private readonly bundle = new Uint8Array(8)
   private bundleLen = 0
@@ -156,8 +158,13 @@ export class Decoder {
       this.ixCanon = indexedMarkers(batch, true) >= 0 ? 0 : 0x10000
     }
     const limit = batch.capacity - 9
+    if (this.replayed < this.preambleLen && !this.inPreamble) {
+      const r = this.replayPreamble(batch, n)
+      if (r > n) this.indexSlow(batch, n, r)
+      n = r
+    }
     let e = from
-    while (e < to && n <= limit) {
+    while (e < to && n <= limit && (this.inPreamble || this.replayed === this.preambleLen)) {
       e = this.run(words, e, to, batch, n, limit)
       n = this.runEnd
       if (e >= to || n > limit) break
@@ -451,14 +458,17 @@ export class Decoder {
     }
   }
 
+  /** Replays held-back entries (a record each at most) while the batch has room; the rest wait for the next batch. */
   private replayPreamble(batch: RecordBatch, n: number): number {
-    for (let i = 0; i < this.preambleLen; i++) {
-      const p = i * 3
+    for (; this.replayed < this.preambleLen; this.replayed++) {
+      if (n >= batch.capacity) return n
+      const p = this.replayed * 3
       const w0 = this.preamble[p]!
       n = this.entry(w0 & 0xffff, w0 >>> 16, this.preamble[p + 1]!, this.preamble[p + 2]!, batch, n, -1)
       if (n < 0) return 0
     }
     this.preambleLen = 0
+    this.replayed = 0
     return n
   }
 
