@@ -49,8 +49,8 @@
 import { basename } from "node:path"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
-import type * as Scope from "effect/Scope"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type { Options as SchedulerOptions } from "../scheduler/internal/options.ts"
 import { FileType } from "../trace/Record.ts"
 import * as Trace from "../trace/Trace.ts"
@@ -493,6 +493,13 @@ const runFiles = (
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const started = Date.now()
+    if (files.includes(Trace.STDIN)) {
+      return yield* new AnalyzerOptionError({
+        option: "backend",
+        message:
+          "standard input (-) can be read only once, and worker threads open their inputs again: use the fiber backend"
+      })
+    }
     const first = files.length > 0 ? yield* Effect.scoped(Trace.openFile(files[0]!, 0)) : undefined
     const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
     yield* checkWorkloads(options, p)
@@ -537,8 +544,19 @@ export const run = (
       const paths = typeof path === "string" ? [path] : path
       const { files, workload } = yield* selectFiles(paths, options)
       if ((options.backend ?? defaults.backend) === "threads") return yield* runFiles(files, workload, options)
-      const open = (file: string, ordinal: number) => Trace.openFile(file, ordinal, { encodings: options.encodings })
-      const first = files.length > 0 ? yield* Effect.scoped(Trace.openFile(files[0]!, 0)) : undefined
+      const options_ = { encodings: options.encodings }
+      // The first input is opened once, for its file type, and read on from there (standard input cannot be
+      // opened twice); whoever takes it closes it, as a freshly opened input, or the run at its end.
+      const firstScope = yield* Scope.fork(yield* Effect.scope)
+      const first =
+        files.length > 0 ? yield* Scope.provide(firstScope)(Trace.openFile(files[0]!, 0, options_)) : undefined
+      const open = (file: string, ordinal: number) =>
+        ordinal === 0 && first !== undefined
+          ? Effect.as(
+              Effect.addFinalizer(() => Scope.close(firstScope, Exit.void)),
+              first
+            )
+          : Trace.openFile(file, ordinal, options_)
       const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
       // Thread-sharded outputs open each input when they reach it; a scheduler needs every input's header first.
       if (isStatic(p, options)) {
@@ -554,7 +572,7 @@ export const run = (
             )
         )
       }
-      return yield* runOpened(yield* Trace.openFiles(files, { encodings: options.encodings }), workload, options)
+      return yield* runOpened(yield* Trace.openFiles(files, options_, open), workload, options)
     })
   )
 

@@ -52,7 +52,7 @@ import type * as Scope from "effect/Scope"
 import { decodeBytesSync } from "./internal/decodeSync.ts"
 import { InputReader, memorySource } from "./internal/inputReader.ts"
 import { listInputs } from "./internal/listing.ts"
-import { type ContainerKind, openSource } from "./internal/source.ts"
+import { type ContainerKind, openSource, STDIN as STDIN_PATH } from "./internal/source.ts"
 import type * as RecordBatch from "./RecordBatch.ts"
 import { type Entry, encode } from "./Synthetic.ts"
 import { TraceError } from "./TraceError.ts"
@@ -114,6 +114,15 @@ export interface Options {
   /** Keep instruction encodings in batches (for `view`). Default false. */
   readonly encodings?: boolean | undefined
 }
+
+/**
+ * The path that names standard input, as DynamoRIO's `-infile -`: an
+ * uncompressed or gzip trace read in order, once. (Any pipe or device path is
+ * read in order too; a zip archive needs a file.)
+ *
+ * @category constants
+ */
+export const STDIN: string = STDIN_PATH
 
 const basename = (path: string): string => path.slice(path.lastIndexOf("/") + 1)
 
@@ -219,15 +228,19 @@ export const open = (
 
 /**
  * Opens trace files as the inputs of a workload, input i being `paths[i]`,
- * a few at a time.
+ * a few at a time. `open`, when given, opens each instead of {@link openFile}
+ * (to hand back an input the caller already opened).
  *
  * @category constructors
  */
 export const openFiles = (
   paths: ReadonlyArray<string>,
-  options?: Options
+  options?: Options,
+  open?: (path: string, ordinal: number) => Effect.Effect<TraceInput, TraceError, Scope.Scope>
 ): Effect.Effect<ReadonlyArray<TraceInput>, TraceError, Scope.Scope> =>
-  Effect.forEach(paths, (p, i) => openFile(p, i, options), { concurrency: OPEN_CONCURRENCY })
+  Effect.forEach(paths, (p, i) => (open === undefined ? openFile(p, i, options) : open(p, i)), {
+    concurrency: OPEN_CONCURRENCY
+  })
 
 /**
  * An input over raw trace bytes held in memory.

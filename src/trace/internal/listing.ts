@@ -6,7 +6,7 @@
  * result is the input ordinal.
  *
  * **Details**
- * - A file is itself; a directory gives its files sorted by path bytewise
+ * - A file is itself (`-`, standard input, too); a directory gives its files sorted by path bytewise
  *   (DynamoRIO's `std::sort` of the joined paths), skipping `.`, `..`, names
  *   starting `serial_schedule.bin`, `cpu_schedule.bin.zip`, `modules.log`,
  *   `funclist.log`, `encodings.bin`, `v2p.textproto`, and subdirectories.
@@ -23,6 +23,7 @@
 import type { Dirent } from "node:fs"
 import { readdir, stat } from "node:fs/promises"
 import { fromIoError, isTraceError, traceError } from "./container/errors.ts"
+import { STDIN } from "./source.ts"
 
 const TRACE_SUBDIR = "trace"
 const RAW_SUBDIR = "raw"
@@ -123,6 +124,7 @@ export const listInputs = async (path: string): Promise<ReadonlyArray<string>> =
 }
 
 const list = async (path: string): Promise<ReadonlyArray<string>> => {
+  if (path === STDIN) return [path]
   const what = await kind(path)
   if (what === "missing") throw traceError("NotFound", path, "no such file or directory")
   if (what !== "directory") return [path]

@@ -17,6 +17,10 @@
  * - `chunkSize` is the size of the decompressed pieces (the last piece of a
  *   component, and snappy/lz4 pieces, may be shorter; an lz4 block larger
  *   than `chunkSize` comes whole).
+ * - `-` is standard input (DynamoRIO's `-infile -`). It, and any file that
+ *   cannot be read at positions (a pipe, a device), is read in order: raw or
+ *   gzip by content, snappy, lz4 or zstd by name; a zip archive needs a
+ *   seekable file.
  *
  * **Gotchas**
  * - A chunk's `bytes` are only valid until the next `pull()`.
@@ -32,6 +36,7 @@ import { open as openFile } from "node:fs/promises"
 import { fromIoError, traceError } from "./container/errors.ts"
 import { openLz4 } from "./container/lz4.ts"
 import { openRaw } from "./container/raw.ts"
+import { type ReadHandle, stdinHandle } from "./container/readHandle.ts"
 import { openSnappy } from "./container/snappy.ts"
 import { openZip, readZipMembers } from "./container/zip.ts"
 import { openGzip, openZstd } from "./container/zlibStream.ts"
@@ -64,6 +69,15 @@ export interface ByteSource {
   close(): Promise<void>
 }
 
+/** The path that names standard input. */
+export const STDIN = "-"
+
+/** Bytes read from a pipe to recognise its container. */
+const HEAD_SIZE = 64 * 1024
+
+/** `PK\x03\x04`, how a zip archive starts. */
+const ZIP_LOCAL_HEADER = 0x04034b50
+
 /** Default decompressed piece size, picked by measurement (test/trace/container/sourceBench.ts). */
 export const DEFAULT_CHUNK_SIZE = 256 * 1024
 
@@ -81,34 +95,52 @@ export const containerByName = (path: string): ContainerKind | undefined => {
 
 export const openSource = async (path: string, options?: { readonly chunkSize?: number }): Promise<ByteSource> => {
   const chunkSize = Math.max(MIN_CHUNK_SIZE, Math.floor(options?.chunkSize ?? DEFAULT_CHUNK_SIZE))
-  const byName = containerByName(path)
+  const byName = path === STDIN ? undefined : containerByName(path)
   if (byName === "zip") return openZip(path, chunkSize)
-  let handle: Awaited<ReturnType<typeof openFile>>
+  let handle: ReadHandle
   try {
-    handle = await openFile(path, "r")
+    handle = path === STDIN ? stdinHandle() : await openFile(path, "r")
   } catch (cause) {
     throw fromIoError(path, cause)
   }
   try {
     const stat = await handle.stat()
     if (stat.isDirectory()) throw traceError("NotATrace", path, "is a directory, not a trace file")
+    const sequential = !stat.isFile() && !stat.isBlockDevice()
     switch (byName) {
       case "snappy":
-        return openSnappy(path, handle, chunkSize)
+        return openSnappy(path, handle, chunkSize, sequential)
       case "lz4":
-        return openLz4(path, handle, chunkSize)
+        return openLz4(path, handle, chunkSize, sequential)
       case "zstd":
-        return openZstd(path, handle, chunkSize)
+        return openZstd(path, handle, chunkSize, { sequential })
     }
-    const magic = Buffer.alloc(2)
-    const { bytesRead } = await handle.read(magic, 0, 2, 0)
-    return bytesRead === 2 && magic[0] === 0x1f && magic[1] === 0x8b
-      ? openGzip(path, handle, chunkSize)
-      : openRaw(path, handle, chunkSize)
+    const head = sequential ? await readHead(handle) : undefined
+    if (head !== undefined && head.length >= 4 && head.readUInt32LE(0) === ZIP_LOCAL_HEADER) {
+      throw traceError("UnsupportedContainer", path, "a zip archive is read at positions: give a file, not a pipe")
+    }
+    const magic = head ?? Buffer.alloc(2)
+    const bytesRead = head !== undefined ? head.length : (await handle.read(magic, 0, 2, 0)).bytesRead
+    const order = { sequential, head }
+    return bytesRead >= 2 && magic[0] === 0x1f && magic[1] === 0x8b
+      ? openGzip(path, handle, chunkSize, order)
+      : openRaw(path, handle, chunkSize, order)
   } catch (cause) {
     await handle.close().catch(() => undefined)
     throw fromIoError(path, cause)
   }
+}
+
+/** The first bytes of a pipe, read in order (fewer only at its end). */
+const readHead = async (handle: ReadHandle): Promise<Buffer> => {
+  const head = Buffer.allocUnsafe(HEAD_SIZE)
+  let filled = 0
+  while (filled < HEAD_SIZE) {
+    const { bytesRead } = await handle.read(head, filled, HEAD_SIZE - filled, null)
+    if (bytesRead === 0) break
+    filled += bytesRead
+  }
+  return head.subarray(0, filled)
 }
 
 /** Every member of a small zip file (cpu_schedule.bin.zip, recorded schedules), whole, in archive order. */

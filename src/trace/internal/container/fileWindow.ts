@@ -3,8 +3,11 @@
  * framing we parse ourselves (snappy, lz4): `ensure(n)` makes `n` contiguous
  * bytes available at `buf[pos]`, reading the file in pieces; memory is the
  * larger of the read size and the largest frame asked for.
+ *
+ * Its reads are in file order, so a pipe works too (`sequential`: read where
+ * the file stands, not at positions).
  */
-import type { FileHandle } from "node:fs/promises"
+import type { ReadHandle } from "./readHandle.ts"
 
 export class FileWindow {
   buf: Buffer
@@ -15,12 +18,14 @@ export class FileWindow {
   /** File offset of `buf[0]`. */
   private base = 0
   private eof = false
-  private readonly handle: FileHandle
+  private readonly handle: ReadHandle
   private readonly readSize: number
+  private readonly sequential: boolean
 
-  constructor(handle: FileHandle, readSize: number) {
+  constructor(handle: ReadHandle, readSize: number, sequential = false) {
     this.handle = handle
     this.readSize = readSize
+    this.sequential = sequential
     this.buf = Buffer.allocUnsafe(readSize)
   }
 
@@ -38,7 +43,8 @@ export class FileWindow {
     while (this.end - this.pos < n && !this.eof) {
       if (this.pos + n > this.buf.length) this.compact(n)
       const room = this.buf.length - this.end
-      const { bytesRead } = await this.handle.read(this.buf, this.end, room, this.base + this.end)
+      const at = this.sequential ? null : this.base + this.end
+      const { bytesRead } = await this.handle.read(this.buf, this.end, room, at)
       if (bytesRead === 0) this.eof = true
       this.end += bytesRead
     }

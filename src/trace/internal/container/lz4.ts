@@ -12,12 +12,13 @@
  * Gotcha: lz4js does not bounds-check a block, so a corrupt block without
  * checksums is caught only when its output size is impossible.
  */
-import type { FileHandle } from "node:fs/promises"
+
 import { decompressBlock } from "lz4js"
 import type { ByteSource } from "../source.ts"
 import { fromIoError, traceError } from "./errors.ts"
 import { FileWindow } from "./fileWindow.ts"
 import { guard } from "./guard.ts"
+import type { ReadHandle } from "./readHandle.ts"
 import { Xxh32, xxh32 } from "./xxh32.ts"
 
 const FRAME_MAGIC = 0x184d2204
@@ -40,8 +41,8 @@ interface Frame {
 
 type Lz4Reason = "Truncated" | "Corrupt" | "BadMagic" | "BadChecksum" | "BadHeader" | "UnsupportedContainer"
 
-export const openLz4 = (path: string, handle: FileHandle, chunkSize: number): ByteSource => {
-  const file = new FileWindow(handle, READ_SIZE)
+export const openLz4 = (path: string, handle: ReadHandle, chunkSize: number, sequential = false): ByteSource => {
+  const file = new FileWindow(handle, READ_SIZE, sequential)
   let frame: Frame | undefined
   let frames = 0
   let offset = 0

@@ -1,19 +1,29 @@
 /**
- * Uncompressed files: positional reads of `chunkSize` bytes.
+ * Uncompressed files: reads of `chunkSize` bytes, at positions, or in order
+ * for a pipe (after the bytes already taken to recognise the container).
  */
-import type { FileHandle } from "node:fs/promises"
+
 import type { ByteSource } from "../source.ts"
 import { fromIoError } from "./errors.ts"
 import { guard } from "./guard.ts"
+import type { ReadHandle } from "./readHandle.ts"
+import type { InputOrder } from "./zlibPump.ts"
 
-export const openRaw = (path: string, handle: FileHandle, chunkSize: number): ByteSource => {
+export const openRaw = (path: string, handle: ReadHandle, chunkSize: number, order?: InputOrder): ByteSource => {
   let offset = 0
+  let head = order?.head
+  const sequential = order?.sequential === true
   return guard(path, "raw", {
     next: async () => {
       const bytes = Buffer.allocUnsafe(chunkSize)
       let filled = 0
+      if (head !== undefined) {
+        filled = head.copy(bytes, 0, 0, Math.min(head.length, chunkSize))
+        head = filled < head.length ? head.subarray(filled) : undefined
+      }
       while (filled < chunkSize) {
-        const { bytesRead } = await handle.read(bytes, filled, chunkSize - filled, offset + filled)
+        const at = sequential ? null : offset + filled
+        const { bytesRead } = await handle.read(bytes, filled, chunkSize - filled, at)
         if (bytesRead === 0) break
         filled += bytesRead
       }

@@ -12,13 +12,14 @@
  * - 0x80–0xfe skippable (0xfe padding); 0x04–0x7f reserved, unskippable.
  * Uncompressed data is at most 65536 bytes a chunk.
  */
-import type { FileHandle } from "node:fs/promises"
+
 import { crc32c } from "@node-rs/crc32"
 import { uncompressSync } from "snappy"
 import type { ByteSource } from "../source.ts"
 import { fromIoError, traceError } from "./errors.ts"
 import { FileWindow } from "./fileWindow.ts"
 import { guard } from "./guard.ts"
+import type { ReadHandle } from "./readHandle.ts"
 
 const MAX_BLOCK = 65536
 /** snappy's MaxCompressedLength(65536) = 32 + n + n / 6. */
@@ -45,8 +46,8 @@ const snappyLength = (buf: Uint8Array, start: number, end: number): number => {
   return -1
 }
 
-export const openSnappy = (path: string, handle: FileHandle, chunkSize: number): ByteSource => {
-  const window = new FileWindow(handle, READ_SIZE)
+export const openSnappy = (path: string, handle: ReadHandle, chunkSize: number, sequential = false): ByteSource => {
+  const window = new FileWindow(handle, READ_SIZE, sequential)
   const target = Math.max(chunkSize, MAX_BLOCK)
   let seenMagic = false
   let offset = 0

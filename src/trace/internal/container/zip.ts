@@ -116,6 +116,9 @@ class ZipArchive {
     try {
       const stat = await handle.stat()
       if (stat.isDirectory()) throw traceError("NotATrace", path, "is a directory, not a trace file")
+      if (!stat.isFile() && !stat.isBlockDevice()) {
+        throw traceError("UnsupportedContainer", path, "a zip archive is read at positions: give a file, not a pipe")
+      }
       const size = stat.size
       const zipfile = await new Promise<yauzl.ZipFile>((resolve, reject) =>
         yauzl.fromRandomAccessReader(
@@ -190,8 +193,7 @@ class ZipArchive {
           READ_SIZE,
           member.dataStart,
           member.dataStart + member.compressedSize,
-          undefined,
-          this.eager
+          { eager: this.eager }
         )
       }
       return member

@@ -4,9 +4,29 @@
  * time; the transform is paused while `ZlibPump.readAhead` pieces wait, so
  * memory stays bounded by the transform's own buffers whatever the
  * compression ratio.
+ *
+ * A pipe, stdin or a device cannot be read at positions: such a file is read
+ * in order (`InputOrder.sequential`), from its start, after the bytes already
+ * taken from it to recognise its container (`InputOrder.head`).
  */
-import type { FileHandle } from "node:fs/promises"
+
 import { Readable, type Transform } from "node:stream"
+import type { ReadHandle } from "./readHandle.ts"
+
+/** How a file is read: at positions (a regular file), or in order from where it stands (a pipe). */
+export interface InputOrder {
+  /** Read in order: every read continues where the last ended (the range must start at 0). */
+  readonly sequential?: boolean | undefined
+  /** Bytes already read from the start of the range, delivered before any read. */
+  readonly head?: Buffer | undefined
+}
+
+export interface PumpOptions extends InputOrder {
+  /** A transform the bytes go through before `transform` (zstd's frame splitter). */
+  readonly prefilter?: Transform | undefined
+  /** Read ahead from the start (`stream()` already called). */
+  readonly eager?: boolean | undefined
+}
 
 export class ZlibPump {
   /**
@@ -29,18 +49,18 @@ export class ZlibPump {
 
   /** Reads `[start, end)` of `handle` (to end of file when `end` is undefined) through `prefilter`, then `transform`. */
   constructor(
-    handle: FileHandle,
+    handle: ReadHandle,
     transform: Transform,
     readSize: number,
     start: number,
     end: number | undefined,
-    prefilter?: Transform,
-    eager = false
+    options?: PumpOptions
   ) {
-    this.eager = eager
+    const prefilter = options?.prefilter
+    this.eager = options?.eager ?? false
     this.transform = transform
     this.prefilter = prefilter
-    this.input = rangeStream(handle, start, end, readSize)
+    this.input = rangeStream(handle, start, end, readSize, options)
     const signal = () => {
       const wake = this.wake
       this.wake = undefined
@@ -125,22 +145,34 @@ export class ZlibPump {
  * the handle, so several ranges of one zip can be read in turn.
  */
 export const rangeStream = (
-  handle: FileHandle,
+  handle: ReadHandle,
   start: number,
   end: number | undefined,
-  pieceSize: number
+  pieceSize: number,
+  order?: InputOrder
 ): Readable => {
+  let head = order?.head
   let position = start
+  const sequential = order?.sequential === true
   return new Readable({
     highWaterMark: pieceSize,
     read() {
+      if (head !== undefined) {
+        const first = head
+        head = undefined
+        position += first.length
+        if (first.length > 0) {
+          this.push(first)
+          return
+        }
+      }
       const want = end === undefined ? pieceSize : Math.min(pieceSize, end - position)
       if (want <= 0) {
         this.push(null)
         return
       }
       const piece = Buffer.allocUnsafe(want)
-      handle.read(piece, 0, want, position).then(
+      handle.read(piece, 0, want, sequential ? null : position).then(
         ({ bytesRead }) => {
           if (this.destroyed) return
           if (bytesRead === 0) {

@@ -3,37 +3,46 @@
  * `gzread` reads them) and zstd (Node's built-in zstd decompressor, fed one
  * frame at a time; see `zstdFrames.ts`).
  */
-import type { FileHandle } from "node:fs/promises"
+
 import type { Transform } from "node:stream"
 import * as zlib from "node:zlib"
 import type { ByteSource } from "../source.ts"
 import { fromCodecError, traceError } from "./errors.ts"
 import { guard } from "./guard.ts"
-import { ZlibPump } from "./zlibPump.ts"
+import type { ReadHandle } from "./readHandle.ts"
+import { type InputOrder, ZlibPump } from "./zlibPump.ts"
 import { ZstdFrameSplitter } from "./zstdFrames.ts"
 
 /** Compressed bytes read from the file per step. */
 const READ_SIZE = 64 * 1024
 
-export const openGzip = (path: string, handle: FileHandle, chunkSize: number): ByteSource =>
-  openZlibStream(path, "gzip", handle, zlib.createGunzip({ chunkSize }))
+export const openGzip = (path: string, handle: ReadHandle, chunkSize: number, order?: InputOrder): ByteSource =>
+  openZlibStream(path, "gzip", handle, zlib.createGunzip({ chunkSize }), order)
 
-export const openZstd = (path: string, handle: FileHandle, chunkSize: number): ByteSource => {
+export const openZstd = (path: string, handle: ReadHandle, chunkSize: number, order?: InputOrder): ByteSource => {
   if (typeof zlib.createZstdDecompress !== "function") {
     void handle.close()
     throw traceError("UnsupportedContainer", path, "this Node.js has no zstd decompressor (needs Node >= 22.15)")
   }
-  return openZlibStream(path, "zstd", handle, zlib.createZstdDecompress({ chunkSize }), new ZstdFrameSplitter(path))
+  return openZlibStream(
+    path,
+    "zstd",
+    handle,
+    zlib.createZstdDecompress({ chunkSize }),
+    order,
+    new ZstdFrameSplitter(path)
+  )
 }
 
 const openZlibStream = (
   path: string,
   container: "gzip" | "zstd",
-  handle: FileHandle,
+  handle: ReadHandle,
   transform: zlib.Gunzip | zlib.ZstdDecompress,
+  order: InputOrder | undefined,
   prefilter?: Transform
 ): ByteSource => {
-  const pump = new ZlibPump(handle, transform, READ_SIZE, 0, undefined, prefilter)
+  const pump = new ZlibPump(handle, transform, READ_SIZE, 0, undefined, { ...order, prefilter })
   let offset = 0
   return guard(path, container, {
     next: async () => {
