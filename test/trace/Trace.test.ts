@@ -1,9 +1,12 @@
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { readZipComponents } from "../../src/trace/internal/source.ts"
 import { FileType, isInstr, MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 import * as S from "../../src/trace/Synthetic.ts"
 import * as Trace from "../../src/trace/Trace.ts"
+import { tempDir, writeZip } from "./container/fixtures.ts"
 
 const TRACES = "../shared/traces"
 
@@ -198,6 +201,42 @@ describe("Trace.open on the shipped traces", () => {
       const batches = yield* Trace.readAll(input)
       assert.strictEqual(RecordBatch.input(batches[0]!), 3)
       assert.strictEqual(RecordBatch.length(batches[0]!), 5)
+    })
+  )
+
+  it.effect("a zip component that another follows must end with a chunk footer, as DynamoRIO's zip reader checks", () =>
+    Effect.gen(function* () {
+      const { dir, cleanup } = tempDir()
+      yield* Effect.addFinalizer(() => Effect.sync(cleanup))
+      const members = yield* Effect.promise(() => readZipComponents(`${TRACES}/drmemtrace.allasm_x86_64.trace.zip`))
+      const rebuilt = (name: string, cut: number) => {
+        const path = join(dir, name)
+        writeZip(
+          path,
+          members.map((m) => ({
+            name: m.name,
+            bytes: m.name === "chunk.0002" ? m.bytes.subarray(0, m.bytes.length - cut) : m.bytes
+          }))
+        )
+        return path
+      }
+      const records = (path: string) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const batches = yield* Trace.readAll(yield* Trace.openFile(path))
+            return batches.reduce((n, b) => n + RecordBatch.length(b), 0)
+          })
+        )
+      // The rebuilt archive reads as the shipped one; without its last entry (the chunk footer), chunk.0002 is truncated.
+      assert.strictEqual(
+        yield* records(rebuilt("whole.zip", 0)),
+        yield* records(`${TRACES}/drmemtrace.allasm_x86_64.trace.zip`)
+      )
+      const e = yield* Effect.flip(records(rebuilt("cut.zip", 12)))
+      assert.strictEqual(e.reason, "Truncated")
+      assert.strictEqual(e.component, "chunk.0002")
+      assert.strictEqual(e.offset, members.find((m) => m.name === "chunk.0002")!.bytes.length - 24)
+      assert.include(e.detail, "chunk footer")
     })
   )
 

@@ -4,6 +4,7 @@
  * benchmark floor share it; `Trace.ts` wraps it in scoped Effects.
  */
 
+import { MarkerType, TraceType } from "../Record.ts"
 import * as RecordBatch from "../RecordBatch.ts"
 import { TraceError } from "../TraceError.ts"
 import { Decoder } from "./decoder.ts"
@@ -53,6 +54,11 @@ const takeScratch = (bytes: number): ArrayBuffer => {
   return b
 }
 
+const CHUNK_FOOTER_W0 = TraceType.MARKER | (MarkerType.CHUNK_FOOTER << 16)
+
+/** Whether an entry (its first word) may end a zip component: a chunk footer or the trace's footer. */
+const endsChunk = (w0: number): boolean => w0 === CHUNK_FOOTER_W0 || (w0 & 0xffff) === TraceType.FOOTER
+
 export class InputReader {
   readonly decoder: Decoder
   private readonly capacity: number
@@ -74,6 +80,8 @@ export class InputReader {
   private ended = false
   private streaming = false
   private lastComponentIndex = -1
+  /** The first word (type and size) of the last whole entry loaded, -1 before any. */
+  private lastEntryW0 = -1
 
   readonly source: ByteSource
   readonly ordinal: number
@@ -132,6 +140,10 @@ export class InputReader {
     this.wordsBase = -carried
     this.entryPos = 0
     this.entryCount = this.words === this.joined ? 1 : whole / 12
+    if (whole > 0) {
+      const last = this.rest ?? this.words
+      this.lastEntryW0 = last[last.length - 3]!
+    }
     const rest = usable - whole
     if (whole === 0) {
       this.carry.set(bytes, carried)
@@ -163,6 +175,15 @@ export class InputReader {
     }
     if (next.componentIndex !== this.lastComponentIndex && this.carryLen > 0) {
       throw this.error("Truncated", `component ends inside an entry (${this.carryLen} of 12 bytes)`)
+    }
+    // As DynamoRIO's zip reader: a component that another follows ends with a chunk footer (or the trace's footer).
+    if (next.componentIndex !== this.lastComponentIndex && this.lastEntryW0 !== -1 && !endsChunk(this.lastEntryW0)) {
+      const c = this.chunk
+      throw this.error(
+        "Truncated",
+        `component ${c?.component ?? "?"} does not end with a chunk footer: truncation detected`,
+        c === undefined ? undefined : c.bytes.length - 12
+      )
     }
     this.lastComponentIndex = next.componentIndex
     this.chunk = next
