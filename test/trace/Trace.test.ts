@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -237,6 +238,31 @@ describe("Trace.open on the shipped traces", () => {
       assert.strictEqual(e.component, "chunk.0002")
       assert.strictEqual(e.offset, members.find((m) => m.name === "chunk.0002")!.bytes.length - 24)
       assert.include(e.detail, "chunk footer")
+    })
+  )
+
+  it.effect("a truncated stream names the byte where its last, partial or missing, entry begins", () =>
+    Effect.gen(function* () {
+      const { dir, cleanup } = tempDir()
+      yield* Effect.addFinalizer(() => Effect.sync(cleanup))
+      const [chunk] = yield* Effect.promise(() =>
+        readZipComponents(`${TRACES}/drmemtrace.threadsig.x64.tracedir/drmemtrace.threadsig.872884.3060.trace.zip`)
+      )
+      const failure = (length: number) =>
+        Effect.gen(function* () {
+          const path = join(dir, `cut-${length}.trace`)
+          writeFileSync(path, chunk!.bytes.subarray(0, length))
+          return yield* Effect.flip(Effect.scoped(Effect.flatMap(Trace.openFile(path), Trace.readAll)))
+        })
+      // Past the first 256 KiB pieces: the offset is in the stream, not the start of the last piece.
+      const partial = yield* failure(600_005)
+      assert.strictEqual(partial.reason, "Truncated")
+      assert.include(partial.detail, "5 of 12 bytes")
+      assert.strictEqual(partial.offset, 600_000)
+      const noFooter = yield* failure(600_000)
+      assert.strictEqual(noFooter.reason, "Truncated")
+      assert.include(noFooter.detail, "footer")
+      assert.strictEqual(noFooter.offset, 600_000)
     })
   )
 

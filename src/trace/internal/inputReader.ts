@@ -99,6 +99,11 @@ export class InputReader {
     return this.source.path
   }
 
+  /** Where the partial entry left at the end of a component starts, from the current chunk's start. */
+  private partialEntryByte(): number | undefined {
+    return this.chunk === undefined ? undefined : this.chunk.bytes.length - this.carryLen
+  }
+
   private error(reason: TraceError["reason"], detail: string, entryByte?: number): TraceError {
     const c = this.chunk
     return new TraceError({
@@ -170,11 +175,19 @@ export class InputReader {
     const next = await this.source.pull()
     if (next === undefined) {
       if (this.carryLen > 0)
-        throw this.error("Truncated", `the stream ends inside an entry (${this.carryLen} of 12 bytes)`)
+        throw this.error(
+          "Truncated",
+          `the stream ends inside an entry (${this.carryLen} of 12 bytes)`,
+          this.partialEntryByte()
+        )
       return false
     }
     if (next.componentIndex !== this.lastComponentIndex && this.carryLen > 0) {
-      throw this.error("Truncated", `component ends inside an entry (${this.carryLen} of 12 bytes)`)
+      throw this.error(
+        "Truncated",
+        `component ends inside an entry (${this.carryLen} of 12 bytes)`,
+        this.partialEntryByte()
+      )
     }
     // As DynamoRIO's zip reader: a component that another follows ends with a chunk footer (or the trace's footer).
     if (next.componentIndex !== this.lastComponentIndex && this.lastEntryW0 !== -1 && !endsChunk(this.lastEntryW0)) {
@@ -224,7 +237,8 @@ export class InputReader {
           d.finish(batch)
           this.ended = true
           if (!d.started) throw this.error("NotATrace", "the input holds no trace entries")
-          if (!d.atFooter) throw this.error("Truncated", "the input ends without a footer entry")
+          if (!d.atFooter)
+            throw this.error("Truncated", "the input ends without a footer entry", this.chunk?.bytes.length)
           break
         }
         continue
