@@ -121,6 +121,44 @@ describe("Scheduler on a real trace (threadsig, 9 threads)", () => {
   )
 
   it.effect(
+    "serial with regions from the first instruction (-exit_after_instrs): still by timestamp, and it ends",
+    () =>
+      Effect.gen(function* () {
+        // A region from instruction 1 skips nothing, so opening read no timestamp on the way: the inputs
+        // must still read ahead to their first, or only the first input is ever picked and the rest wait forever.
+        const inputs = yield* Trace.open(THREADSIG)
+        const per = 100
+        const s = yield* Scheduler.make(inputs, 1, {
+          mapping: "recorded",
+          deps: "timestamps",
+          inputs: inputs.map(() => ({ regions: [{ start: 1, stop: per }] }))
+        })
+        let last = 0n
+        let backwards = 0
+        let idles = 0
+        const instrs = new Array<number>(inputs.length).fill(0)
+        for (let step = yield* s.next(0); step._tag !== "Eof"; step = yield* s.next(0)) {
+          if (step._tag !== "Records") {
+            assert.isBelow(++idles, 1000, `${step._tag} with live inputs`)
+            continue
+          }
+          for (let i = step.start; i < step.end; i++) {
+            if (RecordBatch.isMarker(step.batch, i, MarkerType.TIMESTAMP)) {
+              const v = RecordBatch.addrBig(step.batch, i)
+              if (v < last) backwards++
+              last = v
+            }
+            const t = step.batch.type[i]!
+            if ((t >= 10 && t <= 16) || t === 31 || t === 48 || t === 49) instrs[step.input]!++
+          }
+        }
+        assert.strictEqual(backwards, 0)
+        assert.deepStrictEqual(instrs, new Array<number>(inputs.length).fill(per))
+      }),
+    60_000
+  )
+
+  it.effect(
     "dynamic with 4 outputs: every record of every input exactly once, in order",
     () =>
       Effect.gen(function* () {

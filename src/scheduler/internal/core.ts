@@ -154,6 +154,8 @@ export class Core {
   private initFoundFiletype = false
   private initFoundTimestamp = false
   private initStarted = false
+  // The input being initialised entered its first region before any timestamp: it reads ahead to one next.
+  private initRegionEntered = false
   private readonly decision = new SwitchDecision()
   private readonly pickOut = new Pick()
   private readonly needStep: MutableNeedData = { _tag: "NeedData", input: 0, again: false }
@@ -499,7 +501,7 @@ export class Core {
     const o = this.opts
     while (this.initIndex < this.inputs.length) {
       const inp = this.inputs[this.initIndex]!
-      if (inp.regionStart.length > 0 && o.mapping !== "asPreviously") {
+      if (inp.regionStart.length > 0 && o.mapping !== "asPreviously" && !this.initRegionEntered) {
         // An input with regions jumps to its first one first (DynamoRIO's
         // get_initial_input_content), so its start timestamp is the region's.
         if (!this.initStarted) {
@@ -518,11 +520,17 @@ export class Core {
             }
           }
         }
-        inp.nextTsHi = inp.lastTsHi
-        inp.nextTsLo = inp.lastTsLo
-        this.initIndex++
+        if (inp.lastTsHi !== 0 || inp.lastTsLo !== 0 || !o.gatherTimestamps || !o.readInputsInInit) {
+          inp.nextTsHi = inp.lastTsHi
+          inp.nextTsLo = inp.lastTsLo
+          this.initIndex++
+          this.initStarted = false
+          continue
+        }
+        // A region from the first instruction skips nothing, so no timestamp was read: without one, timestamp
+        // ordering never picks the input. Read ahead to its first, as for an input without regions.
+        this.initRegionEntered = true
         this.initStarted = false
-        continue
       }
       if (!o.readInputsInInit) {
         this.initIndex++
@@ -546,6 +554,7 @@ export class Core {
       }
       this.initIndex++
       this.initStarted = false
+      this.initRegionEntered = false
     }
     if (o.readInputsInInit) {
       // Whole-system traces are already per core (DynamoRIO's check_scheduler_mode_valid on the first input).
