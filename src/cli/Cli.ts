@@ -55,11 +55,26 @@ const USAGE_TAGS = new Set(["UsageError", "AnalyzerOptionError", "ToolOptionErro
 const isTagged = (u: unknown): u is { readonly _tag: string; readonly message: string } =>
   typeof u === "object" && u !== null && "_tag" in u && typeof (u as { _tag: unknown })._tag === "string"
 
+/**
+ * The word of `argv` an unknown short option came from: effect/cli reads `-exit_after_records` as the
+ * short options `-e -x -i …`, each unknown; the user typed the word.
+ */
+const typedWord = (argv: ReadonlyArray<string>, option: string): string =>
+  /^-[^-]$/.test(option)
+    ? (argv.find((a) => a.length > 2 && a.startsWith(option) && !a.startsWith("--")) ?? option)
+    : option
+
 /** One line for an effect/cli parse error. */
-const cliErrorLine = (e: CliError.NonShowHelpErrors): string => {
+const cliErrorLine = (e: CliError.NonShowHelpErrors, argv: ReadonlyArray<string>): string => {
   if (e._tag === "UnrecognizedOption") {
-    const hint = e.suggestions.length > 0 ? ` (did you mean ${e.suggestions[0]!.trim()}?)` : ""
-    return `Unknown option: ${e.option}${hint}`
+    const word = typedWord(argv, e.option)
+    const hint =
+      word !== e.option
+        ? " (the modern form's options start with --; a DynamoRIO-form command line starts with its options: -indir …)"
+        : e.suggestions.length > 0
+          ? ` (did you mean ${e.suggestions[0]!.trim()}?)`
+          : ""
+    return `Unknown option: ${word}${hint}`
   }
   if (e._tag === "UnknownSubcommand") {
     return `unknown command "${e.subcommand}": use analyze, info or view, or the DynamoRIO form (-indir DIR -tool NAME)`
@@ -67,12 +82,14 @@ const cliErrorLine = (e: CliError.NonShowHelpErrors): string => {
   return e.message.split("\n")[0]!
 }
 
-const presenter = CliOutput.layerPresenter({
-  present: (event) =>
-    event._tag === "InvalidInvocation"
-      ? Effect.forEach(event.errors, (e) => Console.error(`ERROR: Usage error: ${cliErrorLine(e)}`), { discard: true })
-      : CliOutput.defaultPresenter.present(event)
-})
+/** Parse errors as one line, naming the first mistake as typed (the others often follow from it). */
+const presenter = (argv: ReadonlyArray<string>) =>
+  CliOutput.layerPresenter({
+    present: (event) =>
+      event._tag === "InvalidInvocation" && event.errors.length > 0
+        ? Console.error(`ERROR: Usage error: ${cliErrorLine(event.errors[0]!, argv)}`)
+        : CliOutput.defaultPresenter.present(event)
+  })
 
 const verboseRequested = (argv: ReadonlyArray<string>): boolean =>
   argv.some((a, i) => {
@@ -206,7 +223,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
             Effect.fromResult(viewOptions(request)).pipe(Effect.flatMap(execute), Effect.flatMap(setCode))
         })
         return Command.runWith(root, { version: VERSION })(argv).pipe(
-          Effect.provide(presenter),
+          Effect.provide(presenter(argv)),
           Effect.map(() => code)
         )
       })

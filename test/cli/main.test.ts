@@ -54,6 +54,23 @@ describe("memtrace (spawned)", () => {
     })
   )
 
+  it.live("modern form: a DynamoRIO-style option is one error line naming the word as typed, exit 2", () =>
+    Effect.gen(function* () {
+      // effect/cli reads -exit_after_records as the short options -e -x -i …: one line, not one per letter.
+      const r = yield* memtrace(["analyze", "--indir", "t", "--tool", "view", "-exit_after_records", "30"])
+      assert.strictEqual(r.code, 2)
+      const lines = r.stderr.trimEnd().split("\n")
+      assert.strictEqual(lines.length, 1, r.stderr)
+      assert.match(lines[0]!, /^ERROR: Usage error: Unknown option: -exit_after_records \(/)
+      const typo = yield* memtrace(["analyze", "--indir", "t", "--exit-after-recordz", "3"])
+      assert.strictEqual(typo.code, 2)
+      assert.strictEqual(
+        typo.stderr,
+        "ERROR: Usage error: Unknown option: --exit-after-recordz (did you mean --exit-after-records?)\n"
+      )
+    })
+  )
+
   it.live("info: one row per input in DynamoRIO's order and a total, exit 0", () =>
     Effect.gen(function* () {
       const r = yield* memtrace(["info", `${TRACES}/drmemtrace.threadsig.x64.tracedir`])
