@@ -134,7 +134,7 @@ export const table = [
     "mode",
     "Schedule like -core_sharded, analyze the cores in lockstep"
   ),
-  spec("cores", "cores", V.uint, 4, "mode", "Number of cores to simulate (core-sharded, core-serial, simulators)"),
+  spec("cores", "cores", V.cores, 4, "mode", "Number of cores to simulate (core-sharded, core-serial, simulators)"),
   spec("cpuScheduling", "cpu_scheduling", V.bool, false, "mode", "Map threads to cores as traced (simulators)"),
   // Window of the trace.
   spec("skipInstrs", "skip_instrs", V.bytesize, 0, "window", "Instructions to skip at the start of each shard"),

@@ -245,6 +245,9 @@ describe("DrArgs", () => {
         'Option L1D_size value "32KB" is not a size (digits with an optional K, M or G suffix)'
       ],
       ["-indir x -cores -1", "OutOfRange", "Option cores value out of range"],
+      // Past 4,096 cores per-core state and idle bookkeeping outgrow the process (it used to run out of heap).
+      ["-indir x -cores 4097", "OutOfRange", "Option cores value out of range"],
+      ["-indir x -cores 4294967295", "OutOfRange", "Option cores value out of range"],
       ["-indir x -verbose 65", "OutOfRange", "Option verbose value out of range"],
       ["-indir x -warmup_fraction 1.5", "OutOfRange", "Option warmup_fraction value out of range"],
       ["-indir x -jobs 4294967296", "OutOfRange", "Option jobs value out of range"],

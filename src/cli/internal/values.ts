@@ -65,6 +65,14 @@ export const int: Kind<number> = integerKind("int", -(2n ** 31n), 2n ** 31n - 1n
 /** DynamoRIO `unsigned int` (32-bit). */
 export const uint: Kind<number> = integerKind("uint", 0n, 2n ** 32n - 1n)
 
+/**
+ * A core count: DynamoRIO's `unsigned int`, up to {@link MAX_CORES}. Per-core state and the idle
+ * bookkeeping of each scheduling step grow with it: tens of thousands of cores would exhaust the heap
+ * or starve the process's signal handling, where DynamoRIO would try anyway.
+ */
+export const MAX_CORES = 4096
+export const cores: Kind<number> = integerKind("uint", 0n, BigInt(MAX_CORES))
+
 /** DynamoRIO `int64_t`, kept as a safe JS integer. */
 export const int64: Kind<number> = integerKind("int64", -MAX_SAFE, MAX_SAFE)
 
