@@ -94,7 +94,10 @@ export class Decoder {
   instrs = 0
   /** True once the first entry (a HEADER) was seen. */
   started = false
-  /** True after the last FOOTER with nothing but FOOTER/HEADER after it. */
+  /**
+   * True after a FOOTER until a HEADER (a core-sharded file's next segment). Records after a footer do
+   * not clear it: like DynamoRIO's reader, which skips footers mid-stream, they are delivered.
+   */
   atFooter = false
   fault: DecodeFault | undefined = undefined
   /** Set when `decode` ended a batch early because the thread changes. */
