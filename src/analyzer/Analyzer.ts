@@ -544,19 +544,19 @@ export const run = (
       const paths = typeof path === "string" ? [path] : path
       const { files, workload } = yield* selectFiles(paths, options)
       if ((options.backend ?? defaults.backend) === "threads") return yield* runFiles(files, workload, options)
-      const options_ = { encodings: options.encodings }
+      const readOptions = { encodings: options.encodings }
       // The first input is opened once, for its file type, and read on from there (standard input cannot be
       // opened twice); whoever takes it closes it, as a freshly opened input, or the run at its end.
       const firstScope = yield* Scope.fork(yield* Effect.scope)
       const first =
-        files.length > 0 ? yield* Scope.provide(firstScope)(Trace.openFile(files[0]!, 0, options_)) : undefined
+        files.length > 0 ? yield* Scope.provide(firstScope)(Trace.openFile(files[0]!, 0, readOptions)) : undefined
       const open = (file: string, ordinal: number) =>
         ordinal === 0 && first !== undefined
           ? Effect.as(
               Effect.addFinalizer(() => Scope.close(firstScope, Exit.void)),
               first
             )
-          : Trace.openFile(file, ordinal, options_)
+          : Trace.openFile(file, ordinal, readOptions)
       const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
       // Thread-sharded outputs open each input when they reach it; a scheduler needs every input's header first.
       if (isStatic(p, options)) {
@@ -572,7 +572,7 @@ export const run = (
             )
         )
       }
-      return yield* runOpened(yield* Trace.openFiles(files, options_, open), workload, options)
+      return yield* runOpened(yield* Trace.openFiles(files, readOptions, open), workload, options)
     })
   )
 

@@ -161,13 +161,13 @@ export class Decoder {
       this.ixCanon = indexedMarkers(batch, true) >= 0 ? 0 : 0x10000
     }
     const limit = batch.capacity - 9
-    if (this.replayed < this.preambleLen && !this.inPreamble) {
+    if (this.replayPending()) {
       const r = this.replayPreamble(batch, n)
       if (r > n) this.indexSlow(batch, n, r)
       n = r
     }
     let e = from
-    while (e < to && n <= limit && (this.inPreamble || this.replayed === this.preambleLen)) {
+    while (e < to && n <= limit && !this.replayPending()) {
       e = this.run(words, e, to, batch, n, limit)
       n = this.runEnd
       if (e >= to || n > limit) break
@@ -459,6 +459,11 @@ export class Decoder {
       this.tid2pid.set(this.tid, v)
       if (this.firstPid === 0) this.firstPid = v
     }
+  }
+
+  /** Held-back entries are still to be replayed (the batch that took the PID filled up first). */
+  private replayPending(): boolean {
+    return !this.inPreamble && this.replayed < this.preambleLen
   }
 
   /** Replays held-back entries (a record each at most) while the batch has room; the rest wait for the next batch. */

@@ -36,7 +36,7 @@ import { open as openFile } from "node:fs/promises"
 import { fromIoError, traceError } from "./container/errors.ts"
 import { openLz4 } from "./container/lz4.ts"
 import { openRaw } from "./container/raw.ts"
-import { type ReadHandle, stdinHandle } from "./container/readHandle.ts"
+import { type ReadHandle, readFully, stdinHandle } from "./container/readHandle.ts"
 import { openSnappy } from "./container/snappy.ts"
 import { openZip, readZipMembers } from "./container/zip.ts"
 import { openGzip, openZstd } from "./container/zlibStream.ts"
@@ -115,14 +115,14 @@ export const openSource = async (path: string, options?: { readonly chunkSize?: 
       case "zstd":
         return openZstd(path, handle, chunkSize, { sequential })
     }
-    const head = sequential ? await readHead(handle) : undefined
+    // A pipe's first bytes are read once, to recognise it, and handed on; a file's are read again.
+    const head = sequential ? await readStart(handle, HEAD_SIZE, null) : undefined
     if (head !== undefined && head.length >= 4 && head.readUInt32LE(0) === ZIP_LOCAL_HEADER) {
       throw traceError("UnsupportedContainer", path, "a zip archive is read at positions: give a file, not a pipe")
     }
-    const magic = head ?? Buffer.alloc(2)
-    const bytesRead = head !== undefined ? head.length : (await handle.read(magic, 0, 2, 0)).bytesRead
+    const magic = head ?? (await readStart(handle, 2, 0))
     const order = { sequential, head }
-    return bytesRead >= 2 && magic[0] === 0x1f && magic[1] === 0x8b
+    return magic.length >= 2 && magic[0] === 0x1f && magic[1] === 0x8b
       ? openGzip(path, handle, chunkSize, order)
       : openRaw(path, handle, chunkSize, order)
   } catch (cause) {
@@ -131,16 +131,10 @@ export const openSource = async (path: string, options?: { readonly chunkSize?: 
   }
 }
 
-/** The first bytes of a pipe, read in order (fewer only at its end). */
-const readHead = async (handle: ReadHandle): Promise<Buffer> => {
-  const head = Buffer.allocUnsafe(HEAD_SIZE)
-  let filled = 0
-  while (filled < HEAD_SIZE) {
-    const { bytesRead } = await handle.read(head, filled, HEAD_SIZE - filled, null)
-    if (bytesRead === 0) break
-    filled += bytesRead
-  }
-  return head.subarray(0, filled)
+/** The file's first `length` bytes (fewer only at its end). */
+const readStart = async (handle: ReadHandle, length: number, position: 0 | null): Promise<Buffer> => {
+  const start = Buffer.allocUnsafe(length)
+  return start.subarray(0, await readFully(handle, start, 0, length, position))
 }
 
 /** Every member of a small zip file (cpu_schedule.bin.zip, recorded schedules), whole, in archive order. */

@@ -12,7 +12,6 @@
  * Gotcha: lz4js does not bounds-check a block, so a corrupt block without
  * checksums is caught only when its output size is impossible.
  */
-
 import { decompressBlock } from "lz4js"
 import type { ByteSource } from "../source.ts"
 import { fromIoError, traceError } from "./errors.ts"

@@ -2,12 +2,10 @@
  * Uncompressed files: reads of `chunkSize` bytes, at positions, or in order
  * for a pipe (after the bytes already taken to recognise the container).
  */
-
 import type { ByteSource } from "../source.ts"
 import { fromIoError } from "./errors.ts"
 import { guard } from "./guard.ts"
-import type { ReadHandle } from "./readHandle.ts"
-import type { InputOrder } from "./zlibPump.ts"
+import { type InputOrder, type ReadHandle, readFully } from "./readHandle.ts"
 
 export const openRaw = (path: string, handle: ReadHandle, chunkSize: number, order?: InputOrder): ByteSource => {
   let offset = 0
@@ -21,12 +19,7 @@ export const openRaw = (path: string, handle: ReadHandle, chunkSize: number, ord
         filled = head.copy(bytes, 0, 0, Math.min(head.length, chunkSize))
         head = filled < head.length ? head.subarray(filled) : undefined
       }
-      while (filled < chunkSize) {
-        const at = sequential ? null : offset + filled
-        const { bytesRead } = await handle.read(bytes, filled, chunkSize - filled, at)
-        if (bytesRead === 0) break
-        filled += bytesRead
-      }
+      filled += await readFully(handle, bytes, filled, chunkSize - filled, sequential ? null : offset + filled)
       if (filled === 0) return undefined
       const chunk = { bytes: bytes.subarray(0, filled), component: undefined, componentIndex: 0, offset }
       offset += filled

@@ -20,6 +20,35 @@ export interface ReadHandle {
   close(): Promise<void>
 }
 
+/** How a file is read: at positions (a regular file), or in order from where it stands (a pipe). */
+export interface InputOrder {
+  /** Read in order: every read continues where the last ended (reading starts at the file's start). */
+  readonly sequential?: boolean | undefined
+  /** Bytes already read from the start, delivered before any read. */
+  readonly head?: Buffer | undefined
+}
+
+/**
+ * Reads until `length` bytes are in `buffer` from `offset`, or the file ends; returns how many came.
+ * `position` null reads in order, where the file stands.
+ */
+export const readFully = async (
+  handle: ReadHandle,
+  buffer: Uint8Array,
+  offset: number,
+  length: number,
+  position: number | null
+): Promise<number> => {
+  let filled = 0
+  while (filled < length) {
+    const at = position === null ? null : position + filled
+    const { bytesRead } = await handle.read(buffer, offset + filled, length - filled, at)
+    if (bytesRead === 0) break
+    filled += bytesRead
+  }
+  return filled
+}
+
 const STDIN_FD = 0
 
 /** Milliseconds to wait before reading again when a non-blocking standard input has nothing yet. */

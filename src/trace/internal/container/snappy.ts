@@ -12,7 +12,6 @@
  * - 0x80–0xfe skippable (0xfe padding); 0x04–0x7f reserved, unskippable.
  * Uncompressed data is at most 65536 bytes a chunk.
  */
-
 import { crc32c } from "@node-rs/crc32"
 import { uncompressSync } from "snappy"
 import type { ByteSource } from "../source.ts"

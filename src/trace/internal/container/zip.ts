@@ -14,6 +14,7 @@ import type { TraceError } from "../../TraceError.ts"
 import type { ByteSource, SourceChunk } from "../source.ts"
 import { fromCodecError, fromIoError, isTraceError, traceError } from "./errors.ts"
 import { guard } from "./guard.ts"
+import { readFully } from "./readHandle.ts"
 import { rangeStream, ZlibPump } from "./zlibPump.ts"
 
 /** Compressed bytes read from the file per step. */
@@ -66,22 +67,6 @@ class HandleReader extends yauzl.RandomAccessReader {
   override close(callback: (err: Error | null) => void): void {
     setImmediate(() => callback(null))
   }
-}
-
-const readFully = async (
-  handle: FileHandle,
-  buffer: Uint8Array,
-  offset: number,
-  length: number,
-  position: number
-): Promise<number> => {
-  let filled = 0
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, offset + filled, length - filled, position + filled)
-    if (bytesRead === 0) break
-    filled += bytesRead
-  }
-  return filled
 }
 
 /** A zip archive opened for sequential reading of its members. */

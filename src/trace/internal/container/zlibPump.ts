@@ -9,17 +9,8 @@
  * in order (`InputOrder.sequential`), from its start, after the bytes already
  * taken from it to recognise its container (`InputOrder.head`).
  */
-
 import { Readable, type Transform } from "node:stream"
-import type { ReadHandle } from "./readHandle.ts"
-
-/** How a file is read: at positions (a regular file), or in order from where it stands (a pipe). */
-export interface InputOrder {
-  /** Read in order: every read continues where the last ended (the range must start at 0). */
-  readonly sequential?: boolean | undefined
-  /** Bytes already read from the start of the range, delivered before any read. */
-  readonly head?: Buffer | undefined
-}
+import type { InputOrder, ReadHandle } from "./readHandle.ts"
 
 export interface PumpOptions extends InputOrder {
   /** A transform the bytes go through before `transform` (zstd's frame splitter). */

@@ -3,14 +3,13 @@
  * `gzread` reads them) and zstd (Node's built-in zstd decompressor, fed one
  * frame at a time; see `zstdFrames.ts`).
  */
-
 import type { Transform } from "node:stream"
 import * as zlib from "node:zlib"
 import type { ByteSource } from "../source.ts"
 import { fromCodecError, traceError } from "./errors.ts"
 import { guard } from "./guard.ts"
-import type { ReadHandle } from "./readHandle.ts"
-import { type InputOrder, ZlibPump } from "./zlibPump.ts"
+import type { InputOrder, ReadHandle } from "./readHandle.ts"
+import { ZlibPump } from "./zlibPump.ts"
 import { ZstdFrameSplitter } from "./zstdFrames.ts"
 
 /** Compressed bytes read from the file per step. */
