@@ -419,7 +419,9 @@ const runSource = (
   names: ReadonlyArray<string>,
   workload: ReadonlyArray<number>,
   options: Options,
-  source: (scheduler: SchedulerOptions) => Effect.Effect<Source, AnalyzerOptionError | TraceError, Scope.Scope>
+  source: (
+    scheduler: SchedulerOptions
+  ) => Effect.Effect<Source, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope>
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const started = Date.now()

@@ -105,6 +105,25 @@ describe("memtrace (spawned)", () => {
     })
   )
 
+  it.live("-skip_instrs past an input's end: exit 1 with DynamoRIO's too-far line, not a usage error", () =>
+    Effect.gen(function* () {
+      const r = yield* memtrace([
+        "-infile",
+        `${TRACES}/drmemtrace.allasm_x86_64.trace.zip`,
+        "-tool",
+        "basic_counts",
+        "-skip_instrs",
+        "500"
+      ])
+      assert.strictEqual(r.code, 1)
+      assert.strictEqual(r.stdout, "")
+      assert.match(
+        r.stderr,
+        /^ERROR: SchedulerError: Too-far -skip_instrs for: drmemtrace\.allasm_x86_64\.trace\.zip: /
+      )
+    })
+  )
+
   it.live("an unknown tool: exit 2, one line listing the available tools", () =>
     Effect.gen(function* () {
       const r = yield* memtrace(["analyze", "--indir", `${TRACES}/drmemtrace.threadsig.x64.tracedir`, "--tool", "frob"])

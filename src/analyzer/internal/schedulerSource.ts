@@ -35,7 +35,7 @@ import type { Step as CoreStep } from "../../scheduler/internal/state.ts"
 import type { ScheduleRecord } from "../../trace/internal/scheduleFile.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
-import { AnalyzerOptionError } from "../AnalyzerError.ts"
+import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "../AnalyzerError.ts"
 import type { Plan } from "./orchestrate.ts"
 import type { OutputSource, Step } from "./outputSource.ts"
 
@@ -103,7 +103,7 @@ export const makeSchedulerSource = (
   p: Plan,
   scheduler: SchedulerOptions | undefined,
   clock: () => number = wallClockMicros
-): Effect.Effect<SchedulerSource, AnalyzerOptionError | TraceError> =>
+): Effect.Effect<SchedulerSource, AnalysisFailed | AnalyzerOptionError | TraceError> =>
   Effect.gen(function* () {
     const resolved = schedulerOptionsFor(p, scheduler)
     // 0 = the core's own logical clock.
@@ -163,6 +163,24 @@ export const makeSchedulerSource = (
       if (s._tag === "NeedData") {
         yield* supply(s.input)
         continue
+      }
+      if (s.reason === "RegionInvalid" && s.input !== undefined) {
+        // A window past an input's end is a failure of the run, not of its options: DynamoRIO's
+        // worker reports "Too-far -skip_instrs for: <input>" and the launcher exits 1.
+        const input = inputs[s.input]!
+        return yield* new AnalysisFailed({
+          failures: [
+            new ShardFailure({
+              reason: "SchedulerError",
+              worker: -1,
+              shard: p.shardType === "thread" ? s.input : -1,
+              shardType: p.shardType,
+              tid: input.info.tid,
+              input: input.info.name,
+              message: `Too-far -skip_instrs for: ${input.info.name}: ${s.detail}`
+            })
+          ]
+        })
       }
       return yield* new AnalyzerOptionError({
         option: s.option !== undefined ? `scheduler.${s.option}` : "scheduler",

@@ -126,7 +126,10 @@ export interface CoreInput {
 }
 
 /** A step of `init`: ready, or data needed, or a failure naming an option. */
-export type InitStep = { readonly _tag: "Ready" } | NeedDataStep | (ErrorStep & { readonly option?: string })
+export type InitStep =
+  | { readonly _tag: "Ready" }
+  | NeedDataStep
+  | (ErrorStep & { readonly option?: string; readonly input?: number })
 
 const readyStep = Object.freeze({ _tag: "Ready" as const })
 
@@ -516,7 +519,8 @@ export class Core {
               _tag: "Error",
               reason: "RegionInvalid",
               option: "inputs",
-              detail: `input ${inp.index}: its first region of interest starts at instruction ${inp.regionStart[0]}, past its last one (${inp.instrsDelivered})`
+              input: inp.index,
+              detail: `its first region of interest starts at instruction ${inp.regionStart[0]}, past its last one (${inp.instrsDelivered})`
             }
           }
         }
