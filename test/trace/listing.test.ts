@@ -124,6 +124,21 @@ describe("listInputs", () => {
     assert.strictEqual((await rejection(listInputs(auxOnly))).reason, "EmptyDirectory")
   })
 
+  it("a file name that is not valid UTF-8 is an IoError naming its bytes, not a missing file", async () => {
+    const dir = mkdir(join(root, "latin1"))
+    touch(join(dir, "a.trace.zip"))
+    // "é" in Latin-1: a byte that is no UTF-8 sequence. A subdirectory so named is skipped, as any.
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/caf`), Buffer.from([0xe9]), Buffer.from(".trace.zip")]), "x")
+    const error = await rejection(listInputs(dir))
+    assert.strictEqual(error.reason, "IoError")
+    assert.strictEqual(error.path, dir)
+    assert.match(error.detail, /not valid UTF-8 \(bytes 636166e92e74726163652e7a6970\)/)
+    const sub = mkdir(join(root, "latin1dir"))
+    touch(join(sub, "a.trace.zip"))
+    mkdirSync(Buffer.concat([Buffer.from(`${sub}/d`), Buffer.from([0xe9])]))
+    assert.deepStrictEqual(await listInputs(sub), [join(sub, "a.trace.zip")])
+  })
+
   it("a missing path is NotFound", async () => {
     const error = await rejection(listInputs(join(root, "missing")))
     assert.strictEqual(error.reason, "NotFound")

@@ -18,7 +18,8 @@
  *   needs DynamoRIO itself and the traced binaries.
  *
  * **Gotchas**: DynamoRIO would try to open a subdirectory as an input and
- * fail; we skip it instead.
+ * fail; we skip it instead. A file name that is not valid UTF-8 is an
+ * `IoError` naming its bytes: Node opens files by UTF-8 names.
  */
 import type { Dirent } from "node:fs"
 import { readdir, stat } from "node:fs/promises"
@@ -96,12 +97,20 @@ const traceDirFor = async (given: string): Promise<{ readonly dir: string; reado
 
 /** Files of `dir` DynamoRIO would open, sorted; subdirectories skipped. */
 const traceFiles = async (dir: string): Promise<Array<string>> => {
-  const entries: Array<Dirent> = await readdir(dir, { withFileTypes: true })
+  const entries: Array<Dirent<Buffer>> = await readdir(dir, { withFileTypes: true, encoding: "buffer" })
   const files: Array<string> = []
   for (const entry of entries) {
-    if (isAuxiliary(entry.name)) continue
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) continue
+    const name = entry.name.toString("utf8")
+    if (isAuxiliary(name) || entry.isDirectory()) continue
+    if (!Buffer.from(name, "utf8").equals(entry.name)) {
+      // Node opens files by UTF-8 names: this one would be reported missing.
+      throw traceError(
+        "IoError",
+        dir,
+        `the file name ${JSON.stringify(name)} is not valid UTF-8 (bytes ${entry.name.toString("hex")}); rename it to read this trace`
+      )
+    }
+    const path = join(dir, name)
     if (entry.isSymbolicLink() && (await isDirectory(path))) continue
     files.push(path)
   }
