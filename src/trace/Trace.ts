@@ -11,9 +11,10 @@
  * - Directories are listed as DynamoRIO does: trace files sorted by path (so
  *   input ordinals match DynamoRIO's), schedule files and logs skipped, a
  *   tracer output directory read from its `trace/` folder.
- * - Containers: `.zip` (one `chunk.NNNN` member after another), `.gz`, `.sz`
- *   (snappy framing, DynamoRIO's no-CRC chunk types included), `.zst`, `.lz4`,
- *   and uncompressed files.
+ * - Containers: `.zip` (one `chunk.NNNN` member after another), gzip (by
+ *   content: members one after another, trailing bytes that start no member
+ *   ignored, as zlib's `gzread` does), `.sz` (snappy framing, DynamoRIO's
+ *   no-CRC chunk types included), `.zst`, `.lz4`, and uncompressed files.
  * - `open` and `openFiles` open every input eagerly (as DynamoRIO does) and
  *   decode its first batch, so {@link InputInfo} already holds the thread
  *   id, version, file type and header values when they return. Opening costs

@@ -34,12 +34,13 @@
  */
 import { open as openFile } from "node:fs/promises"
 import { fromIoError, traceError } from "./container/errors.ts"
+import { openGzip } from "./container/gzip.ts"
 import { openLz4 } from "./container/lz4.ts"
 import { openRaw } from "./container/raw.ts"
 import { type ReadHandle, readFully, stdinHandle } from "./container/readHandle.ts"
 import { openSnappy } from "./container/snappy.ts"
 import { openZip, readZipMembers } from "./container/zip.ts"
-import { openGzip, openZstd } from "./container/zlibStream.ts"
+import { openZstd } from "./container/zlibStream.ts"
 
 export type ContainerKind = "zip" | "gzip" | "snappy" | "zstd" | "lz4" | "raw"
 

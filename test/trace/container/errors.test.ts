@@ -12,6 +12,7 @@ import { openSource, readZipComponents } from "../../../src/trace/internal/sourc
 import type { TraceError } from "../../../src/trace/TraceError.ts"
 import {
   failureOf,
+  gzipWithHeader,
   rejection,
   run,
   SNAPPY_STREAM_ID,
@@ -212,6 +213,33 @@ describe("gzip", () => {
     bad[bad.length - 6]! ^= 0xff
     const path = file("badcrc.trace.gz", bad)
     expectError(await failure(path), "BadChecksum", path)
+  })
+
+  it("a member's trailer cut short is Truncated; a wrong length is BadChecksum; a wrong header CRC too", async () => {
+    const cut = file("cuttrailer.trace.gz", gz.subarray(0, gz.length - 3))
+    expectError(await failure(cut), "Truncated", cut)
+    const bad = Buffer.from(gz)
+    bad[bad.length - 2]! ^= 0xff
+    const length = file("badlength.trace.gz", bad)
+    const error = await failure(length)
+    expectError(error, "BadChecksum", length)
+    assert.match(error.detail, /incorrect length check in member 1/)
+    const headed = gzipWithHeader(data)
+    headed[10 + 2 + 300 + 10 + 10]! ^= 0xff // the header CRC's low byte
+    const hcrc = file("badhcrc.trace.gz", headed)
+    expectError(await failure(hcrc), "BadChecksum", hcrc)
+  })
+
+  it("a second member that is cut short or corrupt is an error, not ignored", async () => {
+    const second = gzipSync(data)
+    const cut = file("cutsecond.trace.gz", Buffer.concat([gz, second.subarray(0, 40)]))
+    expectError(await failure(cut), "Truncated", cut, { offset: data.length })
+    const method = Buffer.from(second)
+    method[2] = 7
+    const path = file("badsecond.trace.gz", Buffer.concat([gz, method]))
+    const error = await failure(path)
+    expectError(error, "Corrupt", path, { offset: data.length })
+    assert.match(error.detail, new RegExp(`unknown compression method \\(file byte ${gz.length + 2}\\)`))
   })
 
   it("a bad header after the magic is Corrupt", async () => {

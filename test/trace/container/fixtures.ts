@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { crc32, deflateRawSync } from "node:zlib"
 import { crc32c } from "@node-rs/crc32"
 import { compressSync } from "snappy"
 import type { ByteSource, SourceChunk } from "../../../src/trace/internal/source.ts"
@@ -215,4 +216,27 @@ export const snappyFrames = (data: Uint8Array): { readonly file: Uint8Array; rea
 /** Runs a command-line tool, failing loudly (the tests need python3, lz4 and zstd on PATH). */
 export const run = (command: string, args: ReadonlyArray<string>): void => {
   execFileSync(command, args, { stdio: ["ignore", "ignore", "pipe"] })
+}
+
+/**
+ * One gzip member of `data` whose header has every optional field: an extra field of `extraLength`
+ * bytes, a name, a comment and a header CRC (Node's gzip writes none of them).
+ */
+export const gzipWithHeader = (data: Uint8Array, extraLength = 300): Buffer => {
+  const fixed = Buffer.from([0x1f, 0x8b, 8, 0x02 | 0x04 | 0x08 | 0x10, 0, 0, 0, 0, 0, 3])
+  const xlen = Buffer.alloc(2)
+  xlen.writeUInt16LE(extraLength)
+  const header = Buffer.concat([
+    fixed,
+    xlen,
+    Buffer.alloc(extraLength, 0x41),
+    Buffer.from("trace.raw\0"),
+    Buffer.from("a comment\0")
+  ])
+  const hcrc = Buffer.alloc(2)
+  hcrc.writeUInt16LE(crc32(header) & 0xffff)
+  const trailer = Buffer.alloc(8)
+  trailer.writeUInt32LE(crc32(data) >>> 0, 0)
+  trailer.writeUInt32LE(data.length % 4294967296, 4)
+  return Buffer.concat([header, hcrc, deflateRawSync(data), trailer])
 }

@@ -8,6 +8,7 @@ import { afterAll } from "vitest"
 import { type ContainerKind, openSource } from "../../../src/trace/internal/source.ts"
 import {
   drain,
+  gzipWithHeader,
   randomBytes,
   run,
   SNAPPY_STREAM_ID,
@@ -59,6 +60,32 @@ describe("round trips", () => {
     const multi = join(dir, "multi.trace")
     writeFileSync(multi, Buffer.concat([gzipSync(data.subarray(0, 500_000)), gzipSync(data.subarray(500_000))]))
     await readsBack(multi, "gzip", data)
+  })
+
+  it("gzip as gzread reads it: empty members, header fields, and trailing bytes that start no member ignored", async () => {
+    const half = data.subarray(0, 700_000)
+    const members = [gzipSync(half), gzipSync(new Uint8Array(0)), gzipWithHeader(data.subarray(700_000))]
+    const whole = Buffer.concat(members)
+    const tails: ReadonlyArray<[string, Uint8Array]> = [
+      ["none", new Uint8Array(0)],
+      ["text", Buffer.from("trailing garbage\n")],
+      ["a lone 1f", Buffer.from([0x1f])],
+      ["1f then not 8b", Buffer.from([0x1f, 0x8c, 8, 0, 0, 0, 0, 0, 0, 3])],
+      ["zeros", new Uint8Array(4096)]
+    ]
+    for (const [name, tail] of tails) {
+      const path = join(dir, `tail-${name.replace(/ /g, "-")}.trace.gz`)
+      writeFileSync(path, Buffer.concat([whole, tail]))
+      await readsBack(path, "gzip", data)
+    }
+  })
+
+  it("a gzip file of many small members reads whole", async () => {
+    const path = join(dir, "many.trace.gz")
+    const parts: Array<Uint8Array> = []
+    for (let at = 0; at < data.length; at += 7_200) parts.push(gzipSync(data.subarray(at, at + 7_200)))
+    writeFileSync(path, Buffer.concat(parts))
+    await readsBack(path, "gzip", data)
   })
 
   it("gzip written by the gzip tool", async () => {

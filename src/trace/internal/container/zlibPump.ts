@@ -69,7 +69,8 @@ export class ZlibPump {
       signal()
     })
     transform.on("error", (e) => {
-      if (!this.failed) {
+      // After its end a transform has delivered everything: input written past a raw inflater's end is not an error.
+      if (!this.failed && !this.ended) {
         this.failed = true
         this.failure = e
       }

@@ -1,7 +1,7 @@
 /**
- * Single-stream zlib containers: gzip (any number of members, as zlib's
- * `gzread` reads them) and zstd (Node's built-in zstd decompressor, fed one
- * frame at a time; see `zstdFrames.ts`).
+ * Single-stream zlib containers: zstd (Node's built-in zstd decompressor, fed
+ * one frame at a time; see `zstdFrames.ts`), and gzip read in order from a
+ * pipe (`gzip.ts` reads gzip files).
  */
 import type { Transform } from "node:stream"
 import * as zlib from "node:zlib"
@@ -14,9 +14,6 @@ import { ZstdFrameSplitter } from "./zstdFrames.ts"
 
 /** Compressed bytes read from the file per step. */
 const READ_SIZE = 64 * 1024
-
-export const openGzip = (path: string, handle: ReadHandle, chunkSize: number, order?: InputOrder): ByteSource =>
-  openZlibStream(path, "gzip", handle, zlib.createGunzip({ chunkSize }), order)
 
 export const openZstd = (path: string, handle: ReadHandle, chunkSize: number, order?: InputOrder): ByteSource => {
   if (typeof zlib.createZstdDecompress !== "function") {
@@ -33,7 +30,8 @@ export const openZstd = (path: string, handle: ReadHandle, chunkSize: number, or
   )
 }
 
-const openZlibStream = (
+/** A decompressor over the whole file, from its start: one stream of pieces, no components. */
+export const openZlibStream = (
   path: string,
   container: "gzip" | "zstd",
   handle: ReadHandle,
