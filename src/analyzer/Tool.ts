@@ -65,6 +65,13 @@ export interface ShardInfo {
    * records come from every core): `outputCpuids[ctx.output]`.
    */
   readonly outputCpuids?: ReadonlyArray<number> | undefined
+  /**
+   * Set in serial runs (one stream interleaving every shard, DynamoRIO's
+   * serial mode): how many shards of this tool the stream has started so
+   * far, this one included. DynamoRIO's tools see it as the size of their
+   * map of shards, and some checks change once it passes 1.
+   */
+  readonly serialShards?: (() => number) | undefined
 }
 
 /**

@@ -202,7 +202,8 @@ export const toolOptions = (
       // when there is one, and tolerates a missing end when the run stops early.
       return {
         serialSchedule: serialScheduleOf(o),
-        traceIncomplete: o.skipRecords > 0 || o.exitAfterRecords > 0
+        traceIncomplete: o.skipRecords > 0 || o.exitAfterRecords > 0 || o.skipInstrs > 0 || o.exitAfterInstrs > 0,
+        abortOnInvariantError: o.abortOnInvariantError
       }
     default:
       return {}

@@ -320,6 +320,14 @@ export const table = [
     "tools",
     "schedule_stats prints a letter every N instructions"
   ),
+  spec(
+    "abortOnInvariantError",
+    "abort_on_invariant_error",
+    V.bool,
+    true,
+    "tools",
+    "invariant_checker fails the run at the first violation (otherwise it lists them all)"
+  ),
   // Cache simulator.
   spec("l1iSize", "L1I_size", V.bytesize, 32 * 1024, "cache", "L1 instruction cache size"),
   spec("l1dSize", "L1D_size", V.bytesize, 32 * 1024, "cache", "L1 data cache size"),
@@ -869,7 +877,6 @@ export const unsupported: ReadonlySet<string> = new Set([
   "L0_filter",
   "L0_filter_until_instrs",
   "LL_miss_file",
-  "abort_on_invariant_error",
   "add_noise_generator",
   "align_endpoints",
   "alt_module_dir",

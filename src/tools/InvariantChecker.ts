@@ -40,7 +40,13 @@
  *   control flow.
  * - DynamoRIO aborts at the first violation by default; this tool lists them
  *   all (up to `maxReported` per shard, the count stays exact) unless
- *   `abortOnInvariantError`, which fails the shard at the first one.
+ *   `abortOnInvariantError`, which fails the shard at the first one. The
+ *   command line follows DynamoRIO (`-abort_on_invariant_error`, on by
+ *   default).
+ * - The file type the checks compare content with is the stream's (the
+ *   reader's, `RecordBatch.filetype`) when no FILETYPE marker comes first,
+ *   as after a skip. On a serial stream, ordinals are checked only until a
+ *   second shard starts (`ShardInfo.serialShards`), as in DynamoRIO.
  * - DynamoRIO's stream header values follow the latest marker, so its
  *   "Stream interface … != trace marker" checks only catch reader bugs; here
  *   a header marker that contradicts the input's first one is reported.
@@ -193,7 +199,8 @@ export const make = (options?: Input<Options>): Tool.Tool<State, ShardResult, Re
           traceIncomplete: o.traceIncomplete,
           // In abort mode the first violation is the error: keep it.
           maxReported: o.abortOnInvariantError ? Math.max(1, o.maxReported) : o.maxReported,
-          abortOnError: o.abortOnInvariantError
+          abortOnError: o.abortOnInvariantError,
+          ordinalChecks: info.serialShards === undefined ? undefined : () => info.serialShards!() <= 1
         }
         return new ShardChecker(opts)
       })

@@ -73,12 +73,13 @@ export const MIN_CAPACITY = 16
 export const ENCODING_BYTES_PER_RECORD = 16
 
 // length, input, firstRecordOrdinal, instrOrdinalBefore, capacity, encodingCapacity,
-// then the marker index: valid (1), markers, instructions, all canonical (1).
-const HEADER_SLOTS = 10
+// then the marker index: valid (1), markers, instructions, all canonical (1); then the input's file type.
+const HEADER_SLOTS = 11
 const H_INDEXED = 6
 const H_MARKERS = 7
 const H_INSTRS = 8
 const H_CANONICAL = 9
+const H_FILETYPE = 10
 
 /** Markers a batch's index can hold: a batch with more is not indexed. @category constants */
 export const markerIndexCapacity = (capacity: number): number => Math.max(8, capacity >> 2)
@@ -175,6 +176,7 @@ export const make = (
   batch.header[2] = 1
   batch.header[4] = capacity
   batch.header[5] = encodingCapacity
+  batch.header[H_FILETYPE] = -1
   return batch
 }
 
@@ -276,6 +278,20 @@ export const setOrigin = (
   batch.header[1] = inputOrdinal
   batch.header[2] = firstRecord
   batch.header[3] = instrsBefore
+}
+
+/**
+ * The file type of the input the batch was read from (`FileType` bits), as
+ * its reader knew it: DynamoRIO's stream `get_filetype()`, which still holds
+ * after a skip past the header's FILETYPE marker. -1 when unknown (batches
+ * the scheduler or a tool made).
+ *
+ * @category getters
+ */
+export const filetype = (batch: RecordBatch): number => batch.header[H_FILETYPE]!
+/** @category mutations */
+export const setFiletype = (batch: RecordBatch, filetype: number): void => {
+  batch.header[H_FILETYPE] = filetype
 }
 
 /** True if the batch can take `n` more records. @category getters */
@@ -382,5 +398,6 @@ export const slice = (batch: RecordBatch, start: number, end: number): RecordBat
   out.header[1] = batch.header[1]!
   out.header[2] = batch.header[2]! + start
   out.header[3] = instrs
+  out.header[H_FILETYPE] = batch.header[H_FILETYPE]!
   return out
 }

@@ -210,4 +210,40 @@ describe("Analyze", () => {
       )
     })
   )
+
+  describe("invariant_checker's options", () => {
+    it.effect("-abort_on_invariant_error (DynamoRIO's default): the first violation fails the run", () =>
+      Effect.gen(function* () {
+        const e = yield* Effect.flip(run(`-infile ${SMALL} -tool invariant_checker`))
+        assert.strictEqual(e._tag, "AnalysisFailed")
+        if (e._tag === "AnalysisFailed") {
+          assert.strictEqual(e.failures.length, 1)
+          assert.strictEqual(e.failures[0]!.reason, "ToolError")
+          assert.strictEqual(e.failures[0]!.record, 232)
+          assert.match(e.failures[0]!.message, /ref # 232 .*: Missing cache line marker$/)
+        }
+      })
+    )
+
+    it.effect("-no_abort_on_invariant_error lists every violation and succeeds, as DynamoRIO does", () =>
+      Effect.gen(function* () {
+        const out = yield* run(`-infile ${SMALL} -tool invariant_checker -no_abort_on_invariant_error`)
+        assert.match(out.text, /Missing cache line marker\n.*Missing page size marker\nFound 2 invariant errors\n/)
+      })
+    )
+
+    it("every window option makes the trace incomplete, as DynamoRIO's analyzer_multi says", () => {
+      for (const [extra, incomplete] of [
+        ["", false],
+        ["-skip_instrs 5", true],
+        ["-exit_after_instrs 5", true],
+        ["-skip_records 5", true],
+        ["-exit_after_records 5", true]
+      ] as const) {
+        const o = Analyze.toolOptions("invariant_checker", options(`-infile ${SMALL} ${extra}`.trim()), true)
+        assert.strictEqual(o.traceIncomplete, incomplete, extra)
+        assert.strictEqual(o.abortOnInvariantError, true)
+      }
+    })
+  })
 })

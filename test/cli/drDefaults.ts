@@ -53,6 +53,7 @@ export const drDefaults = (inputs: ReadonlyArray<Options.Input>): Options.Option
   reuseDistanceLimit: 0,
   reuseHistogramBinMultiplier: 1.0,
   scheduleStatsPrintEvery: 500_000,
+  abortOnInvariantError: true,
   l1iSize: 32768,
   l1dSize: 32768,
   l1iAssoc: 8,

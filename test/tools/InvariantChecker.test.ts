@@ -446,6 +446,32 @@ describe("invariant_checker", () => {
         })
     )
 
+    it.effect("a serial run of a core-sharded-on-disk trace: ordinals are not checked once a second shard starts", () =>
+      Effect.gen(function* () {
+        // The serial stream's ordinals are the whole stream's: DynamoRIO checks them only while one shard is known.
+        const r = yield* Analyzer.run(TRACE_PATHS["threadsig-core-sharded"]!, {
+          tools: [InvariantChecker.make()],
+          jobs: 0
+        })
+        assert.strictEqual(r.mode, "serial")
+        assert.strictEqual(r.tools[0]!.text, "Trace invariant checks passed\n")
+      })
+    )
+
+    it.effect("after -skip_instrs, the file type is the stream's: no filetype-vs-content failures", () =>
+      Effect.gen(function* () {
+        // The skip passes the FILETYPE marker; threadsig has syscall numbers and blocking syscalls (0xe40).
+        for (const jobs of [2, 0]) {
+          const r = yield* Analyzer.run(TRACE_PATHS.threadsig!, {
+            tools: [InvariantChecker.make({ traceIncomplete: true })],
+            skipInstrs: 1000,
+            jobs
+          })
+          assert.strictEqual(r.tools[0]!.text, "Trace invariant checks passed\n", `jobs ${jobs}`)
+        }
+      })
+    )
+
     it.effect("the kernel template files pass: DynamoRIO's syscall_file_invariants and switch_file_invariants", () =>
       Effect.gen(function* () {
         for (const file of ["mock_syscall_sequences.x64", "mock_switch_sequences.x64.zip"]) {

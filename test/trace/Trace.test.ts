@@ -192,6 +192,21 @@ describe("Trace.open on the shipped traces", () => {
     })
   )
 
+  it.effect("every batch carries its input's file type (the stream's), slices too; a made batch has none", () =>
+    Effect.gen(function* () {
+      const path = `${TRACES}/drmemtrace.threadsig.x64.tracedir/drmemtrace.threadsig.872905.5783.trace.zip`
+      const input = yield* Trace.openFile(path, 0, { batchCapacity: 100 })
+      assert.strictEqual(input.info.filetype, 0xe40)
+      const batches = yield* Trace.readAll(input)
+      assert.isAbove(batches.length, 900)
+      for (const b of batches) assert.strictEqual(RecordBatch.filetype(b), 0xe40)
+      assert.strictEqual(RecordBatch.filetype(RecordBatch.slice(batches[5]!, 10, 20)), 0xe40)
+      assert.strictEqual(RecordBatch.filetype(RecordBatch.make(16)), -1)
+      const [memory] = Trace.decodeSync(S.encode(S.thread(42, [S.instr(0x10), S.exit(42)], { filetype: 0x40 })))
+      assert.strictEqual(RecordBatch.filetype(memory!), 0x40)
+    })
+  )
+
   it.effect("fromEntries reads synthetic inputs through the same decoder", () =>
     Effect.gen(function* () {
       const input = yield* Trace.fromEntries(S.thread(42, [S.timestamp(9), S.instr(0x10), S.exit(42)]), {

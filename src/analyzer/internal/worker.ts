@@ -257,6 +257,7 @@ export class WorkerCore {
         shardType: this.config.shardType,
         serial,
         outputCount: this.config.outputCount,
+        ...(this.config.serial ? { serialShards: () => map.size } : {}),
         ...(this.config.shardType === "core" && this.config.outputCpuid !== undefined
           ? serial
             ? { outputCpuids: Array.from({ length: this.config.outputCount }, (_, o) => this.config.outputCpuid!(o)) }

@@ -250,6 +250,7 @@ export class InputReader {
       }
     }
     if (RecordBatch.length(batch) === 0 && this.ended) return undefined
+    if (d.foundFiletype) RecordBatch.setFiletype(batch, d.filetype)
     return batch
   }
 

@@ -9,7 +9,7 @@
  */
 import type { BatchContext } from "../../../analyzer/Tool.ts"
 import { FileType, MarkerType, TraceType, TraceVersion } from "../../../trace/Record.ts"
-import type { RecordBatch } from "../../../trace/RecordBatch.ts"
+import { filetype as batchFiletype, type RecordBatch } from "../../../trace/RecordBatch.ts"
 
 const TWO32 = 4294967296
 /** `func_trace_t::TRACE_FUNC_ID_SYSCALL_BASE` on 64-bit hosts (2^32). */
@@ -101,6 +101,11 @@ export interface CheckerOptions {
   readonly traceIncomplete: boolean
   readonly maxReported: number
   readonly abortOnError: boolean
+  /**
+   * Whether the stream ordinal checks run: DynamoRIO skips them on a serial stream once it has seen a
+   * second shard (its ordinals are the whole stream's). Undefined: always.
+   */
+  readonly ordinalChecks?: (() => boolean) | undefined
 }
 
 const HEADER_FILETYPE = 0
@@ -133,6 +138,8 @@ export class ShardChecker {
   private lastTsHi = 0
   private lastTsLo = 0
   fileType = 0
+  /** The file type is known (read ahead, or from the reader's stream state). */
+  private fileTypeKnown = false
   private traceVersion = 0
   private prevType = 0
   private prevMarker = 0
@@ -336,9 +343,16 @@ export class ShardChecker {
       for (let k = start; k < end && k < start + 16; k++) {
         if (types[k] === TraceType.MARKER && sizes[k] === MarkerType.FILETYPE) {
           this.fileType = addrHi[k]! * TWO32 + addrLo[k]!
+          this.fileTypeKnown = true
           break
         }
       }
+    }
+    if (!this.fileTypeKnown && batchFiletype(batch) >= 0) {
+      // No FILETYPE marker ahead (a skip went past the header, or the first batches were the scheduler's):
+      // the reader's, as DynamoRIO's checker takes the stream's at a skip.
+      this.fileType = batchFiletype(batch)
+      this.fileTypeKnown = true
     }
     // The input's instruction ordinal before batch[start] (thread shards and cores on disk).
     // Segments of one batch come in order: resume the count where the last call ended.
@@ -353,6 +367,7 @@ export class ShardChecker {
       for (; k < start; k++) if (isInstrType(types[k]!)) inputInstrs++
     }
     const inputRefBase = ctx.inputRecordsBefore - start
+    const checkOrdinals = opts.ordinalChecks?.() ?? true
     for (let i = start; i < end; i++) {
       const t = types[i]!
       const tid = tids[i]!
@@ -422,7 +437,7 @@ export class ShardChecker {
         }
       }
       if (this.instrCount <= 1 && !this.skippedInstrs && this.streamInstr > 1) this.skippedInstrs = true
-      if (!this.skippedInstrs) {
+      if (!this.skippedInstrs && checkOrdinals) {
         if (opts.traceIncomplete && !this.adjustedOrdinals && this.refCount < this.streamRef) {
           // Records were skipped from the start (-skip_records).
           this.refCount = this.streamRef
@@ -478,6 +493,7 @@ export class ShardChecker {
         switch (mt) {
           case MarkerType.FILETYPE:
             this.fileType = hi * TWO32 + lo
+            this.fileTypeKnown = true
             this.checkHeader(ctx.input, HEADER_FILETYPE, this.fileType, i)
             if (!((this.fileType & FileType.WHOLE_SYSTEM) === 0 || (this.fileType & FileType.KERNEL_SYSCALLS) === 0))
               this.fail("Trace cannot have both whole_system and kernel_syscalls bit set", i)
