@@ -13,6 +13,10 @@
  *   per failure, naming shard, input, tool and record when known); 2 usage
  *   error (one `ERROR: Usage error: …` line naming the option); 130
  *   interrupted (left to the runtime's teardown).
+ * - A tool that refuses its options when built (`ToolOptionError`) names the
+ *   library option (`histogram: lineSize must be a power of two`); the line
+ *   names the command-line option instead, as typed (`-line_size` or
+ *   `--line-size`), through {@link toolOptionKeys}.
  * - No stack trace is printed unless `-verbose`/`--verbose` is above 0.
  *
  * @since 0.1.0
@@ -23,6 +27,7 @@ import { type CliError, CliOutput, Command } from "effect/cli"
 import * as Effect from "effect/Effect"
 import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type { ToolOptionError } from "../tools/Registry.ts"
 import * as Info from "../trace/Info.ts"
 import type * as Analyze from "./Analyze.ts"
 import * as Commands from "./Commands.ts"
@@ -51,6 +56,36 @@ export const ExitCode = {
 } as const
 
 const USAGE_TAGS = new Set(["UsageError", "AnalyzerOptionError", "ToolOptionError", "UnknownTool"])
+
+/**
+ * For each tool (by registry name), the command-line option behind each
+ * library option its usage errors may name: the inverse of
+ * `Analyze.toolOptions`. Tools word those errors `<tool>: <option> …`
+ * (`histogram: lineSize must be a power of two, got 48`); the library keeps
+ * its own names, the CLI shows the option as the user typed it.
+ *
+ * @internal
+ */
+export const toolOptionKeys: Readonly<Record<string, Readonly<Record<string, Options.Key>>>> = {
+  histogram: { lineSize: "lineSize" },
+  reuse_distance: { lineSize: "lineSize", histogramBinMultiplier: "reuseHistogramBinMultiplier" },
+  reuse_time: { lineSize: "lineSize" },
+  schedule_stats: { printEvery: "scheduleStatsPrintEvery" },
+  cache_simulator: { skipRefs: "skipRefs", warmupRefs: "warmupRefs", simRefs: "simRefs" },
+  TLB: { skipRefs: "skipRefs", warmupRefs: "warmupRefs", simRefs: "simRefs" }
+}
+
+/** A tool's usage error with the library option it names replaced by the command-line option. */
+const toolOptionLine = (error: { readonly tool: string; readonly message: string }, style: Options.Style): string => {
+  const prefix = `${error.tool}: `
+  const keys = toolOptionKeys[error.tool]
+  if (keys === undefined || !error.message.startsWith(prefix)) return error.message
+  const rest = error.message.slice(prefix.length)
+  const field = /^\w+/.exec(rest)?.[0] ?? ""
+  return Object.hasOwn(keys, field)
+    ? `${prefix}${Options.optionName(keys[field]!, style)}${rest.slice(field.length)}`
+    : error.message
+}
 
 const isTagged = (u: unknown): u is { readonly _tag: string; readonly message: string } =>
   typeof u === "object" && u !== null && "_tag" in u && typeof (u as { _tag: unknown })._tag === "string"
@@ -168,14 +203,15 @@ const viewOptions = (request: Commands.ViewRequest): Result.Result<Options.Optio
   })
 }
 
-const report = (error: unknown, verbose: boolean): Effect.Effect<number> =>
+const report = (error: unknown, verbose: boolean, style: Options.Style): Effect.Effect<number> =>
   Effect.gen(function* () {
     if (isTagged(error) && error._tag === "ShowHelp") {
       // effect/cli already printed the help or the parse errors.
       return ExitCode.usage
     }
     if (isTagged(error) && USAGE_TAGS.has(error._tag)) {
-      yield* Console.error(`ERROR: Usage error: ${error.message}`)
+      const message = error._tag === "ToolOptionError" ? toolOptionLine(error as ToolOptionError, style) : error.message
+      yield* Console.error(`ERROR: Usage error: ${message}`)
       return ExitCode.usage
     }
     if (isTagged(error)) {
@@ -204,7 +240,8 @@ const reportDefect = (defect: unknown, verbose: boolean): Effect.Effect<number> 
  */
 export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, Command.Environment> => {
   const verbose = verboseRequested(argv)
-  const program: Effect.Effect<number, unknown, Command.Environment> = DrArgs.isDrForm(argv)
+  const drForm = DrArgs.isDrForm(argv)
+  const program: Effect.Effect<number, unknown, Command.Environment> = drForm
     ? DrArgs.wantsHelp(argv)
       ? Console.log(DrArgs.usage().trimEnd()).pipe(Effect.as(ExitCode.ok))
       : argv.includes("-version")
@@ -228,7 +265,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
         )
       })
   return program.pipe(
-    Effect.catch((e) => report(e, verbose)),
+    Effect.catch((e) => report(e, verbose, drForm ? "dr" : "modern")),
     Effect.catchDefect((d) => reportDefect(d, verbose))
   )
 }

@@ -33,6 +33,12 @@
  *   seeded) and RRIP, configuration files (`-config_file`), coherence,
  *   inclusive/exclusive hierarchies, miss files and `-use_physical` are not
  *   offered.
+ * - Sizes, associativities and the line size must be below 2^31 (DynamoRIO
+ *   passes them as `int`; larger ones fail its init, even those its
+ *   conversion wraps to a small size): `make` refuses them with DynamoRIO's
+ *   "failed to initialize" message before anything is allocated. Each cache
+ *   costs 12 bytes per line, allocated when a shard starts (a 1 GiB LLC of
+ *   64-byte lines: 192 MiB).
  * - Numbers print without digit grouping, as DynamoRIO does in the C locale;
  *   set `digitSeparator` to mimic another locale.
  * - In core-sharded runs a core's header lists its cpu id: the output ordinal
@@ -46,7 +52,7 @@ import * as Schema from "effect/Schema"
 import type * as Tool from "../analyzer/Tool.ts"
 import { CacheSimulation } from "./internal/cache/CacheSimulation.ts"
 import { coreHeader } from "./internal/cache/CoreMap.ts"
-import { geometryProblem } from "./internal/cache/Device.ts"
+import { geometryProblem, INT_MAX } from "./internal/cache/Device.ts"
 import { addStats, type DeviceStats, description, printStats, statsOf } from "./internal/cache/report.ts"
 import {
   invalidOptions,
@@ -197,16 +203,16 @@ export const validate = (o: Options): SimulatorError | undefined => {
     if (!isCount(v)) return invalid(`${k} must be a non-negative integer`)
   }
   if (!(o.warmupFraction >= 0 && o.warmupFraction <= 1)) return invalid("warmup fraction must be within [0, 1]")
-  if (o.warmupRefs > 0 && o.warmupFraction > 0)
-    return invalid("Usage error: Either warmup_refs OR warmup_fraction can be set")
+  if (o.warmupRefs > 0 && o.warmupFraction > 0) return invalid("Either warmup_refs OR warmup_fraction can be set")
   if (o.dataPrefetcher !== "nextline" && o.dataPrefetcher !== "none") {
     return invalid(` unknown data_prefetcher: '${String(o.dataPrefetcher)}'`)
   }
   const policyOk = o.replacePolicy === "LRU" || o.replacePolicy === "LFU" || o.replacePolicy === "FIFO"
-  const lines = (size: number) => (o.lineSize >= 1 ? Math.floor(size / o.lineSize) : 0)
+  // DynamoRIO passes sizes as `int`: from 2^31 on they are negative (or wrap) and no lines fit.
+  const lines = (size: number) => (o.lineSize >= 1 && size <= INT_MAX ? Math.floor(size / o.lineSize) : 0)
   if (!policyOk || o.lineSize < 1 || geometryProblem(o.llAssoc, o.lineSize, lines(o.llSize)) !== undefined) {
     return invalid(
-      "Usage error: failed to initialize LL cache.  Ensure size divided by associativity is a power of 2, " +
+      "failed to initialize LL cache.  Ensure size divided by associativity is a power of 2, " +
         "that the total size is a multiple of the line size, and that any miss file path is writable."
     )
   }
@@ -215,7 +221,7 @@ export const validate = (o: Options): SimulatorError | undefined => {
     geometryProblem(o.l1dAssoc, o.lineSize, lines(o.l1dSize)) !== undefined
   ) {
     return invalid(
-      "Usage error: failed to initialize L1 caches.  Ensure sizes divided by associativities are powers of 2 " +
+      "failed to initialize L1 caches.  Ensure sizes divided by associativities are powers of 2 " +
         "and that the total sizes are multiples of the line size."
     )
   }

@@ -211,6 +211,8 @@ const print = (r: Result): string => {
 
 /**
  * A histogram tool with the given options (missing or undefined ones take {@link defaults}).
+ * Throws a `RangeError` worded `histogram: lineSize …` (the option named as
+ * here; the CLI shows `-line_size`) when `lineSize` is not a power of two.
  *
  * @category constructors
  */

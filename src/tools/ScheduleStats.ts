@@ -273,7 +273,9 @@ const toData = (s: CoreState): CoreData => {
 }
 
 /**
- * Builds the tool.
+ * Builds the tool. Throws a `RangeError` worded `schedule_stats: printEvery …`
+ * (the option named as here; the CLI shows `-schedule_stats_print_every`)
+ * when `printEvery` is not a positive integer.
  *
  * @category constructors
  */

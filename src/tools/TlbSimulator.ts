@@ -21,6 +21,10 @@
  * - DynamoRIO remembers the core of the last record's thread even in core
  *   shards, so a thread seen on two outputs back to back stays on the first
  *   one's TLBs; this is reproduced.
+ * - Entry counts, associativities and the page size must be below 2^31
+ *   (DynamoRIO's `int`): `make` refuses larger ones with DynamoRIO's "failed
+ *   to initialize" message before anything is allocated. Each TLB costs 20
+ *   bytes per entry, per core, allocated when a shard starts.
  * - BIT_PLRU (randomly seeded in DynamoRIO), `-use_physical` and
  *   `-v2p_file` are not offered.
  *
@@ -135,8 +139,7 @@ export const validate = (o: Options): SimulatorError | undefined => {
     if (!Number.isInteger(v) || v < 0) return invalid(`${k} must be a non-negative integer`)
   }
   if (!(o.warmupFraction >= 0 && o.warmupFraction <= 1)) return invalid("warmup fraction must be within [0, 1]")
-  if (o.warmupRefs > 0 && o.warmupFraction > 0)
-    return invalid("Usage error: Either warmup_refs OR warmup_fraction can be set")
+  if (o.warmupRefs > 0 && o.warmupFraction > 0) return invalid("Either warmup_refs OR warmup_fraction can be set")
   const policyOk = o.replacePolicy === "LRU" || o.replacePolicy === "LFU" || o.replacePolicy === "FIFO"
   const levels = [
     ["itlbs_", o.l1iAssoc, o.l1iEntries],
@@ -145,9 +148,7 @@ export const validate = (o: Options): SimulatorError | undefined => {
   ] as const
   for (const [name, assoc, entries] of levels) {
     if (!policyOk || geometryProblem(assoc, o.pageSize, entries) !== undefined) {
-      return invalid(
-        `Usage error: failed to initialize ${name}. Ensure (entry number / associativity) is a power of 2.`
-      )
+      return invalid(`failed to initialize ${name}. Ensure (entry number / associativity) is a power of 2.`)
     }
   }
   return undefined

@@ -299,15 +299,38 @@ describe("options and errors", () => {
   const failure = (options: Partial<CacheSimulator.Options>) =>
     Effect.runSync(Effect.flip(CacheSimulator.make(options)))
 
-  it("rejects impossible geometries with DynamoRIO's usage messages", () => {
-    assert.isTrue(failure({ llSize: 3000 }).detail.startsWith("Usage error: failed to initialize LL cache."))
-    assert.isTrue(failure({ l1dAssoc: 3 }).detail.startsWith("Usage error: failed to initialize L1 caches."))
-    assert.isTrue(failure({ lineSize: 48 }).detail.startsWith("Usage error: failed to initialize LL cache."))
+  it("rejects impossible geometries with DynamoRIO's usage messages, without its `Usage error: ` prefix", () => {
+    assert.isTrue(failure({ llSize: 3000 }).detail.startsWith("failed to initialize LL cache."))
+    assert.isTrue(failure({ l1dAssoc: 3 }).detail.startsWith("failed to initialize L1 caches."))
+    assert.isTrue(failure({ lineSize: 48 }).detail.startsWith("failed to initialize LL cache."))
+    assert.strictEqual(
+      failure({ l1dSize: 100 }).message,
+      "cache_simulator: failed to initialize L1 caches.  Ensure sizes divided by associativities are powers of 2 " +
+        "and that the total sizes are multiples of the line size."
+    )
     assert.strictEqual(
       failure({ warmupRefs: 5, warmupFraction: 0.5 }).detail,
-      "Usage error: Either warmup_refs OR warmup_fraction can be set"
+      "Either warmup_refs OR warmup_fraction can be set"
     )
     assert.strictEqual(failure({ cores: 0 }).reason, "InvalidOptions")
+  })
+
+  it("rejects sizes, associativities and line sizes from 2^31 on (DynamoRIO's int) when built, not when run", () => {
+    // DynamoRIO passes them to cache_t::init as int: negative (or wrapped) values fail its init.
+    const ll = (o: Partial<CacheSimulator.Options>) => failure(o).detail.startsWith("failed to initialize LL cache.")
+    const l1 = (o: Partial<CacheSimulator.Options>) => failure(o).detail.startsWith("failed to initialize L1 caches.")
+    assert.isTrue(ll({ llSize: 2 ** 31 }))
+    assert.isTrue(ll({ llSize: 64 * 2 ** 30 }))
+    assert.isTrue(ll({ llSize: 1024 * 2 ** 30 }))
+    assert.isTrue(ll({ llSize: 2 ** 32 + 8 * 2 ** 20 }))
+    assert.isTrue(ll({ llAssoc: 2 ** 32 - 1 }))
+    assert.isTrue(ll({ lineSize: 2 ** 31 }))
+    assert.isTrue(l1({ l1iSize: 2 ** 31 }))
+    assert.isTrue(l1({ l1dSize: 4 * 2 ** 30 }))
+    assert.isTrue(l1({ l1dAssoc: 2 ** 31 }))
+    // The largest that pass stay valid: a 1 GiB LLC, 2^30 - 1 bytes short of the limit.
+    const big = make({ llSize: 2 ** 30, llAssoc: 16 })
+    assert.strictEqual(big.name, "cache_simulator")
   })
 
   it("treats options set to undefined as unspecified", () => {

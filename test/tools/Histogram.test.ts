@@ -104,6 +104,11 @@ describe("histogram", () => {
       run(threads, { lineSize: undefined, reportTop: undefined }).text,
       runEntriesSync(Histogram.histogram, threads).text
     )
-    assert.throws(() => Histogram.make({ lineSize: 48 }), RangeError)
+    // Worded `<tool>: <option> …` with the library's option name: the CLI names -line_size instead.
+    assert.throws(
+      () => Histogram.make({ lineSize: 48 }),
+      RangeError,
+      "histogram: lineSize must be a power of two, got 48"
+    )
   })
 })

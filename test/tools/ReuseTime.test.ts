@@ -85,4 +85,13 @@ describe("reuse_time", () => {
       "Reuse time tool results for shard 0 (thread 5):"
     ])
   })
+
+  it("rejects a line size that is not a power of two, naming the option `<tool>: <option> …`", () => {
+    // The library's option name: the CLI names -line_size instead.
+    assert.throws(
+      () => ReuseTime.make({ lineSize: 48 }),
+      RangeError,
+      "reuse_time: lineSize must be a power of two, got 48"
+    )
+  })
 })

@@ -429,6 +429,15 @@ describe("schedule_stats", () => {
   })
 
   describe("schedule strings", () => {
+    it("rejects a printEvery below 1, naming the option `<tool>: <option> …`", () => {
+      // The library's option name: the CLI names -schedule_stats_print_every instead.
+      assert.throws(
+        () => ScheduleStats.make({ printEvery: 0 }),
+        RangeError,
+        "schedule_stats: printEvery must be a positive integer, got 0"
+      )
+    })
+
     it("adds a lower-case letter every printEvery instructions and another _ every printEvery idles", () => {
       const { result } = lockstep(ScheduleStats.make({ printEvery: 2 }), [
         [

@@ -127,10 +127,24 @@ describe("TLB simulator", () => {
       Effect.runSync(Effect.flip(TlbSimulator.make(options))).detail
     assert.strictEqual(
       failure({ l2Entries: 1000 }),
-      "Usage error: failed to initialize lltlbs_. Ensure (entry number / associativity) is a power of 2."
+      "failed to initialize lltlbs_. Ensure (entry number / associativity) is a power of 2."
     )
-    assert.isTrue(failure({ pageSize: 3000 }).startsWith("Usage error: failed to initialize itlbs_."))
-    assert.isTrue(failure({ l1dAssoc: 5 }).startsWith("Usage error: failed to initialize dtlbs_."))
+    assert.isTrue(failure({ pageSize: 3000 }).startsWith("failed to initialize itlbs_."))
+    assert.isTrue(failure({ l1dAssoc: 5 }).startsWith("failed to initialize dtlbs_."))
+  })
+
+  it("rejects entries, associativities and page sizes from 2^31 on (DynamoRIO's int) when built, not when run", () => {
+    const failure = (options: Partial<TlbSimulator.Options>) =>
+      Effect.runSync(Effect.flip(TlbSimulator.make(options))).message
+    const lltlbs = "TLB: failed to initialize lltlbs_. Ensure (entry number / associativity) is a power of 2."
+    // 2^31 blocks per way: more than DynamoRIO's INT_MAX.
+    assert.strictEqual(failure({ l2Entries: 2 ** 31, l2Assoc: 1 }), lltlbs)
+    // An associativity of 2^32 - 1 is -1 as an int.
+    assert.strictEqual(failure({ l2Entries: 2 ** 32 - 1, l2Assoc: 2 ** 32 - 1 }), lltlbs)
+    assert.strictEqual(failure({ l2Entries: 2 ** 32 - 2, l2Assoc: 2 }), lltlbs)
+    assert.isTrue(failure({ l1iEntries: 2 ** 31, l1iAssoc: 2 ** 31 }).startsWith("TLB: failed to initialize itlbs_."))
+    assert.isTrue(failure({ pageSize: 2 ** 31 }).startsWith("TLB: failed to initialize itlbs_."))
+    assert.isTrue(failure({ pageSize: 2 ** 32 + 4096 }).startsWith("TLB: failed to initialize itlbs_."))
   })
 
   it.effect("allasm with -core_serial -sim_refs 10: L1I hits 9, misses 1 (offline-one-early)", () =>

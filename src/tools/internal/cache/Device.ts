@@ -48,7 +48,20 @@ const STAT_COUNT = 13
 const PREFETCH_TYPE = new Uint8Array(256)
 for (let t = 0; t < 256; t++) PREFETCH_TYPE[t] = isPrefetch(t) ? 1 : 0
 
-const isPowerOf2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0 && n <= 0x80000000
+/**
+ * The largest value DynamoRIO's simulators take for a size, entry count,
+ * associativity or block size: they hand them to the caches as `int`
+ * (associativities and block sizes, cache sizes before division), index
+ * blocks with `int`, and refuse more than `INT_MAX` blocks per way; from
+ * 2^31 on a value turns negative (or wraps) and `init` fails. Checked before
+ * anything is allocated, so a huge size is a usage error, not an
+ * allocation failure.
+ *
+ * @internal
+ */
+export const INT_MAX = 0x7fffffff
+
+const isPowerOf2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0 && n <= 0x40000000
 
 /**
  * Why DynamoRIO's `caching_device_t::init` would refuse this geometry, or
@@ -60,8 +73,8 @@ export const geometryProblem = (assoc: number, blockSize: number, numBlocks: num
   if (!Number.isInteger(assoc) || !Number.isInteger(numBlocks) || assoc < 1 || numBlocks < 1) {
     return "associativity and capacity must be at least 1"
   }
-  if (!isPowerOf2(blockSize) || blockSize < 4) return "block size must be a power of 2 and at least 4"
-  if (blockSize > 0x80000000) return "block size must be below 2^32"
+  if (assoc > INT_MAX || numBlocks > INT_MAX) return "associativity and capacity must be below 2^31"
+  if (!isPowerOf2(blockSize) || blockSize < 4) return "block size must be a power of 2, at least 4 and below 2^31"
   const perWay = numBlocks / assoc
   if (!Number.isInteger(perWay)) return "capacity must be a multiple of the associativity"
   if (!isPowerOf2(perWay)) return "capacity divided by associativity must be a power of 2"

@@ -13,6 +13,13 @@ import type { RecordBatch } from "../../../trace/RecordBatch.ts"
 /**
  * Why a simulator could not be built or could not go on.
  *
+ * `detail` is DynamoRIO's error text. For options refused by `make`
+ * (`InvalidOptions`) it leaves out DynamoRIO's `Usage error: ` prefix: the
+ * reason says as much, and whoever reports it adds the prefix once (the CLI's
+ * `ERROR: Usage error: <tool>: <detail>`). The `-cpu_scheduling` refusal,
+ * which only shows once a core-sharded run starts and is reported as a shard
+ * failure, keeps it.
+ *
  * @category errors
  */
 export class SimulatorError extends S.TaggedError<SimulatorError>()("SimulatorError", {
