@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type { Options as AnalyzerOptions, Mode } from "../../src/analyzer/Analyzer.ts"
+import { AnalysisFailed } from "../../src/analyzer/AnalyzerError.ts"
 import * as Analyze from "../../src/cli/Analyze.ts"
 import * as DrArgs from "../../src/cli/DrArgs.ts"
 import type * as Options from "../../src/cli/Options.ts"
@@ -215,8 +216,8 @@ describe("Analyze", () => {
     it.effect("-abort_on_invariant_error (DynamoRIO's default): the first violation fails the run", () =>
       Effect.gen(function* () {
         const e = yield* Effect.flip(run(`-infile ${SMALL} -tool invariant_checker`))
-        assert.strictEqual(e._tag, "AnalysisFailed")
-        if (e._tag === "AnalysisFailed") {
+        assert.instanceOf(e, AnalysisFailed)
+        if (e instanceof AnalysisFailed) {
           assert.strictEqual(e.failures.length, 1)
           assert.strictEqual(e.failures[0]!.reason, "ToolError")
           assert.strictEqual(e.failures[0]!.record, 232)
