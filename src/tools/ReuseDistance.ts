@@ -30,6 +30,10 @@
  * - With no reuse at all, mean and standard deviation print `-nan` and the
  *   median line is absent, as in DynamoRIO.
  * - `skipListDistance` is accepted for compatibility and has no effect.
+ * - Threshold 0 counts at most one distant reference per shard, as DynamoRIO
+ *   does: the first reuse of a line other than the most recent one. Its gate
+ *   sits on the head until then, and stepping past the head leaves it NULL
+ *   for the rest of the shard.
  * - Ties in the shard order are broken by shard index (DynamoRIO: `std::sort`).
  *
  * @since 0.1.0
@@ -54,7 +58,7 @@ export interface Options {
   readonly lineSize: number
   /** `-reuse_distance_histogram`: print every distance bin. */
   readonly reportHistogram: boolean
-  /** `-reuse_distance_threshold`: references farther than this are "distant". */
+  /** `-reuse_distance_threshold`: references farther than this are "distant" (0: see the gotchas). */
   readonly distanceThreshold: number
   /** `-report_top`: lines listed in each top list. */
   readonly reportTop: number
@@ -194,7 +198,7 @@ interface SubState {
   uniqueAccesses: number
   /** Lines ever added (DynamoRIO's `unique_lines_`, never decremented). */
   addedLines: number
-  /** Depth of DynamoRIO's gate (the oldest line within the threshold); -1 before the first line. */
+  /** Depth of DynamoRIO's gate (the oldest line within the threshold), or {@link NO_GATE}. */
   gateDepth: number
   /** The most recent line (always the stack's head): repeats of it skip the hash and the tree. */
   headId: number
@@ -210,6 +214,15 @@ export interface State {
   readonly subs: SubShards<SubState>
 }
 
+/**
+ * DynamoRIO's NULL gate, as a depth no line reaches, so that `dist > gateDepth`
+ * is false and nothing is distant. The gate is NULL before the first line, and
+ * at threshold 0 from the first reuse of a line other than the head until the
+ * end of the shard (see `processSub`). A small integer, so the field's
+ * representation does not change.
+ */
+const NO_GATE = 0x3fffffff
+
 const newSub = (origin: SubShardOrigin): SubState => ({
   origin,
   tid: 0,
@@ -224,7 +237,7 @@ const newSub = (origin: SubShardOrigin): SubState => ({
   dataRefs: 0,
   uniqueAccesses: 0,
   addedLines: 0,
-  gateDepth: -1,
+  gateDepth: NO_GATE,
   headId: -1,
   headHi: 0,
   headLo: 0,
@@ -278,10 +291,11 @@ const processSub = (
       s.refs[id] = 1
       s.distantRefs[id] = 0
       stack.pushFront(id)
-      // DynamoRIO's add_to_front: the gate keeps its line, which is now one deeper,
-      // then steps towards the front once more lines than the threshold were seen.
-      s.gateDepth = s.gateDepth === -1 ? 0 : s.gateDepth + 1
-      if (s.addedLines > threshold) s.gateDepth--
+      // DynamoRIO's add_to_front: a NULL gate takes the new head; otherwise the gate keeps
+      // its line, which is now one deeper. Then, once more lines than the threshold were
+      // seen, the gate steps towards the front: from the head, onto NULL (the head's prev).
+      const gate = s.gateDepth === NO_GATE ? 0 : s.gateDepth + 1
+      s.gateDepth = s.addedLines <= threshold ? gate : gate === 0 ? NO_GATE : gate - 1
       s.addedLines++
       s.uniqueAccesses++
       if (s.pruned.size > 0 && s.pruned.remove(hi, lo) >= 0) s.prunedAddressHits++
@@ -299,9 +313,15 @@ const processSub = (
       s.refs[id]!++
       const dist = stack.depth(id)
       if (dist !== 0) {
-        // Older than the gate (deeper than it) means distant; the gate's depth is
-        // unchanged by a move to the front.
-        if (dist > s.gateDepth) s.distantRefs[id]!++
+        // Older than the gate (deeper than it) means distant, and the gate steps to the line
+        // in front of it, which the move pushes back to the gate's depth. A gate on the head
+        // (threshold 0) steps onto NULL instead; nothing brings it back (add_to_front puts
+        // a NULL gate on the new head and at once on its prev, NULL), so nothing later in
+        // this shard is distant. A reuse of the gate line itself leaves the depth as is.
+        if (dist > s.gateDepth) {
+          s.distantRefs[id]!++
+          if (s.gateDepth === 0) s.gateDepth = NO_GATE
+        }
         stack.moveToFront(id)
         s.uniqueAccesses++
       }
