@@ -351,6 +351,22 @@ const errorReason = (reason: string): SchedulerError["reason"] =>
     ? reason
     : "InvalidOption"
 
+/** `next`'s options: counts are positive integers (`maxRecords` may be unbounded), `now` a finite time. */
+const checkNextOptions = (opts: NextOptions, output: number): SchedulerError | undefined => {
+  const refuse = (option: string, detail: string) =>
+    new SchedulerError({ reason: "InvalidOption", option, output, detail })
+  const max = opts.maxRecords
+  if (max !== undefined && !(max === Number.POSITIVE_INFINITY || (Number.isInteger(max) && max >= 1)))
+    return refuse("maxRecords", `maxRecords must be a positive integer (or Infinity), got ${max}`)
+  const idles = opts.maxIdles
+  if (idles !== undefined && !(Number.isInteger(idles) && idles >= 1))
+    return refuse("maxIdles", `maxIdles must be a positive integer, got ${idles}`)
+  const now = opts.now
+  if (now !== undefined && !(Number.isFinite(now) && now >= 0))
+    return refuse("now", `now must be a finite, non-negative time, got ${now}`)
+  return undefined
+}
+
 const outputError = (output: number, count: number): SchedulerError =>
   new SchedulerError({
     reason: "InvalidOutput",
@@ -371,6 +387,24 @@ export const make = (
   options?: Options
 ): Effect.Effect<Scheduler, SchedulerError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
+    if ((options?.inputs?.length ?? 0) > inputs.length)
+      return yield* new SchedulerError({
+        reason: "InvalidOption",
+        option: "inputs",
+        detail: `modifiers given for ${options!.inputs!.length} inputs but there are ${inputs.length}`
+      })
+    const waitSleep = options?.waitSleep ?? defaults.waitSleep
+    const waitDuration = Duration.fromInput(waitSleep)
+    if (
+      Option.isNone(waitDuration) ||
+      !Duration.isFinite(waitDuration.value) ||
+      Duration.toMillis(waitDuration.value) < 0
+    )
+      return yield* new SchedulerError({
+        reason: "InvalidOption",
+        option: "waitSleep",
+        detail: `waitSleep must be a finite, non-negative duration, got ${String(waitSleep)}`
+      })
     const filtered = filterInputs(inputs, options)
     if (filtered instanceof SchedulerError) return yield* filtered
     const { kept, perInput } = filtered
@@ -388,7 +422,6 @@ export const make = (
     if (!(made instanceof Core))
       return yield* new SchedulerError({ reason: "InvalidOption", option: made.option, detail: made.detail })
     const core = made
-    const waitSleep = options?.waitSleep ?? defaults.waitSleep
     const leases =
       options?.recycleBatches === false
         ? undefined
@@ -472,7 +505,7 @@ export const make = (
         case "Idle":
           return Effect.as(Effect.yieldNow, { _tag: "Idle", count: s.count } satisfies Step)
         case "Wait":
-          return Effect.as(Effect.sleep(waitSleep), s)
+          return Effect.as(Effect.sleep(waitDuration.value), s)
         case "Eof":
           return Effect.succeed(s)
         case "Error":
@@ -482,7 +515,7 @@ export const make = (
 
     const next = (output: number, opts?: NextOptions): Effect.Effect<Step, TraceError | SchedulerError> =>
       Effect.suspend(() => {
-        const bad = checkOutput(output)
+        const bad = checkOutput(output) ?? (opts === undefined ? undefined : checkNextOptions(opts, output))
         if (bad !== undefined) return Effect.fail(bad)
         leases?.hold(output, undefined)
         return step(output, opts?.now ?? 0, opts?.maxRecords ?? Number.POSITIVE_INFINITY, opts?.maxIdles ?? 1)
@@ -507,9 +540,24 @@ export const make = (
 
     const unread = (output: number, count: number): Effect.Effect<boolean, SchedulerError> =>
       Effect.suspend(() => {
-        const bad = checkOutput(output)
+        const bad =
+          checkOutput(output) ??
+          (Number.isInteger(count) && count >= 0
+            ? undefined
+            : new SchedulerError({
+                reason: "InvalidOption",
+                option: "count",
+                output,
+                detail: `unread needs a non-negative integer count, got ${count}`
+              }))
         return bad !== undefined ? Effect.fail(bad) : Effect.succeed(core.unread(output, count))
       })
+    /** An output the synchronous accessors are asked about: out of range is a caller's bug, named. */
+    const outputAt = (output: number, what: string) => {
+      const o = Number.isInteger(output) ? core.outputs[output] : undefined
+      if (o === undefined) throw new RangeError(`${what}: output ${output} is not in 0..${outputCount - 1}`)
+      return o
+    }
 
     const scheduler: Scheduler = {
       outputCount,
@@ -518,15 +566,23 @@ export const make = (
       setActive,
       unread,
       isActive: (output) => core.outputs[output]?.active ?? false,
-      stats: (output) => statistics(core.stats(output)),
-      outputCpuid: (output) => core.outputCpuid(output),
+      stats: (output) => {
+        outputAt(output, "stats")
+        return statistics(core.stats(output))
+      },
+      outputCpuid: (output) => {
+        outputAt(output, "outputCpuid")
+        return core.outputCpuid(output)
+      },
       currentInput: (output) => core.outputs[output]?.curInput ?? -1,
       outputOrdinals: (output) => {
-        const o = core.outputs[output]!
+        const o = outputAt(output, "outputOrdinals")
         return { records: o.records, instrs: o.instrs, idles: o.idleCount }
       },
       inputOrdinals: (input) => {
-        const i = core.inputs[input]!
+        const i = Number.isInteger(input) ? core.inputs[input] : undefined
+        if (i === undefined)
+          throw new RangeError(`inputOrdinals: input ${input} is not in 0..${core.inputs.length - 1}`)
         return { records: i.recordsDelivered, instrs: i.instrsDelivered }
       },
       liveInputCount: () => core.liveInputCount,

@@ -166,7 +166,8 @@ const makeInput = (reader: InputReader, ordinal: number, path: string) =>
       if (pending !== undefined) {
         const b = pending
         pending = undefined
-        return Effect.succeed<RecordBatch.RecordBatch | undefined>(b)
+        // After the scope closed, the reader's error, not the batch read at opening.
+        if (!reader.isClosed) return Effect.succeed<RecordBatch.RecordBatch | undefined>(b)
       }
       return pull
     })

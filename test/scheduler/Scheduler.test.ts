@@ -263,7 +263,16 @@ describe("Scheduler layer", () => {
           },
           "inputs"
         ],
-        [{ onlyThreads: [100], onlyShards: [0] }, "onlyThreads"]
+        [{ onlyThreads: [100], onlyShards: [0] }, "onlyThreads"],
+        // Below one instruction every instruction preempts: two inputs would swap forever.
+        [{ quantumDurationInstrs: 0 }, "quantumDurationInstrs"],
+        [{ quantumDurationInstrs: 0.5 }, "quantumDurationInstrs"],
+        [{ inputs: [{ regions: [{ start: -3, stop: 4 }] }] }, "inputs"],
+        // More modifiers than inputs (the filter used to drop the extra ones silently).
+        [{ inputs: [{}, {}] }, "inputs"],
+        [{ waitSleep: "abc" as Duration.Input }, "waitSleep"],
+        [{ waitSleep: Number.POSITIVE_INFINITY }, "waitSleep"],
+        [{ waitSleep: -1 }, "waitSleep"]
       ]
       for (const [options, option] of cases) {
         const e = yield* Effect.flip(Scheduler.make(inputs, 2, options))
@@ -273,6 +282,60 @@ describe("Scheduler layer", () => {
           assert.strictEqual(e.reason, "InvalidOption")
         }
       }
+    })
+  )
+
+  it.effect(
+    "next and unread refuse counts and times that would hang or corrupt an output; accessors name the output",
+    () =>
+      Effect.gen(function* () {
+        const inputs = [yield* Trace.fromEntries(smallThread(100, 20))]
+        const s = yield* Scheduler.make(inputs, 2, { mapping: "dynamic", deps: "ignore" })
+        const refused: Array<[Scheduler.NextOptions, string]> = [
+          [{ maxIdles: Number.POSITIVE_INFINITY }, "maxIdles"],
+          [{ maxIdles: 0 }, "maxIdles"],
+          [{ maxRecords: 0 }, "maxRecords"],
+          [{ maxRecords: 1.5 }, "maxRecords"],
+          [{ maxRecords: Number.NaN }, "maxRecords"],
+          [{ maxRecords: -1 }, "maxRecords"],
+          [{ now: Number.NaN }, "now"],
+          [{ now: -5 }, "now"]
+        ]
+        for (const [options, option] of refused) {
+          const e = yield* Effect.flip(s.next(1, options))
+          assert.strictEqual(e._tag, "SchedulerError", option)
+          if (e._tag === "SchedulerError") {
+            assert.strictEqual(e.reason, "InvalidOption")
+            assert.strictEqual(e.option, option)
+            assert.strictEqual(e.output, 1)
+          }
+        }
+        const step = yield* s.next(0, { maxRecords: 5 })
+        assert.strictEqual(step._tag, "Records")
+        for (const count of [Number.NaN, 1.5, -1]) {
+          const e = yield* Effect.flip(s.unread(0, count))
+          assert.strictEqual(e.option, "count")
+        }
+        assert.isTrue(yield* s.unread(0, 2))
+        assert.strictEqual(s.outputOrdinals(0).records, 3)
+        // Unbounded maxRecords stays the default's meaning.
+        const rest = yield* s.next(0, { maxRecords: Number.POSITIVE_INFINITY })
+        assert.strictEqual(rest._tag === "Records" ? rest.start : -1, step._tag === "Records" ? step.end - 2 : -2)
+        for (const bad of [-1, 2, 1.5, Number.NaN]) {
+          assert.throws(() => s.stats(bad), RangeError, /stats: output/)
+          assert.throws(() => s.outputOrdinals(bad), RangeError, /outputOrdinals: output/)
+          assert.throws(() => s.outputCpuid(bad), RangeError, /outputCpuid: output/)
+          assert.throws(() => s.inputOrdinals(bad), RangeError, /inputOrdinals: input/)
+        }
+      })
+  )
+
+  it.effect("an input read after its scope closed fails with IoError, not a clean end", () =>
+    Effect.gen(function* () {
+      const input = yield* Effect.scoped(Trace.openFile(`${THREADSIG}/drmemtrace.threadsig.872905.5783.trace.zip`, 0))
+      const e = yield* Effect.flip(input.next)
+      assert.strictEqual(e.reason, "IoError")
+      assert.match(e.detail, /closed before its end/)
     })
   )
 

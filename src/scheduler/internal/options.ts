@@ -286,6 +286,13 @@ export const resolve = (
   // The same conditions (and messages) as DynamoRIO's legacy_field_support().
   if (get("timeUnitsPerUs") === 0) return { option: "timeUnitsPerUs", detail: "time_units_per_us must be > 0" }
   if (get("quantumDurationUs") === 0) return { option: "quantumDurationUs", detail: "quantum_duration_us must be > 0" }
+  // An instruction count: below 1 every instruction would preempt, and two inputs would swap forever.
+  const quantumInstrs = get("quantumDurationInstrs") as number
+  if (!Number.isInteger(quantumInstrs) || quantumInstrs < 1)
+    return {
+      option: "quantumDurationInstrs",
+      detail: `quantum_duration_instrs must be a positive integer, got ${quantumInstrs}`
+    }
   if (get("blockTimeMultiplier") === 0)
     return { option: "blockTimeMultiplier", detail: "block_time_multiplier must != 0" }
   if (get("blockTimeMaxUs") === 0) return { option: "blockTimeMaxUs", detail: "block_time_max_us must be > 0" }
@@ -363,7 +370,7 @@ export const resolve = (
       if (
         !Number.isInteger(r.start) ||
         !Number.isInteger(r.stop) ||
-        r.start === 0 ||
+        r.start < 1 ||
         r.stop < 0 ||
         (r.stop < r.start && r.stop !== 0)
       )

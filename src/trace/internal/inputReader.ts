@@ -217,6 +217,8 @@ export class InputReader {
    */
   async next(): Promise<RecordBatch.RecordBatch | undefined> {
     if (this.ended) return undefined
+    // Not the end of the input: a caller reading on after its scope closed must not see a clean end.
+    if (this.closed) throw this.error("IoError", "the input was closed before its end")
     const d = this.decoder
     if (d.records > 0 && !this.streaming) {
       this.streaming = true
@@ -255,6 +257,11 @@ export class InputReader {
   }
 
   private closed = false
+
+  /** True once `close` was called (a later `next` fails unless the input had ended). */
+  get isClosed(): boolean {
+    return this.closed
+  }
   private spare: RecordBatch.RecordBatch | undefined = undefined
 
   /**
@@ -289,7 +296,6 @@ export class InputReader {
   }
 
   async close(): Promise<void> {
-    this.ended = true
     if (!this.closed) {
       this.closed = true
       open--
