@@ -218,20 +218,24 @@ export interface Statistics {
 export interface NextOptions {
   /** Simulated time (> 0) for quantum-by-time; default DynamoRIO's instruction-count time. */
   readonly now?: number | undefined
-  /** Cap on the records of a run (1 = DynamoRIO's record at a time). Default: no cap. */
+  /** Cap on the records of a run (1 = DynamoRIO's record at a time): a positive integer. Default: no cap (Infinity). */
   readonly maxRecords?: number | undefined
   /**
    * Let one call make up to this many consecutive idle decisions (as if the
    * output's calls ran back to back; a legal DynamoRIO interleaving) and
    * report them as one `Idle` step with a `count`. With DynamoRIO's default
-   * block times an idle output makes millions of decisions. Default 1;
-   * ignored with `now`.
+   * block times an idle output makes millions of decisions. A positive
+   * integer (finite: an output that can only idle would never return);
+   * default 1; ignored with `now`.
    */
   readonly maxIdles?: number | undefined
 }
 
 /**
- * A scheduler over a set of inputs.
+ * A scheduler over a set of inputs. The synchronous accessors (`stats`,
+ * `outputOrdinals`, `outputCpuid`, `inputOrdinals`) throw a `RangeError`
+ * for an output or input out of range, a caller's bug; `isActive` and
+ * `currentInput` answer `false` and -1.
  *
  * @category models
  */
