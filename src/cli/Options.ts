@@ -545,7 +545,8 @@ const toolName = (text: string, option: string): Result.Result<ToolName, UsageEr
 
 /**
  * Splits and checks a tool list (`basic_counts:histogram`; the modern form
- * also accepts commas).
+ * also accepts commas). A name given twice is kept twice: DynamoRIO makes one
+ * tool per name and prints each.
  *
  * @category tools
  */
@@ -560,7 +561,7 @@ export const parseTools = (
   for (const part of parts) {
     const r = toolName(part, option)
     if (Result.isFailure(r)) return Result.fail(r.failure)
-    if (!out.includes(r.success)) out.push(r.success)
+    out.push(r.success)
   }
   return Result.succeed(out)
 }

@@ -212,6 +212,14 @@ describe("Analyze", () => {
     })
   )
 
+  it.effect("a tool named twice runs twice, each printing its results, as DynamoRIO creates one tool per name", () =>
+    Effect.gen(function* () {
+      const once = yield* run(`-infile ${SMALL} -tool basic_counts`)
+      const twice = yield* run(`-infile ${SMALL} -tool basic_counts:basic_counts`)
+      assert.strictEqual(twice.text, `${once.text}\n${"=".repeat(75)}\n${once.text}`)
+    })
+  )
+
   describe("invariant_checker's options", () => {
     it.effect("-abort_on_invariant_error (DynamoRIO's default): the first violation fails the run", () =>
       Effect.gen(function* () {

@@ -209,8 +209,9 @@ describe("DrArgs", () => {
       assert.isFalse(parseOk(`${base} -nosched_order_time`).schedOrderTime)
       assert.isTrue(parseOk(`${base} -no_sched_order_time -sched_order_time`).schedOrderTime)
     })
-    it("accepts DynamoRIO's tool aliases", () => {
+    it("accepts DynamoRIO's tool aliases; two names of one tool make two tools, as in DynamoRIO", () => {
       assert.deepStrictEqual(parseOk(`-indir x -tool cache:drcachesim:basic_counts`).tools, [
+        "cache_simulator",
         "cache_simulator",
         "basic_counts"
       ])
