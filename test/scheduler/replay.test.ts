@@ -383,6 +383,35 @@ describe("replay of a recorded schedule", () => {
     assert.strictEqual(last._tag, "Error")
     if (last._tag === "Error") assert.strictEqual(last.reason, "ReplayInvalid")
   })
+
+  it("fails, rather than waits forever, when no other output's schedule runs the input it waits for", () => {
+    // Input 0 (10 instructions) stops at 3 on output 0, which then wants it at 50; no output runs it meanwhile.
+    const d = new Driver(threads(1, 10, 100), 2, {
+      mapping: "asPreviously",
+      replaySchedule: asFile([
+        [V(), D(0, 0, 3, 1), D(0, 50, MAX, 2), F()],
+        [V(), F()]
+      ])
+    })
+    let last = d.next(0)
+    for (let k = 0; k < 20 && last._tag === "Records"; k++) last = d.next(0)
+    assert.strictEqual(last._tag, "Error")
+    if (last._tag === "Error") {
+      assert.strictEqual(last.reason, "ReplayInvalid")
+      assert.match(last.detail, /input 0 is wanted at instruction 50 on output 0 but stands at 3, and no other output/)
+    }
+    // When another output's schedule still runs the input, the output waits for it.
+    const waits = new Driver(threads(1, 10, 100), 2, {
+      mapping: "asPreviously",
+      replaySchedule: asFile([
+        [V(), D(0, 0, 3, 1), D(0, 6, MAX, 3), F()],
+        [V(), D(0, 3, 6, 2), F()]
+      ])
+    })
+    let first = waits.next(0)
+    for (let k = 0; k < 20 && first._tag === "Records"; k++) first = waits.next(0)
+    assert.strictEqual(first._tag, "Wait")
+  })
 })
 
 /** A cpu schedule built in memory: [cpu, [tid, timestamp, start]...] per component, in archive order. */

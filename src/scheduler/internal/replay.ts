@@ -153,6 +153,19 @@ export class ReplayMode implements Mode {
   }
 
   /** With timestamp deps: another output's first segment runs the same input earlier. */
+  /** Whether an output other than `output` has a segment of `input` still to run (its current one included). */
+  private runByOther(input: number, output: number): boolean {
+    for (let o = 0; o < this.segs.length; o++) {
+      if (o === output) continue
+      const segs = this.segs[o]!
+      for (let k = Math.max(0, this.recordIndex[o]!); k < segs.length; k++) {
+        const t = segs[k]!.type
+        if (segs[k]!.input === input && (t === RecordType.DEFAULT || t === RecordType.SKIP)) return true
+      }
+    }
+    return false
+  }
+
   private laterThanOther(output: number, seg: Segment): boolean {
     if (!this.core.opts.timestampDeps) return false
     return this.segs.some(
@@ -308,6 +321,12 @@ export class ReplayMode implements Mode {
       if (inp.atEof) {
         // The inputs are not the recorded ones: fail rather than hang.
         core.replayError = `input ${index} is wanted at instruction ${seg.start} on output ${output} but ended at ${count}: are these the recorded inputs?`
+        res.status = Status.INVALID
+        return
+      }
+      if (!this.runByOther(index, output)) {
+        // No other output's schedule runs the input any more: waiting would never end.
+        core.replayError = `input ${index} is wanted at instruction ${seg.start} on output ${output} but stands at ${count}, and no other output's schedule runs it: are these the recorded inputs?`
         res.status = Status.INVALID
         return
       }
