@@ -16,12 +16,25 @@ import { tuneGc } from "./internal/gc.ts"
 
 tuneGc()
 
+/** Resolves once everything written to `stream` so far has been handed to the system. */
+const drained = (stream: NodeJS.WriteStream): Promise<void> =>
+  new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) resolve()
+    else stream.write("", () => resolve())
+  })
+
 Cli.run(process.argv.slice(2)).pipe(
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
     teardown: (exit, onExit) => {
-      if (Exit.isSuccess(exit)) return onExit(exit.value as number)
+      if (Exit.isSuccess(exit)) {
+        // Exiting drops what a pipe has not taken yet (the results of a run that exits 1 under
+        // --failure continue, piped to jq): let stdout and stderr drain first.
+        const status = exit.value as number
+        void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => onExit(status))
+        return
+      }
       // Interrupted (SIGINT/SIGTERM): every finalizer has run by now, worker
       // threads included; say so in one line and exit 130.
       if (Exit.hasInterrupts(exit))

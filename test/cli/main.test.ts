@@ -124,6 +124,30 @@ describe("memtrace (spawned)", () => {
     })
   )
 
+  it.live("exit 1 with results (--failure continue): stdout is written whole through a pipe before the exit", () =>
+    Effect.gen(function* () {
+      // threadsig with one input corrupt mid-file: its shard fails, the others' results (≈ 1.2 MB of JSON,
+      // far more than a pipe holds) must all reach the reader before the process exits.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memtrace-pipe-"))
+      try {
+        const src = `${TRACES}/drmemtrace.threadsig.x64.tracedir`
+        for (const name of fs.readdirSync(src)) fs.copyFileSync(path.join(src, name), path.join(dir, name))
+        const bad = path.join(dir, "drmemtrace.threadsig.872884.3060.trace.zip")
+        const bytes = fs.readFileSync(bad)
+        bytes.fill(0x55, 60_000, 60_400)
+        fs.writeFileSync(bad, bytes)
+        const r = yield* memtrace(["-indir", dir, "-tool", "basic_counts", "-failure", "continue", "-json"])
+        assert.strictEqual(r.code, 1)
+        assert.isAbove(r.stdout.length, 1 << 20)
+        const json = JSON.parse(r.stdout) as { failures: ReadonlyArray<{ reason: string }> }
+        assert.strictEqual(json.failures.length, 1)
+        assert.strictEqual(json.failures[0]!.reason, "ReadError")
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  )
+
   it.live("an unknown tool: exit 2, one line listing the available tools", () =>
     Effect.gen(function* () {
       const r = yield* memtrace(["analyze", "--indir", `${TRACES}/drmemtrace.threadsig.x64.tracedir`, "--tool", "frob"])
