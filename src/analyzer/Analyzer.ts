@@ -47,7 +47,8 @@
  * @since 0.1.0
  */
 import { basename } from "node:path"
-import type * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -539,19 +540,25 @@ const runFiles = (
  */
 export const run = (
   path: string | ReadonlyArray<string>,
-  options: Options
+  runOptions: Options
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError> =>
   Effect.scoped(
     Effect.gen(function* () {
+      // The run timeout counts from here: opening the inputs (a pipe that sends nothing, a slow disk)
+      // is part of the run. The workers get what is left of it.
+      const opening = yield* openingDeadline(runOptions)
       const paths = typeof path === "string" ? [path] : path
-      const { files, workload } = yield* selectFiles(paths, options)
-      if ((options.backend ?? defaults.backend) === "threads") return yield* runFiles(files, workload, options)
-      const readOptions = { encodings: options.encodings }
+      const { files, workload } = yield* opening.within(selectFiles(paths, runOptions))
+      if ((runOptions.backend ?? defaults.backend) === "threads")
+        return yield* runFiles(files, workload, yield* opening.rest)
+      const readOptions = { encodings: runOptions.encodings }
       // The first input is opened once, for its file type, and read on from there (standard input cannot be
       // opened twice); whoever takes it closes it, as a freshly opened input, or the run at its end.
       const firstScope = yield* Scope.fork(yield* Effect.scope)
       const first =
-        files.length > 0 ? yield* Scope.provide(firstScope)(Trace.openFile(files[0]!, 0, readOptions)) : undefined
+        files.length > 0
+          ? yield* opening.within(Scope.provide(firstScope)(Trace.openFile(files[0]!, 0, readOptions)))
+          : undefined
       const open = (file: string, ordinal: number) =>
         ordinal === 0 && first !== undefined
           ? Effect.as(
@@ -559,9 +566,10 @@ export const run = (
               first
             )
           : Trace.openFile(file, ordinal, readOptions)
-      const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
+      const p = yield* plan(runOptions, files.length, isCoreOnDisk(first?.info.filetype))
       // Thread-sharded outputs open each input when they reach it; a scheduler needs every input's header first.
-      if (isStatic(p, options)) {
+      if (isStatic(p, runOptions)) {
+        const options = yield* opening.rest
         return yield* runSource(
           p,
           files.map((f) => basename(f)),
@@ -574,9 +582,44 @@ export const run = (
             )
         )
       }
-      return yield* runOpened(yield* Trace.openFiles(files, readOptions, open), workload, options)
+      const inputs = yield* opening.within(Trace.openFiles(files, readOptions, open))
+      return yield* runOpened(inputs, workload, yield* opening.rest)
     })
   )
+
+/**
+ * The run timeout of `run` while it opens its inputs: `within` fails an
+ * opening step that outlasts it with the run's `Timeout`, and `rest` gives
+ * the options with what is left of it for the workers.
+ */
+const openingDeadline = (options: Options) =>
+  Effect.map(Clock.currentTimeMillis, (started) => {
+    const total = options.runTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.runTimeout)
+    const left = Effect.map(Clock.currentTimeMillis, (now) =>
+      total === undefined ? undefined : Duration.millis(Math.max(0, Duration.toMillis(total) - (now - started)))
+    )
+    const timedOut = () =>
+      new AnalysisFailed({
+        failures: [
+          new ShardFailure({
+            reason: "Timeout",
+            worker: -1,
+            shard: -1,
+            shardType: "thread",
+            message: `the run did not finish within ${Duration.format(total!)} (it was still opening its inputs)`
+          })
+        ]
+      })
+    return {
+      within: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | AnalysisFailed, R> =>
+        total === undefined
+          ? effect
+          : Effect.flatMap(left, (d) =>
+              Effect.timeoutOrElse(effect, { duration: d!, orElse: () => Effect.fail(timedOut()) })
+            ),
+      rest: Effect.map(left, (d): Options => (d === undefined ? options : { ...options, runTimeout: d }))
+    }
+  })
 
 export type { IntervalOutput, LoadBalanceStats, OutputSchedule }
 export { AnalysisFailed, AnalyzerOptionError, ShardFailure }

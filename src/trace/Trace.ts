@@ -188,8 +188,33 @@ const openReader = (
   open: () => Promise<InputReader>,
   path: string
 ): Effect.Effect<InputReader, TraceError, Scope.Scope> =>
-  Effect.acquireRelease(Effect.tryPromise({ try: open, catch: asTraceError(path) }), (reader) =>
-    Effect.promise(() => reader.close().catch(() => undefined))
+  // Opening may wait on a pipe that sends nothing: it stays interruptible (a timeout can end it). A
+  // reader that arrives after the interruption is closed then; one that arrives before is the scope's.
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      restore(
+        Effect.callback<InputReader, TraceError>((resume) => {
+          let abandoned = false
+          open().then(
+            (reader) => {
+              if (abandoned) void reader.close().catch(() => undefined)
+              else resume(Effect.succeed(reader))
+            },
+            (cause: unknown) => {
+              if (!abandoned) resume(Effect.fail(asTraceError(path)(cause)))
+            }
+          )
+          return Effect.sync(() => {
+            abandoned = true
+          })
+        })
+      ),
+      (reader) =>
+        Effect.as(
+          Effect.addFinalizer(() => Effect.promise(() => reader.close().catch(() => undefined))),
+          reader
+        )
+    )
   )
 
 /**

@@ -1,3 +1,4 @@
+import { execFileSync, spawn } from "node:child_process"
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -315,6 +316,34 @@ describe("Analyzer (fiber backend, thread-sharded)", () => {
       assert.strictEqual(e1._tag, "AnalyzerOptionError")
       const e2 = yield* Effect.flip(Analyzer.runInputs(inputs, { tools: [] }))
       assert.strictEqual(e2._tag, "AnalyzerOptionError")
+    })
+  )
+})
+
+describe("the run timeout covers opening the inputs", () => {
+  it.live("a pipe that sends nothing fails the run with Timeout, within its time, not when the writer ends", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "memtrace-fifo-"))
+      const fifo = join(dir, "silent.trace")
+      execFileSync("mkfifo", [fifo])
+      // A writer that holds the pipe open for a minute and writes nothing.
+      const writer = spawn("sh", ["-c", `exec 3>"${fifo}"; sleep 60`], { stdio: "ignore" })
+      try {
+        const started = Date.now()
+        const e = yield* Effect.flip(
+          Analyzer.run(fifo, { tools: [counter()], runTimeout: "300 millis", stallTimeout: 0 })
+        )
+        assert.strictEqual(e._tag, "AnalysisFailed")
+        if (e._tag === "AnalysisFailed") {
+          assert.strictEqual(e.failures[0]!.reason, "Timeout")
+          assert.match(e.failures[0]!.message, /still opening its inputs/)
+        }
+        // Generous: the writer holds the pipe for 60 s; waiting on it would take that long.
+        assert.isBelow(Date.now() - started, 20_000)
+      } finally {
+        writer.kill("SIGKILL")
+        rmSync(dir, { recursive: true, force: true })
+      }
     })
   )
 })
