@@ -52,6 +52,10 @@ const optionFlag: Record<string, string> = {
   onlyThreads: "--only-threads"
 }
 
+/** The library's option names in a message, as the command's flags (`trimAfterInstr` → `--trim-after-instr`). */
+const flagWords = (message: string): string =>
+  Object.entries(optionFlag).reduce((m, [name, flag]) => m.replaceAll(name, flag), message)
+
 const value = (name: string, metavar: string, doc: string) =>
   Flag.String(name).pipe(Flag.withMetavar(metavar), Flag.withDescription(doc), Flag.optional)
 
@@ -111,7 +115,7 @@ export const filter = Command.make(
       const summary = yield* Filter.run(input, flags.out, options).pipe(
         Effect.mapError((e): Filter.FilterError | TraceError | TraceWriter.TraceWriterError | UsageError =>
           e._tag === "FilterError" && e.reason === "InvalidOptions"
-            ? usageError("Conflict", e.detail, optionFlag[e.option ?? ""])
+            ? usageError("Conflict", flagWords(e.detail), optionFlag[e.option ?? ""])
             : e
         )
       )

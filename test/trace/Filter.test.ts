@@ -327,6 +327,23 @@ describe("Filter", () => {
         assert.strictEqual(instrs((yield* records(out)).records).length, 20)
         const bad = memtrace(["filter", "--infile", ALLASM, "--out", join(dir, "g"), "--trim-after-instr", "x"])
         assert.strictEqual(bad.status, 2, bad.stderr)
+        // Options that contradict each other are named as the flags the user typed.
+        const conflict = memtrace([
+          "filter",
+          "--infile",
+          ALLASM,
+          "--out",
+          join(dir, "h"),
+          "--trim-before-instr",
+          "30",
+          "--trim-after-instr",
+          "10"
+        ])
+        assert.strictEqual(conflict.status, 2)
+        assert.strictEqual(
+          conflict.stderr,
+          "ERROR: Usage error: --trim-after-instr 10 must be greater than --trim-before-instr 30\n"
+        )
         const rep = memtrace(["replicate", THREADSIG, join(dir, "r"), "--copies", "2"])
         assert.strictEqual(rep.status, 0, rep.stderr)
         assert.strictEqual((yield* Effect.promise(() => listInputs(join(dir, "r")))).length, 18)
