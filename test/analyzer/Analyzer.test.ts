@@ -112,7 +112,11 @@ describe("Analyzer (fiber backend, thread-sharded)", () => {
         if (error._tag !== "AnalysisFailed") return
         const f = error.failures[0]!
         assert.strictEqual(f.reason, "ReadError")
-        assert.include(f.input ?? "", "zz.not-a-trace.zip")
+        // Attributed as on worker threads: the input by name and its shard, the third input (of the
+        // three zips copied, cpu_schedule.bin.zip is no input).
+        assert.strictEqual(f.input, "zz.not-a-trace.zip")
+        assert.strictEqual(f.shard, 2)
+        assert.strictEqual(f.shardType, "thread")
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }

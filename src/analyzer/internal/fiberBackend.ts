@@ -8,6 +8,7 @@
  * DynamoRIO's worker loop checks after fetching a record, the worker checks
  * its activity and, when too far ahead, sleeps (other fibers run meanwhile).
  */
+import { basename } from "node:path"
 import * as Effect from "effect/Effect"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"
@@ -18,15 +19,23 @@ import type { OutputSource, Step } from "./outputSource.ts"
 import { IDLE, ScheduleLog, WAIT } from "./scheduleLog.ts"
 import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
 
-const readFailure = (worker: number, e: TraceError): FailureInfo => ({
-  reason: "ReadError",
-  worker,
-  shard: -1,
-  shardType: "thread",
-  input: e.path,
-  record: e.record,
-  message: e.message
-})
+/**
+ * A read error of `output`'s current input, attributed as the thread backend's are: the input by
+ * name, and its shard (the input's ordinal in thread-sharded runs, unless two inputs share the
+ * name; the output in core-sharded ones).
+ */
+const readFailure = (
+  worker: number,
+  output: number,
+  e: TraceError,
+  p: Plan,
+  names: ReadonlyArray<string>
+): FailureInfo => {
+  const input = basename(e.path)
+  const ordinal = names.indexOf(input)
+  const shard = p.shardType === "core" ? output : ordinal === names.lastIndexOf(input) ? ordinal : -1
+  return { reason: "ReadError", worker, shard, shardType: p.shardType, input, record: e.record, message: e.message }
+}
 
 export const makeFiberBackend = (
   source: OutputSource,
@@ -62,17 +71,18 @@ export const makeFiberBackend = (
   // lockstep stream does, so that shared state (a shared cache) sees the
   // same interleaving.
   const maxRecords = lockstep ? 1 : Number.POSITIVE_INFINITY
-  const mapRead = (w: number) => Effect.mapError((e: TraceError) => new WorkerFailed(readFailure(w, e)))
+  const mapRead = (w: number, output: number) =>
+    Effect.mapError((e: TraceError) => new WorkerFailed(readFailure(w, output, e, p, names)))
 
   const nextStep = (w: number, output: number): Effect.Effect<Step, WorkerFailed> => {
     const poll = source.poll
-    if (poll === undefined) return source.next(output, maxRecords).pipe(mapRead(w))
+    if (poll === undefined) return source.next(output, maxRecords).pipe(mapRead(w, output))
     const s = poll(output, maxRecords)
     if (typeof s !== "number") return Effect.succeed(s)
     return Effect.gen(function* () {
       let r: Step | number = s
       while (typeof r === "number") {
-        yield* source.supply!(r).pipe(mapRead(w))
+        yield* source.supply!(r).pipe(mapRead(w, output))
         r = poll(output, maxRecords)
       }
       return r
