@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as ReuseDistance from "../../src/tools/ReuseDistance.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as S from "../../src/trace/Synthetic.ts"
+import { assertShard, model, toStream } from "../utils/reuseModel.ts"
 import { runEntriesSync } from "../utils/runTool.ts"
 
 /** A small deterministic PRNG (mulberry32). */
@@ -17,82 +18,17 @@ interface Access {
   readonly instr: boolean
 }
 
-/**
- * DynamoRIO's reuse_distance shard, walked literally: the move-to-front list
- * (index 0 = head), the gate as a node reference moved with `prev`, time
- * stamps, the pruned set. O(n) per access; the reference for the tool.
- */
-const model = (accesses: ReadonlyArray<Access>, threshold: number, distanceLimit: number, lineSize = 64) => {
-  interface Node {
-    readonly tag: bigint
-    ts: number
-    refs: number
-    distant: number
-  }
-  const list: Array<Node> = []
-  const map = new Map<bigint, Node>()
-  const pruned = new Set<bigint>()
-  let gate: Node | undefined
-  let curTime = 0
-  let uniqueLines = 0
-  let prunedCount = 0
-  let prunedHits = 0
-  const instrHist = new Map<number, number>()
-  const dataHist = new Map<number, number>()
-  const prev = (n: Node) => list[list.indexOf(n) - 1]
-  for (const a of accesses) {
-    const tag = a.addr / BigInt(lineSize)
-    const node = map.get(tag)
-    if (node === undefined) {
-      const n: Node = { tag, ts: 0, refs: 1, distant: 0 }
-      map.set(tag, n)
-      list.unshift(n)
-      if (gate === undefined) gate = n
-      if (uniqueLines > threshold) gate = prev(gate)
-      uniqueLines++
-      n.ts = curTime++
-      if (pruned.delete(tag)) prunedHits++
-      if (distanceLimit > 0 && distanceLimit < map.size) {
-        const tail = list[list.length - 1]!
-        if (tail === gate) gate = prev(gate)
-        list.pop()
-        map.delete(tail.tag)
-        pruned.add(tail.tag)
-        prunedCount++
-      }
-    } else {
-      node.refs++
-      let dist = 0
-      if (node !== list[0]) {
-        if (gate !== undefined && node.ts < gate.ts) {
-          node.distant++
-          gate = prev(gate)
-        } else if (node === gate) {
-          gate = prev(gate)
-        }
-        dist = list.indexOf(node)
-        list.splice(dist, 1)
-        list.unshift(node)
-        node.ts = curTime++
-      }
-      const hist = a.instr ? instrHist : dataHist
-      hist.set(dist, (hist.get(dist) ?? 0) + 1)
-    }
-  }
-  const sorted = (m: Map<number, number>) => {
-    const key = [...m.keys()].sort((x, y) => x - y)
-    return { key, count: key.map((k) => m.get(k)!) }
-  }
-  return {
-    uniqueAccesses: curTime,
-    prunedCount,
-    prunedHits,
-    instrHist: sorted(instrHist),
-    dataHist: sorted(dataHist),
-    lines: new Map([...map.values()].map((n) => [n.tag * BigInt(lineSize), [n.refs, n.distant]])),
-    pruned: new Set([...pruned].map((t) => t * BigInt(lineSize)))
-  }
-}
+/** The model of one shard over `accesses`. */
+const modelOf = (accesses: ReadonlyArray<Access>, threshold: number, distanceLimit: number, lineSize = 64) =>
+  model(
+    toStream(
+      accesses.map((a) => a.instr),
+      accesses.map((a) => a.addr),
+      lineSize
+    ),
+    threshold,
+    distanceLimit
+  )
 
 const toEntries = (tid: number, accesses: ReadonlyArray<Access>): Array<S.Entry> =>
   S.thread(tid, [...accesses.map((a) => (a.instr ? S.instr(a.addr) : S.read(a.addr))), S.exit(tid)])
@@ -114,19 +50,9 @@ const checkAgainstModel = (accesses: ReadonlyArray<Access>, options: Partial<Reu
   const tool = ReuseDistance.make(options)
   const run = runEntriesSync(tool, [toEntries(1, accesses)], { batchCapacity: 1000 })
   const shard: ReuseDistance.ShardDistances = run.shards[0]!.result.shards[0]!
-  const m = model(accesses, o.distanceThreshold, o.distanceLimit, o.lineSize)
-  assert.strictEqual(shard.totalRefs, accesses.length)
+  const m = modelOf(accesses, o.distanceThreshold, o.distanceLimit, o.lineSize)
   assert.strictEqual(shard.dataRefs, accesses.filter((a) => !a.instr).length)
-  assert.strictEqual(shard.uniqueAccesses, m.uniqueAccesses)
-  assert.strictEqual(shard.prunedAddressCount, m.prunedCount)
-  assert.strictEqual(shard.prunedAddressHits, m.prunedHits)
-  assert.deepStrictEqual(shard.instrHistogram, m.instrHist)
-  assert.deepStrictEqual(shard.dataHistogram, m.dataHist)
-  const lines = new Map(
-    shard.lines.hi.map((hi, k) => [u64(hi, shard.lines.lo[k]!), [shard.lines.refs[k]!, shard.lines.distantRefs[k]!]])
-  )
-  assert.deepStrictEqual(lines, m.lines)
-  assert.deepStrictEqual(new Set(shard.prunedHi.map((hi, k) => u64(hi, shard.prunedLo[k]!))), m.pruned)
+  assertShard(shard, accesses.length, m)
   return { run, model: m }
 }
 
@@ -164,8 +90,8 @@ describe("reuse_distance", () => {
     const b = randomAccesses(8, 2000, 60)
     const run = runEntriesSync(ReuseDistance.reuseDistance, [toEntries(1, a), toEntries(2, b)])
     const r: ReuseDistance.Result = run.result
-    const ma = model(a, 100, 0)
-    const mb = model(b, 100, 0)
+    const ma = modelOf(a, 100, 0)
+    const mb = modelOf(b, 100, 0)
     assert.strictEqual(r.aggregate.totalRefs, 5000)
     assert.strictEqual(r.aggregate.uniqueAccesses, ma.uniqueAccesses + mb.uniqueAccesses)
     assert.strictEqual(r.aggregate.uniqueLines, new Set([...ma.lines.keys(), ...mb.lines.keys()]).size)

@@ -1,7 +1,7 @@
 /**
  * reuse_distance's "#distant refs" at small thresholds (0, 1, 2), with and
- * without `-reuse_distance_limit`, against a pointer-level model of
- * DynamoRIO's `line_ref_list_t` on real traces.
+ * without `-reuse_distance_limit`, against the model of DynamoRIO's
+ * `line_ref_list_t` (test/utils/reuseModel.ts) on real traces.
  *
  * The model keeps the gate as a node pointer that moves with `prev`, so it
  * reaches NULL where DynamoRIO's does. That happens only at threshold 0: the
@@ -18,6 +18,7 @@ import * as ReuseDistance from "../../src/tools/ReuseDistance.ts"
 import { isData, isInstr } from "../../src/trace/Record.ts"
 import * as S from "../../src/trace/Synthetic.ts"
 import { TRACE_PATHS } from "../utils/expected.ts"
+import { assertShard, model, toStream } from "../utils/reuseModel.ts"
 import { runEntriesSync, runToolsPath } from "../utils/runTool.ts"
 
 /** One shard's accesses as DynamoRIO's reuse_distance sees them: instructions, reads, writes, prefetches. */
@@ -57,137 +58,6 @@ const recorder = Tool.make<RecorderState, Accesses, ReadonlyArray<Accesses>>({
   resultSchema: Schema.Array(Accesses)
 })
 
-/** A shard's accesses with their lines numbered densely (the model's cache map is then an array). */
-interface Stream {
-  readonly instr: ReadonlyArray<boolean>
-  /** Line number of each access. */
-  readonly ids: Int32Array
-  /** Line address (`tag << lineBits`) of each line number. */
-  readonly lineAddr: ReadonlyArray<bigint>
-}
-
-const toStream = (a: Accesses, lineBits = 6n): Stream => {
-  const idOf = new Map<bigint, number>()
-  const lineAddr: Array<bigint> = []
-  const ids = new Int32Array(a.instr.length)
-  for (let k = 0; k < ids.length; k++) {
-    const tag = ((BigInt(a.hi[k]!) << 32n) | BigInt(a.lo[k]!)) >> lineBits
-    let id = idOf.get(tag)
-    if (id === undefined) {
-      id = lineAddr.length
-      idOf.set(tag, id)
-      lineAddr.push(tag << lineBits)
-    }
-    ids[k] = id
-  }
-  return { instr: a.instr, ids, lineAddr }
-}
-
-interface Line {
-  readonly id: number
-  prev: Line | null
-  next: Line | null
-  ts: number
-  refs: number
-  distant: number
-}
-
-/**
- * One DynamoRIO shard (`shard_data_t` with its `line_ref_list_t`), with
- * pointers: head, gate, tail, time stamps, `unique_lines_` (never decremented),
- * the pruned set. Distances by walking from the head.
- */
-const drShard = (a: Stream, threshold: number, limit: number) => {
-  let head: Line | null = null
-  let gate: Line | null = null
-  let tail: Line | null = null
-  let curTime = 0
-  let uniqueLines = 0
-  // cache_map and pruned_addresses, by line number.
-  const map: Array<Line | undefined> = new Array(a.lineAddr.length).fill(undefined)
-  let mapSize = 0
-  const pruned = new Uint8Array(a.lineAddr.length)
-  let prunedCount = 0
-  let prunedHits = 0
-  const instrHist = new Map<number, number>()
-  const dataHist = new Map<number, number>()
-  /** Distant references, including those of lines pruned later (whose counts DynamoRIO drops). */
-  let distantEvents = 0
-  for (let k = 0; k < a.instr.length; k++) {
-    const id = a.ids[k]!
-    const found = map[id]
-    if (found === undefined) {
-      const line: Line = { id, prev: null, next: null, ts: 0, refs: 1, distant: 0 }
-      map[id] = line
-      mapSize++
-      // add_to_front
-      line.next = head
-      if (head !== null) head.prev = line
-      head = line
-      if (gate === null) gate = head
-      if (uniqueLines > threshold) gate = gate.prev
-      if (tail === null) tail = line
-      uniqueLines++
-      line.ts = curTime++
-      if (pruned[id] === 1) {
-        pruned[id] = 0
-        prunedHits++
-      }
-      if (limit > 0 && limit < mapSize) {
-        // prune_tail
-        const old: Line = tail!
-        map[old.id] = undefined
-        mapSize--
-        pruned[old.id] = 1
-        prunedCount++
-        const newTail: Line = old.prev!
-        newTail.next = null
-        if (old === gate) gate = old.prev
-        tail = newTail
-      }
-    } else {
-      // move_to_front
-      const line = found
-      line.refs++
-      let dist = 0
-      if (line !== head) {
-        if (gate !== null && line.ts < gate.ts) {
-          line.distant++
-          distantEvents++
-          gate = gate.prev
-        } else if (line === gate) {
-          gate = gate.prev
-        }
-        if (line === tail) tail = tail.prev
-        for (let n: Line | null = head; n !== line; n = n!.next) dist++
-        line.prev!.next = line.next
-        if (line.next !== null) line.next.prev = line.prev
-        line.prev = null
-        line.next = head
-        head!.prev = line
-        head = line
-        line.ts = curTime++
-      }
-      const hist = a.instr[k] ? instrHist : dataHist
-      hist.set(dist, (hist.get(dist) ?? 0) + 1)
-    }
-  }
-  const sorted = (m: Map<number, number>) => {
-    const key = [...m.keys()].sort((x, y) => x - y)
-    return { key, count: key.map((d) => m.get(d)!) }
-  }
-  return {
-    uniqueAccesses: curTime,
-    prunedCount,
-    prunedHits,
-    instrHist: sorted(instrHist),
-    dataHist: sorted(dataHist),
-    lines: new Map(map.flatMap((l) => (l === undefined ? [] : [[a.lineAddr[l.id]!, [l.refs, l.distant]]]))),
-    pruned: new Set(a.lineAddr.filter((_, id) => pruned[id] === 1)),
-    distantEvents
-  }
-}
-
 const u64 = (hi: number, lo: number) => (BigInt(hi) << 32n) | BigInt(lo)
 
 const THRESHOLDS = [0, 1, 2]
@@ -210,7 +80,12 @@ const checkTrace = (path: string, limits: ReadonlyArray<number>) =>
     const runs = yield* runToolsPath([recorder, ...configs.map((c) => ReuseDistance.make(c))], path)
     const accesses: ReadonlyArray<Accesses> = runs[0]!.result
     assert.isAbove(accesses.length, 0)
-    const streams = accesses.map((a) => toStream(a))
+    const streams = accesses.map((a) =>
+      toStream(
+        a.instr,
+        a.hi.map((hi, k) => u64(hi, a.lo[k]!))
+      )
+    )
     const distantByConfig: Array<number> = []
     configs.forEach((c, j) => {
       const run = runs[j + 1]!
@@ -223,23 +98,10 @@ const checkTrace = (path: string, limits: ReadonlyArray<number>) =>
         const label = `${path} shard ${a.shardIndex} threshold ${c.distanceThreshold} limit ${c.distanceLimit}`
         const shard = shards.find((s) => s.shardIndex === a.shardIndex)
         assert.isDefined(shard, label)
-        const m = drShard(streams[sh]!, c.distanceThreshold, c.distanceLimit)
+        const m = model(streams[sh]!, c.distanceThreshold, c.distanceLimit)
         distant += m.distantEvents
         if (c.distanceThreshold === 0) assert.isAtMost(m.distantEvents, 1, label)
-        assert.strictEqual(shard!.totalRefs, a.instr.length, label)
-        assert.strictEqual(shard!.uniqueAccesses, m.uniqueAccesses, label)
-        assert.strictEqual(shard!.prunedAddressCount, m.prunedCount, label)
-        assert.strictEqual(shard!.prunedAddressHits, m.prunedHits, label)
-        assert.deepStrictEqual(shard!.instrHistogram, m.instrHist, label)
-        assert.deepStrictEqual(shard!.dataHistogram, m.dataHist, label)
-        const lines = new Map(
-          shard!.lines.hi.map((hi, k) => [
-            u64(hi, shard!.lines.lo[k]!),
-            [shard!.lines.refs[k]!, shard!.lines.distantRefs[k]!]
-          ])
-        )
-        assert.deepStrictEqual(lines, m.lines, label)
-        assert.deepStrictEqual(new Set(shard!.prunedHi.map((hi, k) => u64(hi, shard!.prunedLo[k]!))), m.pruned, label)
+        assertShard(shard!, a.instr.length, m, label)
       })
       distantByConfig.push(distant)
     })
