@@ -60,12 +60,13 @@ import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "./AnalyzerErr
 import { defaults } from "./internal/defaults.ts"
 import { makeFiberBackend } from "./internal/fiberBackend.ts"
 import { balances, LoadBalance, type LoadBalanceStats } from "./internal/loadBalance.ts"
-import { type IntervalOutput, orchestrate, type Plan } from "./internal/orchestrate.ts"
+import { type IntervalOutput, orchestrate, type Plan, toFailure } from "./internal/orchestrate.ts"
 import { makeStatic, type OutputSource } from "./internal/outputSource.ts"
 import type { OutputSchedule } from "./internal/scheduleLog.ts"
 import { makeSchedulerSource, type SchedulerSource, schedulerOptionsFor } from "./internal/schedulerSource.ts"
 import { needsScheduler, schedulingOptions, selectFiles, selectInputs, writeRecord } from "./internal/scheduling.ts"
 import { makeThreadBackend, type ThreadWork } from "./internal/threadBackend.ts"
+import { refusedShardType } from "./internal/worker.ts"
 import * as Tool from "./Tool.ts"
 
 /**
@@ -329,7 +330,11 @@ const loadBalanceFor = (options: Options, p: Plan, scheduler: SchedulerOptions):
     : undefined
 }
 
-const plan = (options: Options, inputCount: number, coreOnDisk: boolean): Effect.Effect<Plan, AnalyzerOptionError> =>
+const plan = (
+  options: Options,
+  inputCount: number,
+  coreOnDisk: boolean
+): Effect.Effect<Plan, AnalyzerOptionError | AnalysisFailed> =>
   Effect.gen(function* () {
     if (options.tools.length === 0) {
       return yield* new AnalyzerOptionError({ option: "tools", message: "no tool given" })
@@ -374,20 +379,27 @@ const plan = (options: Options, inputCount: number, coreOnDisk: boolean): Effect
         message: `tool(s) ${serialOnly.join(", ")} support only serial operation`
       })
     }
-    const onDisk = coreOnDisk ? ("core" as const) : ("thread" as const)
-    switch (mode) {
-      case "thread-sharded": {
-        const workers = Math.max(1, Math.min(jobs, Math.max(1, inputCount)))
-        return { mode, workers, outputs: workers, shardType: onDisk, serial: false, coreOnDisk }
-      }
-      case "serial":
-        return { mode, workers: 1, outputs: 1, shardType: onDisk, serial: true, coreOnDisk }
-      case "core-sharded":
-        return { mode, workers: cores, outputs: cores, shardType: "core", serial: false, coreOnDisk }
-      case "core-serial":
-        return { mode, workers: 1, outputs: cores, shardType: "core", serial: true, coreOnDisk }
-    }
+    const p = planFor(mode, jobs, cores, inputCount, coreOnDisk)
+    const refused = refusedShardType(options.tools, p.shardType)
+    if (refused !== undefined) return yield* new AnalysisFailed({ failures: [toFailure(refused)] })
+    return p
   })
+
+const planFor = (mode: Mode, jobs: number, cores: number, inputCount: number, coreOnDisk: boolean): Plan => {
+  const onDisk = coreOnDisk ? ("core" as const) : ("thread" as const)
+  switch (mode) {
+    case "thread-sharded": {
+      const workers = Math.max(1, Math.min(jobs, Math.max(1, inputCount)))
+      return { mode, workers, outputs: workers, shardType: onDisk, serial: false, coreOnDisk }
+    }
+    case "serial":
+      return { mode, workers: 1, outputs: 1, shardType: onDisk, serial: true, coreOnDisk }
+    case "core-sharded":
+      return { mode, workers: cores, outputs: cores, shardType: "core", serial: false, coreOnDisk }
+    case "core-serial":
+      return { mode, workers: 1, outputs: cores, shardType: "core", serial: true, coreOnDisk }
+  }
+}
 
 const isCoreOnDisk = (filetype: number | undefined): boolean =>
   filetype !== undefined && (filetype & FileType.CORE_SHARDED) !== 0

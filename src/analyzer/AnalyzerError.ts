@@ -26,6 +26,8 @@ export const FailureReason = Schema.Literals([
   "ToolError",
   /** The tool threw (a defect). */
   "ToolDefect",
+  /** The tool refused the run's shard type (`initializeShardType`), before any shard started. */
+  "ToolInit",
   /** Failure while starting a shard (`makeShard`). */
   "ShardInit",
   /** Failure while ending a shard (`finishShard`). */

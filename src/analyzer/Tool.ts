@@ -234,6 +234,12 @@ export interface Tool<State, ShardResult, Result, E = never> {
   readonly preferredShardType: ShardType
   /** DynamoRIO's `parallel_shard_supported()`: false means serial-only (view, cache simulator). */
   readonly parallel: boolean
+  /**
+   * DynamoRIO's `initialize_shard_type()`: told the run's shard type once,
+   * before any shard starts; an error refuses the run (it fails with a
+   * `ToolInit` failure, no shard read).
+   */
+  readonly initializeShardType?: ((shardType: ShardType) => E | undefined) | undefined
   readonly makeShard: (info: ShardInfo) => State
   readonly processBatch: (
     state: State,

@@ -231,6 +231,62 @@ describe("Analyzer (fiber backend, thread-sharded)", () => {
     })
   )
 
+  it.effect("a tool that refuses the run's shard type fails it before any shard starts", () =>
+    Effect.gen(function* () {
+      const made: Array<Tool.ShardType> = []
+      const picky = (refuse: "core" | "throw") =>
+        Tool.make<number, number, number, string>({
+          name: "picky",
+          initializeShardType: (shardType) => {
+            if (refuse === "throw") throw new Error("no shard type for me")
+            return shardType === refuse ? `no ${shardType} shards` : undefined
+          },
+          makeShard: (info) => {
+            made.push(info.shardType)
+            return 0
+          },
+          processBatch: () => undefined,
+          finishShard: () => 0,
+          merge: () => 0,
+          print: () => "",
+          shardResultSchema: Schema.Number,
+          resultSchema: Schema.Number
+        })
+      const core = yield* Effect.flip(
+        Effect.flatMap(synthetic(3), (inputs) =>
+          Analyzer.runInputs(inputs, { tools: [picky("core")], mode: "core-sharded", cores: 2 })
+        )
+      )
+      assert.strictEqual(core._tag, "AnalysisFailed")
+      if (core._tag === "AnalysisFailed") {
+        assert.strictEqual(core.failures.length, 1)
+        const f = core.failures[0]!
+        assert.deepStrictEqual(
+          [f.reason, f.worker, f.shard, f.shardType, f.tool],
+          ["ToolInit", -1, -1, "core", "picky"]
+        )
+        assert.strictEqual(f.message, "no core shards")
+        assert.strictEqual(f.toolError, "no core shards")
+        assert.isUndefined(f.record)
+      }
+      assert.deepStrictEqual(made, [])
+      const thrown = yield* Effect.flip(
+        Effect.flatMap(synthetic(3), (inputs) => Analyzer.runInputs(inputs, { tools: [picky("throw")], jobs: 1 }))
+      )
+      assert.strictEqual(
+        thrown._tag === "AnalysisFailed" ? thrown.failures[0]!.line : "",
+        "ToolInit: Error: no shard type for me (tool picky)"
+      )
+      assert.deepStrictEqual(made, [])
+      // The same tool runs where it accepts the shard type.
+      const result = yield* Effect.flatMap(synthetic(3), (inputs) =>
+        Analyzer.runInputs(inputs, { tools: [picky("core")], jobs: 1 })
+      )
+      assert.strictEqual(result.mode, "thread-sharded")
+      assert.deepStrictEqual(made, ["thread", "thread", "thread"])
+    })
+  )
+
   it.effect("a read error in the middle of an input fails the run naming the input and record", () =>
     Effect.gen(function* () {
       const good = yield* synthetic(2)

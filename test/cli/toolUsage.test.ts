@@ -96,6 +96,21 @@ describe("tool usage errors on the command line", () => {
       )
     })
   )
+
+  it.live(
+    "-cpu_scheduling with core shards fails the run as DynamoRIO's initialize_shard_type does (exit 1), before any shard",
+    () =>
+      Effect.gen(function* () {
+        for (const tool of ["cache_simulator", "TLB"]) {
+          const { code, stderr } = yield* dr("-simulator_type", tool, "-core_sharded", "-cpu_scheduling")
+          assert.strictEqual(code, 1)
+          assert.strictEqual(
+            stderr,
+            `ERROR: ToolInit: ${tool}: Usage error: -cpu_scheduling not supported with -core_serial; use -cpu_schedule_file with -core_serial instead (tool ${tool})\n`
+          )
+        }
+      })
+  )
 })
 
 describe("the tool-option table", () => {

@@ -251,11 +251,13 @@ describe("core-sharded runs", () => {
     assert.strictEqual(error.detail, "Too-small core count 2 for trace core #2")
   })
 
-  it("refuses -cpu_scheduling", () => {
-    const run = simulate(make({ cpuScheduling: true }), body, { shardType: "core", outputOf })
-    const error = (run.signal as { error: CacheSimulator.SimulatorError }).error
-    assert.strictEqual(error.reason, "InvalidOptions")
-    assert.isTrue(error.detail.startsWith("Usage error: -cpu_scheduling not supported with -core_serial"))
+  it("refuses -cpu_scheduling with core shards, before any shard starts", () => {
+    const tool = make({ cpuScheduling: true })
+    const error = tool.initializeShardType?.("core")
+    assert.strictEqual(error?.reason, "InvalidOptions")
+    assert.isTrue(error?.detail.startsWith("Usage error: -cpu_scheduling not supported with -core_serial"))
+    assert.isUndefined(tool.initializeShardType?.("thread"))
+    assert.isUndefined(make({}).initializeShardType?.("core"))
   })
 })
 

@@ -138,6 +138,39 @@ export const encodeToolError = (error: unknown): unknown => {
   }
 }
 
+/**
+ * Asks every tool whether it runs with `shardType` (`initializeShardType`),
+ * as DynamoRIO asks each tool once before starting its workers: the first
+ * refusal, or a throw, as a whole-run `ToolInit` failure.
+ */
+export const refusedShardType = (
+  tools: ReadonlyArray<Tool.Any>,
+  shardType: Tool.ShardType
+): FailureInfo | undefined => {
+  for (const tool of tools) {
+    if (tool.initializeShardType === undefined) continue
+    let error: unknown
+    try {
+      error = tool.initializeShardType(shardType)
+    } catch (e) {
+      return { reason: "ToolInit", worker: -1, shard: -1, shardType, tool: tool.name, message: defectMessage(e) }
+    }
+    if (error !== undefined) {
+      const message = describe(tool, error)
+      return {
+        reason: "ToolInit",
+        worker: -1,
+        shard: -1,
+        shardType,
+        tool: tool.name,
+        message,
+        toolError: encodeToolError(error)
+      }
+    }
+  }
+  return undefined
+}
+
 export class WorkerCore {
   readonly config: WorkerConfig
   /** Per tool: shard index → slot. */

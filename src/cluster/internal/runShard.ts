@@ -10,7 +10,7 @@ import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { toFailure } from "../../analyzer/internal/orchestrate.ts"
-import { type FailureInfo, WorkerCore } from "../../analyzer/internal/worker.ts"
+import { type FailureInfo, refusedShardType, WorkerCore } from "../../analyzer/internal/worker.ts"
 import type * as Tool from "../../analyzer/Tool.ts"
 import { InputReader } from "../../trace/internal/inputReader.ts"
 import { openSource } from "../../trace/internal/source.ts"
@@ -90,6 +90,8 @@ export const runShard = (request: Request, context: RunnerContext): Effect.Effec
     const tools = yield* loadTools(request.tools, context.allowedModules).pipe(
       Effect.mapError((e) => failed({ reason: "ShardInit", tool: e.tool, message: e.message }))
     )
+    const refused = refusedShardType(tools, shardType)
+    if (refused !== undefined) return yield* failed(refused)
     const core = new WorkerCore({
       worker: request.shard,
       tools,

@@ -47,7 +47,6 @@ export interface Simulation {
 export interface State<Sim extends Simulation> {
   readonly sim: Sim
   readonly shardType: Tool.ShardType
-  readonly usageError: SimulatorError | undefined
 }
 
 export const invalidOptions = (tool: string, detail: string) =>
@@ -96,30 +95,19 @@ export const simulatorTool = <Sim extends Simulation, R>(spec: {
     name: spec.name,
     parallel: false,
     preferredShardType: "core",
-    makeShard: (info) => {
-      const byCore = info.shardType === "core"
-      return {
-        sim: spec.simulation(byCore),
-        shardType: info.shardType,
-        usageError:
-          byCore && spec.cpuScheduling
-            ? invalidOptions(
-                spec.name,
-                "Usage error: -cpu_scheduling not supported with -core_serial; use -cpu_schedule_file with -core_serial instead"
-              )
-            : undefined
-      }
-    },
+    initializeShardType: (shardType) =>
+      shardType === "core" && spec.cpuScheduling
+        ? invalidOptions(
+            spec.name,
+            "Usage error: -cpu_scheduling not supported with -core_serial; use -cpu_schedule_file with -core_serial instead"
+          )
+        : undefined,
+    makeShard: (info) => ({ sim: spec.simulation(info.shardType === "core"), shardType: info.shardType }),
     processBatch: (state, batch, start, end, ctx) => {
-      if (state.usageError !== undefined) return Tool.fail(state.usageError, start)
       const at = state.sim.run(batch, start, end, ctx.output)
       return at < 0 ? undefined : signalOf(spec.name, state.sim, at)
     },
     processLockstep: (state, span) => {
-      if (state.usageError !== undefined) {
-        span.stoppedAt = 0
-        return Tool.fail(state.usageError, span.starts[0]!)
-      }
       const sim = state.sim
       if (sim.runLockstep !== undefined) {
         const stopped = sim.runLockstep(span)
