@@ -14,6 +14,7 @@ import { type ContainerKind, openSource } from "../../../src/trace/internal/sour
 import {
   drain,
   failureOf,
+  gzipWithHeader,
   run,
   snappyFrames,
   TRACES,
@@ -54,6 +55,50 @@ describe("ByteSource over a pipe", () => {
   })
 
   it("gzip, recognised by content", () => readsInOrder("trace.gz", gzipSync(data), "gzip"))
+
+  it("gzip as gzread reads it, as from a file: several members, header fields, trailing bytes that start no member ignored", async () => {
+    const members = [
+      gzipSync(data.subarray(0, 700_000)),
+      gzipSync(new Uint8Array(0)),
+      gzipWithHeader(data.subarray(700_000, 1_000_000)),
+      ...Array.from({ length: 40 }, (_, i) =>
+        gzipSync(data.subarray(1_000_000 + i * 11_000, 1_000_000 + (i + 1) * 11_000))
+      )
+    ]
+    const whole = Buffer.concat([...members, gzipSync(data.subarray(1_440_000))])
+    const tails: ReadonlyArray<[string, Uint8Array]> = [
+      ["none", new Uint8Array(0)],
+      ["text", Buffer.from("trailing garbage\n")],
+      ["a-lone-1f", Buffer.from([0x1f])],
+      ["zeros", new Uint8Array(4096)]
+    ]
+    for (const [name, tail] of tails) await readsInOrder(`tail-${name}.gz`, Buffer.concat([whole, tail]), "gzip")
+  })
+
+  it("gzip through a pipe: a bad second member or a wrong trailer is the file's typed error", async () => {
+    const gz = gzipSync(data)
+    const bad = Buffer.from(gz)
+    bad[bad.length - 6]! ^= 0xff
+    const method = gzipSync(data)
+    method[2] = 7
+    const cases: ReadonlyArray<[string, Uint8Array, string, RegExp]> = [
+      ["badcrc.gz", bad, "BadChecksum", /incorrect data check in member 1/],
+      ["cuttrailer.gz", gz.subarray(0, gz.length - 3), "Truncated", /ends inside the trailer of member 1/],
+      [
+        "badsecond.gz",
+        Buffer.concat([gz, method]),
+        "Corrupt",
+        new RegExp(`unknown compression method \\(file byte ${gz.length + 2}\\)`)
+      ]
+    ]
+    for (const [name, bytes, reason, detail] of cases) {
+      const path = pipeOf(name, bytes)
+      const error = await withinTime(failureOf(() => openSource(path)))
+      assert.strictEqual(error.reason, reason, name)
+      assert.strictEqual(error.path, path)
+      assert.match(error.detail, detail)
+    }
+  })
 
   it("snappy, lz4 and zstd, recognised by name", async () => {
     await readsInOrder("trace.sz", snappyFrames(data).file, "snappy")

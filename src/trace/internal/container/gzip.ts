@@ -10,9 +10,9 @@
  * used for that: it treats whatever follows a member as another member, and
  * when that fails it drops the output of the last step.
  *
- * **Gotchas**: a pipe or standard input cannot be read at positions; it goes
- * through Node's gunzip, which reads concatenated members too but fails on
- * trailing garbage (docs/cli.md).
+ * A pipe or standard input is read the same way, through a {@link ReplayHandle}:
+ * the inflater reads on past a member's end by a few pieces at most, and the
+ * handle keeps that much to go back to.
  */
 
 import * as zlib from "node:zlib"
@@ -21,8 +21,8 @@ import type { ByteSource } from "../source.ts"
 import { fromCodecError, traceError } from "./errors.ts"
 import { guard } from "./guard.ts"
 import { type InputOrder, type ReadHandle, readFully } from "./readHandle.ts"
+import { ReplayHandle } from "./replayHandle.ts"
 import { ZlibPump } from "./zlibPump.ts"
-import { openZlibStream } from "./zlibStream.ts"
 
 /** Compressed bytes read from the file per step. */
 const READ_SIZE = 64 * 1024
@@ -37,10 +37,11 @@ const FCOMMENT = 0x10
 const FRESERVED = 0xe0
 const TWO_32 = 4294967296
 
+/** Bytes of a pipe kept to go back to: far more than an inflater reads past its member's end. */
+const PIPE_WINDOW = 4 * 1024 * 1024
+
 export const openGzip = (path: string, handle: ReadHandle, chunkSize: number, order?: InputOrder): ByteSource =>
-  order?.sequential === true
-    ? openZlibStream(path, "gzip", handle, zlib.createGunzip({ chunkSize }), order)
-    : openMembers(path, handle, chunkSize)
+  openMembers(path, order?.sequential === true ? new ReplayHandle(handle, order.head, PIPE_WINDOW) : handle, chunkSize)
 
 /** Where a member's deflate data starts, or why its header cannot be read (`length`: bytes the header needs at least). */
 type Header = { readonly _tag: "Data"; readonly start: number } | { readonly _tag: "More"; readonly length: number }

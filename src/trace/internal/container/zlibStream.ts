@@ -1,7 +1,6 @@
 /**
  * Single-stream zlib containers: zstd (Node's built-in zstd decompressor, fed
- * one frame at a time; see `zstdFrames.ts`), and gzip read in order from a
- * pipe (`gzip.ts` reads gzip files).
+ * one frame at a time; see `zstdFrames.ts`). gzip has its own reader (`gzip.ts`).
  */
 import type { Transform } from "node:stream"
 import * as zlib from "node:zlib"
@@ -33,9 +32,9 @@ export const openZstd = (path: string, handle: ReadHandle, chunkSize: number, or
 /** A decompressor over the whole file, from its start: one stream of pieces, no components. */
 export const openZlibStream = (
   path: string,
-  container: "gzip" | "zstd",
+  container: "zstd",
   handle: ReadHandle,
-  transform: zlib.Gunzip | zlib.ZstdDecompress,
+  transform: zlib.ZstdDecompress,
   order: InputOrder | undefined,
   prefilter?: Transform
 ): ByteSource => {
