@@ -137,6 +137,31 @@ const verboseRequested = (argv: ReadonlyArray<string>): boolean =>
 const printText = (text: string): Effect.Effect<void> =>
   text === "" ? Effect.void : Console.log(text.endsWith("\n") ? text.slice(0, -1) : text)
 
+/**
+ * Text printed as it comes, through the console: whole lines at once (the
+ * console ends each print with a newline); a line still open waits for the
+ * next text, or for `rest`, which hands it over to be printed first.
+ */
+const lineWriter = (console: Console.Console) => {
+  let open = ""
+  return {
+    write: (text: string): void => {
+      const end = text.lastIndexOf("\n")
+      if (end < 0) {
+        open += text
+        return
+      }
+      console.log(open + text.slice(0, end))
+      open = text.slice(end + 1)
+    },
+    rest: (): string => {
+      const text = open
+      open = ""
+      return text
+    }
+  }
+}
+
 const toJson = (value: unknown): string =>
   JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2)
 
@@ -153,6 +178,7 @@ export const execute = (options: Options.Options): Effect.Effect<number, Analyze
         `memtrace: running ${options.tools.join(", ")} on ${options.inputs.map((i) => i.path).join(", ")}`
       )
     }
+    const out = lineWriter(yield* Console.Console)
     const outcome = yield* Effect.scoped(
       Effect.gen(function* () {
         const progress = yield* Progress.make({
@@ -160,10 +186,10 @@ export const execute = (options: Options.Options): Effect.Effect<number, Analyze
         })
         // Loaded on demand: the analyzer and every tool take a while to load, usage errors should not wait.
         const { runAnalysis } = yield* Effect.promise(() => import("./Analyze.ts"))
-        return yield* runAnalysis(options, { progress })
+        return yield* runAnalysis(options, { progress, write: out.write })
       })
     )
-    yield* options.json ? Console.log(toJson(outcome.json)) : printText(outcome.text)
+    yield* options.json ? Console.log(toJson(outcome.json)) : printText(out.rest() + outcome.text)
     for (const line of outcome.failures) yield* Console.error(`ERROR: ${line}`)
     return outcome.failures.length > 0 ? ExitCode.failure : ExitCode.ok
   })

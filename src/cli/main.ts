@@ -23,7 +23,25 @@ const drained = (stream: NodeJS.WriteStream): Promise<void> =>
     else stream.write("", () => resolve())
   })
 
+/** The shell's status for a command killed by SIGPIPE: what `memtrace view … | head` ends with. */
+const BROKEN_PIPE = 141
+
+/**
+ * Succeeds once standard output's reader has gone away (EPIPE): the run is
+ * then interrupted, its finalizers run, and nothing more is printed.
+ */
+const stdoutClosed = Effect.callback<number>((resume) => {
+  const onError = (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") resume(Effect.succeed(BROKEN_PIPE))
+  }
+  process.stdout.on("error", onError)
+  return Effect.sync(() => process.stdout.off("error", onError))
+})
+// Writes that were under way when the reader went away fail too: nothing is left to tell.
+process.stdout.on("error", () => {})
+
 Cli.run(process.argv.slice(2)).pipe(
+  Effect.raceFirst(stdoutClosed),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,

@@ -94,6 +94,35 @@ describe("memtrace (spawned)", () => {
     })
   )
 
+  it.live("view: a reader that goes away (| head) ends the run at once with the shell's SIGPIPE status, no error", () =>
+    Effect.gen(function* () {
+      const r = yield* Effect.callback<{
+        readonly code: number | null
+        readonly stderr: string
+        readonly lines: number
+      }>((resume) => {
+        const child = spawn(
+          process.execPath,
+          ["src/cli/main.ts", "view", `${TRACES}/drmemtrace.chase-snappy.x64.tracedir`],
+          { env: { ...process.env, CI: "true" }, stdio: ["ignore", "pipe", "pipe"] }
+        )
+        let stdout = ""
+        let stderr = ""
+        child.stdout!.on("data", (d) => {
+          stdout += d
+          // Like head -3: read three lines, then close the pipe.
+          if (stdout.split("\n").length > 3) child.stdout!.destroy()
+        })
+        child.stderr!.on("data", (d) => (stderr += d))
+        child.on("close", (code) => resume(Effect.succeed({ code, stderr, lines: stdout.split("\n").length - 1 })))
+        return Effect.sync(() => child.kill("SIGKILL"))
+      })
+      assert.isAtLeast(r.lines, 3)
+      assert.strictEqual(r.stderr, "")
+      assert.strictEqual(r.code, 141)
+    })
+  )
+
   it.live("a missing trace: exit 1 with the TraceError line", () =>
     Effect.gen(function* () {
       const r = yield* memtrace(["analyze", "--indir", `${TRACES}/no-such-trace`, "--tool", "basic_counts"])
