@@ -284,6 +284,58 @@ export const autoMode = (tools: ReadonlyArray<Tool.Any>): Mode => {
   return allParallel ? "thread-sharded" : "serial"
 }
 
+/** The smallest worker heap cap accepted: below it a worker thread cannot even load, and V8 aborts the process. */
+export const MIN_WORKER_MEMORY_MB = 16
+
+const optionError = (option: string, message: string) => new AnalyzerOptionError({ option, message })
+
+/**
+ * Checks the options every entry point takes, before anything is opened:
+ * values outside their types (from plain JavaScript or a config file) and
+ * values that would hang, spin or abort the process.
+ */
+const checkOptions = (options: Options): AnalyzerOptionError | undefined => {
+  const oneOf = (option: string, value: unknown, allowed: ReadonlyArray<string>) =>
+    value === undefined || allowed.includes(value as string)
+      ? undefined
+      : optionError(option, `${option} must be one of ${allowed.join(", ")}, got ${String(value)}`)
+  const choice =
+    oneOf("mode", options.mode, ["thread-sharded", "serial", "core-sharded", "core-serial"]) ??
+    oneOf("failure", options.failure, ["fail-fast", "continue"]) ??
+    oneOf("backend", options.backend, ["fibers", "threads"])
+  if (choice !== undefined) return choice
+  for (const [option, value] of [
+    ["runTimeout", options.runTimeout],
+    ["stallTimeout", options.stallTimeout],
+    ["progressInterval", options.progressInterval]
+  ] as const) {
+    if (value === undefined) continue
+    const d = Duration.fromInput(value)
+    if (d._tag === "None" || !Duration.isPositive(d.value)) {
+      return optionError(
+        option,
+        `${option} must be a positive duration (Duration.infinity for none), got ${String(value)}`
+      )
+    }
+  }
+  for (const [option, value] of [
+    ["skipRecords", options.skipRecords],
+    ["exitAfterRecords", options.exitAfterRecords]
+  ] as const) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+      return optionError(option, `${option} must be a non-negative integer, got ${value}`)
+    }
+  }
+  const memory = options.workerMaxMemoryMb
+  if (memory !== undefined && !(Number.isSafeInteger(memory) && memory >= MIN_WORKER_MEMORY_MB)) {
+    return optionError(
+      "workerMaxMemoryMb",
+      `workerMaxMemoryMb must be an integer of at least ${MIN_WORKER_MEMORY_MB}, got ${memory}`
+    )
+  }
+  return undefined
+}
+
 const checkIntervals = (options: Options): AnalyzerOptionError | undefined => {
   const us = options.intervalMicroseconds ?? 0
   const n = options.intervalInstrCount ?? 0
@@ -479,13 +531,22 @@ export const runInputs = (
   inputs: ReadonlyArray<Trace.TraceInput>,
   options: Options
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
-  Effect.flatMap(selectInputs(inputs, options), (kept) =>
-    runOpened(
-      kept,
-      kept.map(() => 0),
-      options
+  Effect.suspend(() => {
+    const refused = checkOptions(options)
+    if (refused !== undefined) return Effect.fail(refused)
+    if (options.backend === "threads") {
+      return Effect.fail(
+        optionError("backend", "runInputs runs on fibers (its inputs are open here): use Analyzer.run for worker threads")
+      )
+    }
+    return Effect.flatMap(selectInputs(inputs, options), (kept) =>
+      runOpened(
+        kept,
+        kept.map(() => 0),
+        options
+      )
     )
-  )
+  })
 
 /** Options only the scheduler on the main thread applies (not a run handed whole to one thread). */
 const scheduledOnly = (options: Options): boolean =>
@@ -556,6 +617,8 @@ export const run = (
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError> =>
   Effect.scoped(
     Effect.gen(function* () {
+      const refused = checkOptions(runOptions)
+      if (refused !== undefined) return yield* refused
       // The run timeout counts from here: opening the inputs (a pipe that sends nothing, a slow disk)
       // is part of the run. The workers get what is left of it.
       const opening = yield* openingDeadline(runOptions)

@@ -525,7 +525,9 @@ const listTools = (): string => {
 }
 
 const toolName = (text: string, option: string): Result.Result<ToolName, UsageError> => {
-  const name = (Object.hasOwn(toolTable, text) ? text : toolAliases[text]) as ToolName | undefined
+  const name = (
+    Object.hasOwn(toolTable, text) ? text : Object.hasOwn(toolAliases, text) ? toolAliases[text] : undefined
+  ) as ToolName | undefined
   if (name === undefined) {
     return Result.fail(
       usageError("UnknownTool", `unsupported analyzer type "${text}". Please choose ${listTools()}.`, option)

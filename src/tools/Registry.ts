@@ -80,7 +80,7 @@ export const names: ReadonlyArray<string> = Object.keys(builders)
  * @category registry
  */
 export const make = (name: string, options: Options = {}): Effect.Effect<Tool.Any, UnknownTool | ToolOptionError> => {
-  const build = builders[name]
+  const build = Object.hasOwn(builders, name) ? builders[name] : undefined
   if (build === undefined) return Effect.fail(new UnknownTool({ name, available: [...names] }))
   return build(options).pipe(
     Effect.mapError((e) => new ToolOptionError({ tool: name, message: e instanceof Error ? e.message : String(e) })),

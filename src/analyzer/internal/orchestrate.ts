@@ -8,10 +8,13 @@
  * touched only by fibers of this one JS thread, never across an await that
  * could interleave a partial update.
  */
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type { AnalysisResult, Mode, Options, ToolOutput } from "../Analyzer.ts"
 import { AnalysisFailed, ShardFailure } from "../AnalyzerError.ts"
@@ -19,7 +22,7 @@ import * as Tool from "../Tool.ts"
 import { defaults } from "./defaults.ts"
 import type { LoadBalanceStats } from "./loadBalance.ts"
 import type { OutputSchedule } from "./scheduleLog.ts"
-import type { FailureInfo, IntervalConfig, ShardIntervals } from "./worker.ts"
+import { defectMessage, type FailureInfo, type IntervalConfig, type ShardIntervals } from "./worker.ts"
 
 /** A worker's typed failure, carried in the worker effect's error channel. */
 export class WorkerFailed {
@@ -244,15 +247,33 @@ export const orchestrate = (
     const failures: Array<FailureInfo> = []
     const firstFailure = yield* Deferred.make<void>()
     const failed: Array<boolean> = backend.workers.map(() => false)
+    const fail = (w: number, infos: ReadonlyArray<FailureInfo>) =>
+      Effect.gen(function* () {
+        failed[w] = true
+        failures.push(...infos)
+        if (policy === "fail-fast") yield* Deferred.succeed(firstFailure, undefined)
+      })
+    // A worker ends with its typed failure, or dies: a throw outside the tool
+    // guards (a callback such as onWorkerReleased, a worker thread that cannot
+    // start) is that worker's crash, never a fiber that ends unseen while the
+    // run waits. Interruption is left as it is.
     const guarded = (w: number) =>
       Effect.scoped(backend.workers[w]!).pipe(
-        Effect.catch((e: WorkerFailed) =>
-          Effect.gen(function* () {
-            failed[w] = true
-            failures.push(...e.infos)
-            if (policy === "fail-fast") yield* Deferred.succeed(firstFailure, undefined)
-          })
-        )
+        Effect.catchCause((cause) => {
+          const error = Cause.findErrorOption(cause)
+          if (Option.isSome(error)) return fail(w, error.value.infos)
+          const defect = Cause.findDefect(cause)
+          if (Result.isFailure(defect)) return Effect.failCause(cause as Cause.Cause<never>)
+          return fail(w, [
+            {
+              reason: "WorkerCrashed",
+              worker: w,
+              shard: -1,
+              shardType: p.shardType,
+              message: `the worker died: ${defectMessage(defect.success)}`
+            }
+          ])
+        })
       )
     // Every worker is forked and has acquired its resources before anything
     // can interrupt the run (the forks are uninterruptible and start at once;
@@ -303,6 +324,8 @@ export const orchestrate = (
           }
         })
     const onProgress = options.onProgress
+    // A throwing onProgress ends the run (as a defect, after the workers stopped), not just the sampling.
+    let progressThrew: { readonly error: unknown } | undefined
     const progress =
       onProgress === undefined
         ? Effect.never
@@ -310,21 +333,26 @@ export const orchestrate = (
             const interval = Duration.fromInputUnsafe(options.progressInterval ?? defaults.progressInterval)
             while (true) {
               yield* Effect.sleep(interval)
-              onProgress({
-                records: backend.processed(),
-                instructions: backend.instructions?.() ?? 0,
-                inputsDone: backend.inputsDone(),
-                inputsTotal: backend.inputsTotal,
-                elapsedMs: Date.now() - started,
-                perWorker: backend.perWorker()
-              })
+              try {
+                onProgress({
+                  records: backend.processed(),
+                  instructions: backend.instructions?.() ?? 0,
+                  inputsDone: backend.inputsDone(),
+                  inputsTotal: backend.inputsTotal,
+                  elapsedMs: Date.now() - started,
+                  perWorker: backend.perWorker()
+                })
+              } catch (error) {
+                progressThrew = { error }
+                return
+              }
             }
           })
     const race = Effect.raceAll([
       Fiber.joinAll(fibers).pipe(Effect.asVoid),
       Deferred.await(firstFailure),
       watchdog,
-      progress.pipe(Effect.andThen(Effect.never))
+      progress
     ])
     const runTimeout = options.runTimeout
     const timed =
@@ -346,6 +374,7 @@ export const orchestrate = (
             })
           )
     yield* Effect.ensuring(timed, stopAll)
+    if (progressThrew !== undefined) return yield* Effect.die(progressThrew.error)
 
     const sorted = failures
       .map((f, i) => [f, i] as const)

@@ -123,7 +123,7 @@ const describe = (tool: Tool.Any, error: unknown): string => {
   }
 }
 
-const defectMessage = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
+export const defectMessage = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
 
 /**
  * Encodes a tool's typed error to JSON through its schema when it has one, so

@@ -1,0 +1,142 @@
+/**
+ * What `Analyzer.run` does with options it cannot use and with callbacks that
+ * throw: a typed refusal before anything is opened, or a failure that names
+ * the worker; never a hang, a false stall, a spin or an aborted process.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Analyzer from "../../src/analyzer/Analyzer.ts"
+import * as Tool from "../../src/analyzer/Tool.ts"
+import * as Registry from "../../src/tools/Registry.ts"
+import * as Trace from "../../src/trace/Trace.ts"
+import { counter, counterSpec } from "../utils/faultTools.ts"
+
+const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
+
+describe("Analyzer options", () => {
+  it.effect("values it cannot use are AnalyzerOptionError naming the option, before any input is opened", () =>
+    Effect.gen(function* () {
+      const bad: ReadonlyArray<[string, Partial<Analyzer.Options>]> = [
+        ["mode", { mode: "bogus" as Analyzer.Mode }],
+        ["failure", { failure: "bogus" as Analyzer.FailurePolicy }],
+        ["backend", { backend: "bogus" as Analyzer.Backend }],
+        ["stallTimeout", { stallTimeout: 0 }],
+        ["stallTimeout", { stallTimeout: -1 }],
+        ["stallTimeout", { stallTimeout: Number.NaN }],
+        ["stallTimeout", { stallTimeout: "abc" as Duration.Input }],
+        ["runTimeout", { runTimeout: "0 millis" }],
+        ["progressInterval", { progressInterval: Number.NaN }],
+        ["skipRecords", { skipRecords: 1.5 }],
+        ["exitAfterRecords", { exitAfterRecords: -1 }],
+        ["exitAfterRecords", { exitAfterRecords: Number.NaN }],
+        ["workerMaxMemoryMb", { workerMaxMemoryMb: 0 }],
+        ["workerMaxMemoryMb", { workerMaxMemoryMb: Analyzer.MIN_WORKER_MEMORY_MB - 1 }]
+      ]
+      for (const [option, given] of bad) {
+        // A path that does not exist: a refusal must come before any opening.
+        const e = yield* Effect.flip(Analyzer.run("../shared/traces/no-such-trace", { tools: [counter()], ...given }))
+        assert.strictEqual(e._tag, "AnalyzerOptionError", `${option}: ${JSON.stringify(given)}`)
+        if (e._tag === "AnalyzerOptionError") assert.strictEqual(e.option, option)
+      }
+      const inputs = yield* Trace.open(THREADSIG)
+      const viaInputs = yield* Effect.flip(Analyzer.runInputs(inputs, { tools: [counter()], stallTimeout: 0 }))
+      assert.strictEqual(viaInputs._tag, "AnalyzerOptionError")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("runInputs refuses the threads backend rather than running on fibers anyway", () =>
+    Effect.gen(function* () {
+      const inputs = yield* Trace.open(THREADSIG)
+      const e = yield* Effect.flip(Analyzer.runInputs(inputs, { tools: [counterSpec()], backend: "threads" }))
+      assert.strictEqual(e._tag, "AnalyzerOptionError")
+      if (e._tag === "AnalyzerOptionError") assert.strictEqual(e.option, "backend")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("stallTimeout Duration.infinity turns the watchdog off; a run completes", () =>
+    Effect.gen(function* () {
+      const result = yield* Analyzer.run(THREADSIG, { tools: [counter()], stallTimeout: Duration.infinity, jobs: 2 })
+      assert.strictEqual(result.records, 928_110)
+    })
+  )
+
+  it.effect("Registry.make of a name Object.prototype has is UnknownTool, not a TypeError", () =>
+    Effect.gen(function* () {
+      for (const name of ["toString", "constructor", "hasOwnProperty", "__proto__"]) {
+        const e = yield* Effect.flip(Registry.make(name))
+        assert.strictEqual(e._tag, "UnknownTool", name)
+      }
+    })
+  )
+})
+
+describe("callbacks that throw and workers that die", () => {
+  it.live("an onWorkerReleased that throws fails the run at once as that worker's crash (both backends)", () =>
+    Effect.gen(function* () {
+      for (const backend of ["fibers", "threads"] as const) {
+        const started = Date.now()
+        const e = yield* Effect.flip(
+          Analyzer.run(THREADSIG, {
+            tools: [counterSpec()],
+            backend,
+            jobs: 2,
+            stallTimeout: "60 seconds",
+            onWorkerReleased: (w) => {
+              if (w === 1) throw new Error("release hook broke")
+            }
+          })
+        )
+        assert.strictEqual(e._tag, "AnalysisFailed", backend)
+        if (e._tag === "AnalysisFailed") {
+          const f = e.failures.find((x) => x.reason === "WorkerCrashed")
+          assert.isDefined(f, `${backend}: ${e.message}`)
+          assert.strictEqual(f!.worker, 1)
+          assert.include(f!.message, "release hook broke")
+        }
+        // Not after the stall watchdog's minute: as soon as the worker ended.
+        assert.isBelow(Date.now() - started, 30_000, backend)
+      }
+    })
+  )
+
+  it.live("a tool whose spec cannot reach a worker thread fails the run as a crash, not a hang", () =>
+    Effect.gen(function* () {
+      const tool = Tool.withSpec(counter(), { module: import.meta.url, export: "counter", args: [() => 0] })
+      const e = yield* Effect.flip(
+        Analyzer.run(THREADSIG, { tools: [tool], backend: "threads", jobs: 2, runTimeout: "120 seconds" })
+      )
+      assert.strictEqual(e._tag, "AnalysisFailed")
+      if (e._tag === "AnalysisFailed") {
+        assert.notInclude(e.message, "Timeout")
+        assert.strictEqual(e.failures[0]!.reason, "WorkerCrashed")
+        assert.include(e.failures[0]!.message, "could not be cloned")
+      }
+    })
+  )
+
+  it.live("an onProgress that throws ends the run with that defect, after stopping the workers", () =>
+    Effect.gen(function* () {
+      const released: Array<number> = []
+      const exit = yield* Effect.exit(
+        Analyzer.run(THREADSIG, {
+          tools: [counter()],
+          jobs: 2,
+          progressInterval: "1 millis",
+          onProgress: () => {
+            throw new Error("progress bar broke")
+          },
+          onWorkerReleased: (w) => void released.push(w)
+        })
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const defect = Cause.squash(exit.cause)
+        assert.strictEqual((defect as Error).message, "progress bar broke")
+      }
+      assert.sameMembers(released, [0, 1])
+    })
+  )
+})
