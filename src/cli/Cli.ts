@@ -112,7 +112,7 @@ const cliErrorLine = (e: CliError.NonShowHelpErrors, argv: ReadonlyArray<string>
     return `Unknown option: ${word}${hint}`
   }
   if (e._tag === "UnknownSubcommand") {
-    return `unknown command "${e.subcommand}": use analyze, info or view, or the DynamoRIO form (-indir DIR -tool NAME)`
+    return `unknown command "${e.subcommand}": use analyze, info, view, filter, replicate or runner, or the DynamoRIO form (-indir DIR -tool NAME)`
   }
   return e.message.split("\n")[0]!
 }

@@ -98,8 +98,10 @@ export const filter = Command.make(
       if (Option.isSome(flags.onlyThreads)) {
         onlyThreads = []
         for (const part of flags.onlyThreads.value.split(/[,:]/)) {
-          const tid = yield* count(Option.some(part), "--only-threads")
-          onlyThreads.push(tid!)
+          const t = part.trim()
+          const tid = /^\d+$/.test(t) ? Number(t) : Number.NaN
+          if (!Number.isSafeInteger(tid)) return yield* invalid("--only-threads", part, "a thread id")
+          onlyThreads.push(tid)
         }
       }
       const options: Filter.Options = {
@@ -121,6 +123,9 @@ export const filter = Command.make(
       )
       for (const f of summary.files) {
         yield* Console.log(`${f.path}: ${f.entriesOut} entries, ${f.instructions} instructions, ${f.bytes} bytes`)
+      }
+      for (const source of summary.dropped) {
+        yield* Console.log(`${source}: no instruction left, not written (as DynamoRIO's record_filter)`)
       }
       if (summary.skipped.length > 0) yield* Console.log(`${summary.skipped.length} inputs of other threads skipped`)
     })

@@ -49,8 +49,8 @@
  *
  * @since 0.1.0
  */
-import { mkdir } from "node:fs/promises"
-import { basename, join, resolve } from "node:path"
+import { mkdir, realpath, rm } from "node:fs/promises"
+import { basename, join } from "node:path"
 import * as Effect from "effect/Effect"
 import type { FilterConfig } from "./internal/filter/entryFilter.ts"
 import { FilterError } from "./internal/filter/error.ts"
@@ -119,6 +119,11 @@ export interface Summary {
   readonly files: ReadonlyArray<FileResult>
   /** Inputs left out by `onlyThreads`. */
   readonly skipped: ReadonlyArray<string>
+  /**
+   * Inputs with no instruction left (a trim past a thread's end): not written,
+   * as DynamoRIO's `record_filter` deletes such outputs.
+   */
+  readonly dropped: ReadonlyArray<string>
 }
 
 const KIND: Record<Format, TraceWriter.ContainerKind> = { zip: "zip", gz: "gzip", zst: "zstd", raw: "raw" }
@@ -216,15 +221,25 @@ export const run = (
   Effect.gen(function* () {
     const cfg = yield* config(input, options)
     const files = yield* Trace.list(input)
-    yield* Effect.tryPromise({
+    const ioError = (path: string) => (cause: unknown) =>
+      new TraceWriter.TraceWriterError({
+        reason: "IoError",
+        path,
+        detail: cause instanceof Error ? cause.message : String(cause)
+      })
+    const created = yield* Effect.tryPromise({
       try: () => mkdir(output, { recursive: true }),
-      catch: (cause) =>
-        new TraceWriter.TraceWriterError({
-          reason: "IoError",
-          path: output,
-          detail: cause instanceof Error ? cause.message : String(cause)
-        })
+      catch: ioError(output)
     })
+    // Real paths: an output directory reached through a symbolic link is still the input's.
+    const realOutput = yield* Effect.tryPromise({ try: () => realpath(output), catch: ioError(output) })
+    const realInputs = new Set<string>()
+    for (const file of files) {
+      if (file === Trace.STDIN) continue
+      realInputs.add(yield* Effect.tryPromise({ try: () => realpath(file), catch: ioError(file) }))
+    }
+    // Every output name, decided before anything is written: two inputs must not share one.
+    const plan = new Map<string, string>()
     const only = options.onlyThreads === undefined ? undefined : new Set(options.onlyThreads)
     const skipped: Array<string> = []
     const one = (file: string) =>
@@ -245,17 +260,34 @@ export const run = (
             }
           }
           const container = outputContainer(options.format, source.container)
-          const path = join(output, outputName(basename(file), container))
-          if (resolve(path) === resolve(file)) {
+          if (options.chunkInstrCount !== undefined && container !== "zip") {
+            return yield* invalid(
+              file,
+              "chunkInstrCount",
+              `chunkInstrCount applies to zip output; this input is written as ${container}, as it came: add format zip`
+            )
+          }
+          const name = outputName(file === Trace.STDIN ? "stdin" : basename(file), container)
+          const path = join(output, name)
+          if (realInputs.has(join(realOutput, name))) {
             return yield* new FilterError({
               reason: "WouldOverwriteInput",
               path,
-              detail: "the output file would replace its input: choose another output directory or format"
+              detail: "the output file would replace an input: choose another output directory or format"
             })
           }
+          const taken = plan.get(name)
+          if (taken !== undefined) {
+            return yield* new FilterError({
+              reason: "OutputNameTaken",
+              path,
+              detail: `inputs ${taken} and ${file} would both be written as ${name}`
+            })
+          }
+          plan.set(name, file)
           return yield* filterFile(source, first, path, cfg, {
             container,
-            chunkInstrCount: container === "zip" ? options.chunkInstrCount : undefined,
+            chunkInstrCount: options.chunkInstrCount,
             level: options.level,
             durable: options.durable ?? defaults.durable
           })
@@ -264,8 +296,11 @@ export const run = (
     const results = yield* Effect.forEach(files, one, {
       concurrency: Math.max(1, Math.floor(options.concurrency ?? defaults.concurrency))
     })
-    const written = results.filter((r): r is FileResult => r !== undefined)
-    if (only !== undefined && written.length === 0) {
+    const written = results.filter((r): r is FileResult => r !== undefined && !r.dropped)
+    const dropped = results.filter((r): r is FileResult => r !== undefined && r.dropped).map((r) => r.source)
+    if (only !== undefined && written.length + dropped.length === 0) {
+      // Nothing to write: the directory made for it goes too.
+      if (created !== undefined) yield* Effect.promise(() => rm(created, { recursive: true, force: true }))
       return yield* new FilterError({
         reason: "NoMatchingThreads",
         path: input,
@@ -273,5 +308,5 @@ export const run = (
         detail: `no input has thread ${[...only].join(", ")}`
       })
     }
-    return { inputs: files.length, files: written, skipped: files.filter((f) => skipped.includes(f)) }
+    return { inputs: files.length, files: written, skipped: files.filter((f) => skipped.includes(f)), dropped }
   })

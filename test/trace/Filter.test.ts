@@ -300,6 +300,74 @@ describe("Filter", () => {
         assert.strictEqual(e._tag === "FilterError" ? e.reason : e._tag, "WouldOverwriteInput")
       })
     )
+
+    it.effect("an output without instructions is not written, as DynamoRIO's record_filter deletes it", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        // Thread 872905 has the most instructions of threadsig; every other thread ends before 100,000.
+        const s = yield* Filter.run(THREADSIG, dir, { trimBeforeInstr: 100_000 })
+        const counts = yield* Effect.forEach(yield* Effect.promise(() => listInputs(THREADSIG)), (f) =>
+          Effect.map(records(f), (r) => [f, r.records.filter((x) => isInstr(x.type)).length] as const)
+        )
+        const longer = counts.filter(([, n]) => n > 100_000).map(([f]) => basename(f))
+        assert.isAbove(longer.length, 0)
+        assert.isAbove(s.dropped.length, 0)
+        assert.deepStrictEqual(readdirSync(dir).sort(), [...longer].sort())
+        assert.deepStrictEqual(s.files.map((f) => basename(f.path)).sort(), [...longer].sort())
+        assert.strictEqual(s.dropped.length + s.files.length, s.inputs)
+        assert.strictEqual(yield* toolText(dir, "invariant_checker"), PASSED)
+      })
+    )
+
+    it.effect("an empty input or one of an unsupported version is an error, not a copy", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        writeFileSync(join(dir, "empty.trace"), new Uint8Array(0))
+        const empty = yield* Effect.flip(Filter.run(join(dir, "empty.trace"), join(dir, "out")))
+        assert.strictEqual(empty._tag === "TraceError" ? empty.reason : empty._tag, "NotATrace")
+        const bytes = new Uint8Array(yield* rawBytes(SMALL))
+        new DataView(bytes.buffer).setUint32(4, 99, true) // the HEADER's version
+        writeFileSync(join(dir, "v99.trace"), bytes)
+        const v99 = yield* Effect.flip(Filter.run(join(dir, "v99.trace"), join(dir, "out")))
+        assert.strictEqual(v99._tag === "TraceError" ? v99.reason : v99._tag, "UnsupportedVersion")
+        assert.deepStrictEqual(readdirSync(join(dir, "out")), [])
+      })
+    )
+
+    it.effect(
+      "two inputs that would share an output name, or an output over an input through a link, are refused",
+      () =>
+        Effect.gen(function* () {
+          const dir = yield* tempDir
+          const inputs = join(dir, "in")
+          yield* Effect.sync(() => {
+            spawnSync("mkdir", ["-p", inputs])
+            writeFileSync(join(inputs, "x.trace"), readFileSync(SMALL))
+            writeFileSync(join(inputs, "x.trace.zip"), readFileSync(ALLASM))
+          })
+          const taken = yield* Effect.flip(Filter.run(inputs, join(dir, "out"), { format: "zip" }))
+          assert.strictEqual(taken._tag === "FilterError" ? taken.reason : taken._tag, "OutputNameTaken")
+          const before = readFileSync(join(inputs, "x.trace.zip"))
+          spawnSync("ln", ["-s", inputs, join(dir, "alias")])
+          const linked = yield* Effect.flip(
+            Filter.run(join(inputs, "x.trace.zip"), join(dir, "alias"), { trimAfterInstr: 5 })
+          )
+          assert.strictEqual(linked._tag === "FilterError" ? linked.reason : linked._tag, "WouldOverwriteInput")
+          assert.isTrue(readFileSync(join(inputs, "x.trace.zip")).equals(before))
+        })
+    )
+
+    it.effect("a chunk size for an input written as gzip, and no matching thread, leave nothing behind", () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        yield* Filter.run(SMALL, join(dir, "gz"), { format: "gz" })
+        const e = yield* Effect.flip(Filter.run(join(dir, "gz"), join(dir, "out"), { chunkInstrCount: 5 }))
+        assert.isTrue(e._tag === "FilterError" && e.reason === "InvalidOptions" && e.option === "chunkInstrCount")
+        const none = yield* Effect.flip(Filter.run(THREADSIG, join(dir, "none", "deeper"), { onlyThreads: [1] }))
+        assert.strictEqual(none._tag === "FilterError" ? none.reason : none._tag, "NoMatchingThreads")
+        assert.isFalse(readdirSync(dir).includes("none"))
+      })
+    )
   })
 
   describe("CLI", () => {

@@ -84,6 +84,8 @@ export class EntryFilter {
   written = 0
   /** Fetched instructions written. */
   instrsWritten = 0
+  /** The input's FILETYPE marker value (its low word), -1 before one was seen. */
+  filetype = -1
   lastWrittenType = -1
   private instrs = 0
   private seenTimestamp = false
@@ -125,6 +127,7 @@ export class EntryFilter {
     if (type === T_MARKER) {
       if (this.artifact(size, lo, hi)) return
       if (size === M_FILETYPE) {
+        this.filetype = lo
         if (this.c.dropEncodings) lo = (lo & ~FileType.ENCODINGS) >>> 0
         this.encodingsFiletype = (lo & FileType.ENCODINGS) !== 0
       }

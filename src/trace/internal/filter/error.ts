@@ -12,9 +12,17 @@ import * as Schema from "effect/Schema"
  *   (an instruction and a timestamp trim together, a window whose end is not
  *   after its start, a chunk size for a non-zip format).
  * - `NoMatchingThreads`: `onlyThreads` matched no input.
- * - `WouldOverwriteInput`: an output file would replace its own input.
+ * - `WouldOverwriteInput`: an output file would replace an input (also
+ *   through a symbolic link).
+ * - `OutputNameTaken`: two inputs would be written under one name
+ *   (`t.trace` and `t.trace.gz` both become `t.trace.zip`).
  */
-export const FilterErrorReason = Schema.Literals(["InvalidOptions", "NoMatchingThreads", "WouldOverwriteInput"])
+export const FilterErrorReason = Schema.Literals([
+  "InvalidOptions",
+  "NoMatchingThreads",
+  "WouldOverwriteInput",
+  "OutputNameTaken"
+])
 
 export type FilterErrorReason = typeof FilterErrorReason.Type
 

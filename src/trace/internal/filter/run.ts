@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { TraceType } from "../../Record.ts"
+import { FileType, TraceType, TraceVersion } from "../../Record.ts"
 import { TraceError } from "../../TraceError.ts"
 import * as TraceWriter from "../../TraceWriter.ts"
 import { type ByteSource, openSource, type SourceChunk } from "../source.ts"
@@ -20,7 +20,17 @@ export interface FileResult {
   readonly entriesOut: number
   readonly instructions: number
   readonly bytes: number
+  /**
+   * True when no instruction was left: nothing was written, as DynamoRIO's
+   * `record_filter` deletes such an output (unless the input is
+   * data-filtered or core-sharded), since a thread without instructions is
+   * not a valid trace.
+   */
+  readonly dropped: boolean
 }
+
+/** File types whose outputs may legitimately hold no instruction. */
+const MAY_HAVE_NO_INSTRS = FileType.FILTERED | FileType.IFILTERED | FileType.CORE_SHARDED
 
 const asTraceError = (path: string) => (cause: unknown) =>
   cause instanceof TraceError
@@ -102,13 +112,24 @@ export const filterFile = (
       const words = new Uint32Array(bytes.buffer, bytes.byteOffset, whole / 4)
       const entries = whole / 12
       const carryBefore = bytes.length - chunk.bytes.length
-      if (filter.pushed === 0 && entries > 0 && (words[0]! & 0xffff) !== T_HEADER) {
-        return yield* new TraceError({
-          reason: "BadHeader",
-          path: source.path,
-          offset: 0,
-          detail: `the first entry has type ${words[0]! & 0xffff}, not HEADER`
-        })
+      if (filter.pushed === 0 && entries > 0) {
+        if ((words[0]! & 0xffff) !== T_HEADER) {
+          return yield* new TraceError({
+            reason: "BadHeader",
+            path: source.path,
+            offset: 0,
+            detail: `the first entry has type ${words[0]! & 0xffff}, not HEADER`
+          })
+        }
+        const version = words[1]!
+        if (words[2]! !== 0 || version === 0 || version > TraceVersion.CURRENT) {
+          return yield* new TraceError({
+            reason: "UnsupportedVersion",
+            path: source.path,
+            offset: 0,
+            detail: `trace version ${words[2]! === 0 ? version : "beyond 2^32"} is not supported (1–${TraceVersion.CURRENT})`
+          })
+        }
       }
       let e = 0
       while (e < entries) {
@@ -133,9 +154,17 @@ export const filterFile = (
     if (carryLen > 0) {
       return yield* new TraceError({ reason: "Truncated", path: source.path, detail: "the file ends inside an entry" })
     }
+    if (entriesIn === 0) {
+      return yield* new TraceError({ reason: "NotATrace", path: source.path, detail: "the input holds no trace entries" })
+    }
     filter.finish()
+    if (filter.instrsWritten === 0 && (Math.max(0, filter.filetype) & MAY_HAVE_NO_INSTRS) === 0) {
+      // Not closed: the sink's scope drops the file.
+      return { source: source.path, path: outPath, tid, entriesIn, entriesOut: 0, instructions: 0, bytes: 0, dropped: true }
+    }
     const summary = yield* sink.close
     return {
+      dropped: false,
       source: source.path,
       path: outPath,
       tid,
