@@ -536,7 +536,10 @@ export const runInputs = (
     if (refused !== undefined) return Effect.fail(refused)
     if (options.backend === "threads") {
       return Effect.fail(
-        optionError("backend", "runInputs runs on fibers (its inputs are open here): use Analyzer.run for worker threads")
+        optionError(
+          "backend",
+          "runInputs runs on fibers (its inputs are open here): use Analyzer.run for worker threads"
+        )
       )
     }
     return Effect.flatMap(selectInputs(inputs, options), (kept) =>

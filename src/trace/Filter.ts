@@ -297,7 +297,7 @@ export const run = (
       concurrency: Math.max(1, Math.floor(options.concurrency ?? defaults.concurrency))
     })
     const written = results.filter((r): r is FileResult => r !== undefined && !r.dropped)
-    const dropped = results.filter((r): r is FileResult => r !== undefined && r.dropped).map((r) => r.source)
+    const dropped = results.filter((r): r is FileResult => r?.dropped === true).map((r) => r.source)
     if (only !== undefined && written.length + dropped.length === 0) {
       // Nothing to write: the directory made for it goes too.
       if (created !== undefined) yield* Effect.promise(() => rm(created, { recursive: true, force: true }))

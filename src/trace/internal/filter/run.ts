@@ -155,12 +155,25 @@ export const filterFile = (
       return yield* new TraceError({ reason: "Truncated", path: source.path, detail: "the file ends inside an entry" })
     }
     if (entriesIn === 0) {
-      return yield* new TraceError({ reason: "NotATrace", path: source.path, detail: "the input holds no trace entries" })
+      return yield* new TraceError({
+        reason: "NotATrace",
+        path: source.path,
+        detail: "the input holds no trace entries"
+      })
     }
     filter.finish()
     if (filter.instrsWritten === 0 && (Math.max(0, filter.filetype) & MAY_HAVE_NO_INSTRS) === 0) {
       // Not closed: the sink's scope drops the file.
-      return { source: source.path, path: outPath, tid, entriesIn, entriesOut: 0, instructions: 0, bytes: 0, dropped: true }
+      return {
+        source: source.path,
+        path: outPath,
+        tid,
+        entriesIn,
+        entriesOut: 0,
+        instructions: 0,
+        bytes: 0,
+        dropped: true
+      }
     }
     const summary = yield* sink.close
     return {
