@@ -1,8 +1,9 @@
 /**
  * Writing drmemtrace traces in DynamoRIO's final format, streaming and
  * crash-safe: an {@link EntrySink} takes raw `trace_entry_t`s and writes
- * them as a `.zip` of `chunk.NNNNNNNN` members, a `.gz`, a `.zst` or an
- * uncompressed file that DynamoRIO's analyzer and `Trace.open` read back.
+ * them as a `.zip` of `chunk.NNNNNNNN` members, a `.gz` or an uncompressed
+ * file, which DynamoRIO's analyzer and `Trace.open` read back, or a `.zst`,
+ * which only memtrace reads (DynamoRIO has no zstd reader).
  *
  * **When to use**: {@link make} + `write` to produce a trace entry by entry
  * (synthetic traces, filters, conversions); {@link writeFile} for a list of
