@@ -268,7 +268,8 @@ export const MAX_REPLICAS: number = MAX_COPIES
  * - The raw entries are copied, so copies keep the source's encodings,
  *   branch targets and (with the default chunk size) chunk layout.
  * - Copy `k` (0-based) adds `k × 2^22` to every thread and process id
- *   (THREAD, THREAD_EXIT, PID entries, DIRECT_THREAD_SWITCH markers): each
+ *   (THREAD, THREAD_EXIT, PID entries, DIRECT_THREAD_SWITCH and
+ *   SYSCALL_SCHEDULE markers): each
  *   copy is a separate process with its own threads, and copy 0 keeps the
  *   original ids. Ids must be below 2^22 (Linux's limit) and `copies` at most
  *   512.

@@ -693,47 +693,52 @@ describe("TraceWriter", () => {
       )
     })
 
-    it.effect("offsets THREAD, THREAD_EXIT, PID and DIRECT_THREAD_SWITCH ids per copy; 0 and -1 stay", () =>
-      Effect.gen(function* () {
-        const src = yield* tempDir
-        const dst = yield* tempDir
-        const body = [
-          S.timestamp(1),
-          S.instr(0x10),
-          S.marker(MarkerType.DIRECT_THREAD_SWITCH, 21),
-          S.marker(MarkerType.DIRECT_THREAD_SWITCH, 0),
-          S.threadEntry(-1),
-          S.pid(-1),
-          S.marker(MarkerType.CORE_IDLE, 0),
-          S.threadEntry(20),
-          S.pid(7),
-          S.exit(20)
-        ]
-        yield* TraceWriter.writeFile(join(src, "drmemtrace.app.20.0042.trace.zip"), S.thread(20, body, { pid: 7 }))
-        const summary = yield* TraceWriter.replicate(src, dst, 3, { durable: false })
-        const stride = 2 ** 22
-        assert.deepStrictEqual(
-          summary.files.map((f) => [basename(f.path), f.copy, f.tid]),
-          [
-            ["drmemtrace.app.20.0042.trace.zip", 0, 20],
-            [`drmemtrace.app.${20 + stride}.0042.trace.zip`, 1, 20 + stride],
-            [`drmemtrace.app.${20 + 2 * stride}.0042.trace.zip`, 2, 20 + 2 * stride]
+    it.effect(
+      "offsets THREAD, THREAD_EXIT, PID, DIRECT_THREAD_SWITCH and SYSCALL_SCHEDULE ids per copy; 0 and -1 stay",
+      () =>
+        Effect.gen(function* () {
+          const src = yield* tempDir
+          const dst = yield* tempDir
+          const body = [
+            S.timestamp(1),
+            S.instr(0x10),
+            S.marker(MarkerType.DIRECT_THREAD_SWITCH, 21),
+            S.marker(MarkerType.DIRECT_THREAD_SWITCH, 0),
+            S.marker(MarkerType.SYSCALL_SCHEDULE, 22),
+            S.marker(MarkerType.SYSCALL_UNSCHEDULE, 0),
+            S.threadEntry(-1),
+            S.pid(-1),
+            S.marker(MarkerType.CORE_IDLE, 0),
+            S.threadEntry(20),
+            S.pid(7),
+            S.exit(20)
           ]
-        )
-        const original = entriesOf(S.encode(S.thread(20, body, { pid: 7 })))
-        for (const f of summary.files) {
-          const offset = BigInt(f.copy * stride)
-          const expected = original.map((e) => {
-            const id =
-              e.type === TraceType.THREAD ||
-              e.type === TraceType.THREAD_EXIT ||
-              e.type === TraceType.PID ||
-              (e.type === TraceType.MARKER && e.size === MarkerType.DIRECT_THREAD_SWITCH)
-            return id && e.addr !== 0n && e.addr !== 0xffffffffffffffffn ? { ...e, addr: e.addr + offset } : e
-          })
-          assert.deepStrictEqual(entriesOf((yield* rawEntries(f.path)).bytes), expected)
-        }
-      })
+          yield* TraceWriter.writeFile(join(src, "drmemtrace.app.20.0042.trace.zip"), S.thread(20, body, { pid: 7 }))
+          const summary = yield* TraceWriter.replicate(src, dst, 3, { durable: false })
+          const stride = 2 ** 22
+          assert.deepStrictEqual(
+            summary.files.map((f) => [basename(f.path), f.copy, f.tid]),
+            [
+              ["drmemtrace.app.20.0042.trace.zip", 0, 20],
+              [`drmemtrace.app.${20 + stride}.0042.trace.zip`, 1, 20 + stride],
+              [`drmemtrace.app.${20 + 2 * stride}.0042.trace.zip`, 2, 20 + 2 * stride]
+            ]
+          )
+          const original = entriesOf(S.encode(S.thread(20, body, { pid: 7 })))
+          for (const f of summary.files) {
+            const offset = BigInt(f.copy * stride)
+            const expected = original.map((e) => {
+              const id =
+                e.type === TraceType.THREAD ||
+                e.type === TraceType.THREAD_EXIT ||
+                e.type === TraceType.PID ||
+                (e.type === TraceType.MARKER &&
+                  (e.size === MarkerType.DIRECT_THREAD_SWITCH || e.size === MarkerType.SYSCALL_SCHEDULE))
+              return id && e.addr !== 0n && e.addr !== 0xffffffffffffffffn ? { ...e, addr: e.addr + offset } : e
+            })
+            assert.deepStrictEqual(entriesOf((yield* rawEntries(f.path)).bytes), expected)
+          }
+        })
     )
 
     it.effect("refuses ids that the offset could make collide", () =>

@@ -7,7 +7,8 @@
  * exactly the source's entries (same encodings, branch targets, chunk
  * layout when the chunk size is kept) except for the rewritten ids:
  * copy `k` (0-based) adds `k × 2^22` to every thread id and process id in
- * THREAD, THREAD_EXIT, PID entries and DIRECT_THREAD_SWITCH markers. Linux
+ * THREAD, THREAD_EXIT, PID entries and DIRECT_THREAD_SWITCH and
+ * SYSCALL_SCHEDULE markers (both name a target thread). Linux
  * ids are below 2^22 (`PID_MAX_LIMIT`), so copies never collide, and copy 0
  * keeps the original ids. Each copy is its own process (new pid), as if the
  * application had been run `copies` times. Ids 0 and -1 (none, idle) are
@@ -80,12 +81,13 @@ const T_THREAD_EXIT = TraceType.THREAD_EXIT
 const T_PID = TraceType.PID
 const T_MARKER = TraceType.MARKER
 const M_DIRECT_THREAD_SWITCH = MarkerType.DIRECT_THREAD_SWITCH
+const M_SYSCALL_SCHEDULE = MarkerType.SYSCALL_SCHEDULE
 
 const isId = (type: number, size: number): boolean =>
   type === T_THREAD ||
   type === T_THREAD_EXIT ||
   type === T_PID ||
-  (type === T_MARKER && size === M_DIRECT_THREAD_SWITCH)
+  (type === T_MARKER && (size === M_DIRECT_THREAD_SWITCH || size === M_SYSCALL_SCHEDULE))
 
 /** Thrown by `copyEntries` when an id cannot be offset. */
 class IdTooLarge extends Error {}
