@@ -361,8 +361,9 @@ export const runAnalysis = (
       ...schedulingOptions(options, mode),
       encodings: options.tools.includes("view"),
       onProgress: (p) => hooks.progress.update(p),
-      // The report draws the schedule; --json reports each output's statistics.
-      recordSchedule: options.report !== "" || options.json
+      // The report draws the schedule; --json reports each output's statistics. A cluster run is
+      // thread-sharded: it has no schedule (the report says so).
+      recordSchedule: options.cluster === undefined && (options.report !== "" || options.json)
     })
     if (options.report !== "") {
       const inputs = yield* Report.inputLabels(paths)

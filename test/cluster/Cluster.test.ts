@@ -116,8 +116,12 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
         Effect.promise(
           () =>
             new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-              execFile(process.execPath, ["src/cli/main.ts", ...args], (error, stdout, stderr) =>
-                resolve({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr })
+              execFile(
+                process.execPath,
+                ["src/cli/main.ts", ...args],
+                { maxBuffer: 1 << 26 },
+                (error, stdout, stderr) =>
+                  resolve({ code: error === null ? 0 : Number(error.code ?? 1), stdout, stderr })
               )
             )
         )
@@ -127,6 +131,34 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
       assert.strictEqual(locally.code, 0, locally.stderr)
       assert.include(onCluster.stdout, "Reuse distance tool results")
       assert.strictEqual(onCluster.stdout, locally.stdout)
+      // --json too (it asks for no schedule on a cluster run): the same tool results.
+      const json = ["analyze", "--indir", THREADSIG, "--tool", "basic_counts", "--json"]
+      const [jsonCluster, jsonLocal] = yield* Effect.all([cli([...json, "--cluster", url]), cli(json)])
+      assert.strictEqual(jsonCluster.code, 0, jsonCluster.stderr)
+      const toolsOf = (out: string) => (JSON.parse(out) as { tools: ReadonlyArray<{ result: unknown }> }).tools
+      assert.deepStrictEqual(
+        toolsOf(jsonCluster.stdout).map((t) => t.result),
+        toolsOf(jsonLocal.stdout).map((t) => t.result)
+      )
+    })
+  )
+
+  it.live("options a cluster run does not apply are refused, never dropped", () =>
+    Effect.gen(function* () {
+      const given: ReadonlyArray<[string, Partial<Cluster.AnalyzeOptions>]> = [
+        ["onlyThreads", { onlyThreads: [872905] }],
+        ["onlyShards", { onlyShards: [0] }],
+        ["skipInstrs", { skipInstrs: 10 }],
+        ["exitAfterInstrs", { exitAfterInstrs: 1000 }],
+        ["skipToTimestamp", { skipToTimestamp: 5n }],
+        ["intervalInstrCount", { intervalInstrCount: 10_000 }],
+        ["cpuScheduleFile", { cpuScheduleFile: "x.zip" }]
+      ]
+      for (const [option, o] of given) {
+        const e = yield* Effect.flip(analyze({ tools: [Registry.makeSync("basic_counts")], ...o }))
+        assert.strictEqual(e._tag, "AnalyzerOptionError", option)
+        if (e._tag === "AnalyzerOptionError") assert.strictEqual(e.option, option)
+      }
     })
   )
 
@@ -232,6 +264,16 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
       )
       assert.isAbove(eventsOf(runId).filter(([, , e]) => e === "started").length, 0)
       assert.strictEqual(eventsOf(runId).filter(([, , e]) => e === "done").length, 0)
+      // The cluster keeps the interrupted replies under this run id: a resubmission gets a typed
+      // failure saying so, not an interruption out of nowhere.
+      const again = yield* Effect.flip(
+        analyze({ tools: [delayed("basic_counts", {}, 700)], runId, runTimeout: "60 seconds" })
+      )
+      assert.strictEqual(again._tag, "AnalysisFailed")
+      const stale = (again as Analyzer.AnalysisFailed).failures.filter((f) =>
+        f.message.includes("an earlier submission of this run id was interrupted")
+      )
+      assert.isAbove(stale.length, 0, again.message)
     })
   )
 
@@ -288,6 +330,18 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
       assert.strictEqual((error as Cluster.ClusterError).reason, "DatabaseUnavailable")
       assert.notInclude(error.message, "wrong-password")
       assert.include(error.message, ":***@127.0.0.1")
+      // The driver takes a password as a query parameter too.
+      const inQuery = `${url.replace(/:[^:@/]+@/, "@")}?password=wrong-password`
+      const queried = yield* Effect.flip(
+        Cluster.analyze(THREADSIG, {
+          url: inQuery,
+          tools: [Registry.makeSync("basic_counts")],
+          runTimeout: "30 seconds"
+        })
+      )
+      assert.strictEqual(queried._tag, "ClusterError")
+      assert.notInclude(queried.message, "wrong-password")
+      assert.include(queried.message, "password=***")
     })
   )
 

@@ -197,6 +197,23 @@ describe("WorkerPool", () => {
     })
   )
 
+  it.live("a thread that dies after its shard ended (a timer left behind) is dropped; the next shard runs", () =>
+    Effect.gen(function* () {
+      const files = yield* Trace.list(THREADSIG)
+      const pool = yield* WorkerPool.make(1)
+      for (const fault of ["afterThrow", "afterExit"] as const) {
+        const first = yield* pool.run(request(files, 2, [counterSpec({ fault, shard: 2 })]), context)
+        assert.isAbove(first.records, 0, fault)
+        // The timer fires while the thread is idle in the pool.
+        yield* Effect.sleep("300 millis")
+        const next = yield* pool
+          .run(request(files, 2, [Registry.makeSync("basic_counts")]), context)
+          .pipe(Effect.timeout("30 seconds"))
+        assert.strictEqual(next.records, first.records, fault)
+      }
+    })
+  )
+
   it.live("interrupting a shard stops its thread at once, even inside a tool's synchronous work", () =>
     Effect.gen(function* () {
       const files = yield* Trace.list(THREADSIG)

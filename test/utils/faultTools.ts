@@ -24,6 +24,9 @@ export type Fault =
   | "oom"
   // Sleeps 100 ms every 200 records of the shard (drives run timeouts and interrupts).
   | "slow"
+  // After the shard ended (finishShard), a timer left behind throws or exits the thread.
+  | "afterThrow"
+  | "afterExit"
 
 export interface FaultPlan {
   readonly fault: Fault
@@ -123,6 +126,12 @@ export const counter = (plan?: FaultPlan, options?: { readonly parallel?: boolea
       return undefined
     },
     finishShard: (s) => {
+      if (plan?.fault === "afterThrow" && plan.shard === s.shard) {
+        setTimeout(() => {
+          throw new Error("late throw")
+        }, 50)
+      }
+      if (plan?.fault === "afterExit" && plan.shard === s.shard) setTimeout(() => process.exit(9), 50)
       if (plan?.fault === "exit" && plan.shard === s.shard)
         return Tool.fail(new CountError({ shard: s.shard, record: -1 }), 0)
       return { shard: s.shard, tid: s.tid, records: s.records, instrs: s.instrs, idles: s.idles, runs: s.runs }

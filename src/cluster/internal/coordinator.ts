@@ -10,6 +10,7 @@
  */
 import { randomUUID } from "node:crypto"
 import * as path from "node:path"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -47,6 +48,25 @@ const check = (options: CoordinatorOptions): AnalyzerOptionError | undefined => 
     return refuse("skipRecords", "-skip_records and -exit_after_records count per worker: they run only locally")
   }
   if (options.recordSchedule === true) return refuse("recordSchedule", "a thread-sharded run has no schedule to record")
+  // Options the runners do not receive: refused, never dropped (a run would analyze more than asked).
+  const given: ReadonlyArray<[string, boolean]> = [
+    ["onlyThreads", (options.onlyThreads ?? []).length > 0],
+    ["onlyShards", (options.onlyShards ?? []).length > 0],
+    ["skipInstrs", (options.skipInstrs ?? 0) > 0],
+    ["exitAfterInstrs", (options.exitAfterInstrs ?? 0) > 0],
+    ["skipToTimestamp", (options.skipToTimestamp ?? 0n) > 0n],
+    ["intervalMicroseconds", (options.intervalMicroseconds ?? 0) > 0],
+    ["intervalInstrCount", (options.intervalInstrCount ?? 0) > 0],
+    ["cpuScheduleFile", (options.cpuScheduleFile ?? "") !== ""],
+    ["replayFile", (options.replayFile ?? "") !== ""],
+    ["recordFile", (options.recordFile ?? "") !== ""],
+    ["switchSequenceFile", (options.switchSequenceFile ?? "") !== ""],
+    ["syscallSequenceFile", (options.syscallSequenceFile ?? "") !== ""],
+    ["separateWorkloads", options.separateWorkloads === true]
+  ]
+  for (const [option, set] of given) {
+    if (set) return refuse(option, `${option} is applied only by a local run: a cluster run does not take it`)
+  }
   return undefined
 }
 
@@ -95,6 +115,7 @@ export const analyze = (
       let records = 0
       let done = 0
       const name = (i: number) => path.basename(files[i]!)
+      let stopping = false
       const fail = (fs: ReadonlyArray<ShardFailure>) =>
         Effect.gen(function* () {
           failures.push(...fs)
@@ -141,38 +162,61 @@ export const analyze = (
               })
             ),
             Effect.catch((e) => fail(e._tag === "ShardFailed" ? e.failures : [infrastructure(i, e)])),
-            Effect.catchDefect((d) => fail([infrastructure(i, d)]))
+            Effect.catchDefect((d) => fail([infrastructure(i, d)])),
+            // An interruption that this run did not make is a stored reply: an earlier submission of
+            // this run id was interrupted on this shard, and the cluster keeps that reply for the id.
+            Effect.catchCause((cause) =>
+              !stopping && Cause.hasInterruptsOnly(cause)
+                ? fail([
+                    new ShardFailure({
+                      reason: "WorkerCrashed",
+                      worker: i,
+                      shard: i,
+                      shardType,
+                      input: name(i),
+                      message:
+                        "cluster: an earlier submission of this run id was interrupted on this shard, and the cluster keeps that reply: submit the run under a new run id"
+                    })
+                  ])
+                : Effect.failCause(cause)
+            )
           )
 
       const all = Effect.forEach(files, (_, i) => one(i), { concurrency: "unbounded", discard: true })
       // The first failure (fail-fast) or the timeout interrupts the shards in
       // flight: each interrupt reaches its runner, which stops the shard.
-      const race = Effect.raceFirst(all, Deferred.await(firstFailure))
+      // `stopping` is set before that, so a shard can tell this run's interruption from a stored one.
+      const stop = Effect.sync(() => {
+        stopping = true
+      })
       const runTimeout = options.runTimeout
-      yield* runTimeout === undefined
-        ? race
-        : race.pipe(
-            Effect.timeoutOrElse({
-              duration: runTimeout,
-              orElse: () =>
-                Effect.sync(() => {
-                  const limit = Duration.format(Duration.fromInputUnsafe(runTimeout))
-                  files.forEach((_, i) => {
-                    if (replies[i] !== undefined || failures.some((f) => f.shard === i)) return
-                    failures.push(
-                      new ShardFailure({
-                        reason: "Timeout",
-                        worker: i,
-                        shard: i,
-                        shardType,
-                        input: name(i),
-                        message: `shard not analyzed within the run timeout (${limit})`
-                      })
-                    )
-                  })
-                })
-            })
-          )
+      const timedOut = yield* Deferred.make<void>()
+      const race = Effect.raceAllFirst([
+        all,
+        Deferred.await(firstFailure).pipe(Effect.andThen(stop)),
+        runTimeout === undefined
+          ? Effect.never
+          : Effect.sleep(runTimeout).pipe(Effect.andThen(stop), Effect.andThen(Deferred.succeed(timedOut, undefined)))
+      ])
+      yield* race
+      if (runTimeout !== undefined && (yield* Deferred.isDone(timedOut))) {
+        yield* Effect.sync(() => {
+          const limit = Duration.format(Duration.fromInputUnsafe(runTimeout))
+          files.forEach((_, i) => {
+            if (replies[i] !== undefined || failures.some((f) => f.shard === i)) return
+            failures.push(
+              new ShardFailure({
+                reason: "Timeout",
+                worker: i,
+                shard: i,
+                shardType,
+                input: name(i),
+                message: `shard not analyzed within the run timeout (${limit})`
+              })
+            )
+          })
+        })
+      }
 
       const sorted = failures
         .map((f, k) => [f, k] as const)

@@ -23,6 +23,10 @@ export const redactUrl = (url: string): string => {
   try {
     const u = new URL(url)
     if (u.password !== "") u.password = "***"
+    // The driver also takes the password as a query parameter.
+    for (const key of [...u.searchParams.keys()]) {
+      if (/pass/i.test(key)) u.searchParams.set(key, "***")
+    }
     return u.href
   } catch {
     return "<invalid URL>"

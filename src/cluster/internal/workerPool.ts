@@ -42,10 +42,18 @@ export const make = (size: number): Effect.Effect<WorkerPool, never, Scope.Scope
   Effect.gen(function* () {
     const idle: Array<Worker> = []
     const live = new Set<Worker>()
+    const drop = (worker: Worker) => {
+      live.delete(worker)
+      const at = idle.indexOf(worker)
+      if (at >= 0) idle.splice(at, 1)
+    }
     const spawn = () => {
       const worker = new Worker(workerUrl)
       live.add(worker)
-      worker.once("exit", () => live.delete(worker))
+      // A thread may die between shards too (a timer a tool left behind): it is dropped from the
+      // pool, never handed a shard, and its error never reaches the runner as an unhandled event.
+      worker.on("error", () => drop(worker))
+      worker.once("exit", () => drop(worker))
       return worker
     }
     for (let i = 0; i < size; i++) idle.push(spawn())
