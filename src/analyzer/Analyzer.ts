@@ -5,7 +5,7 @@
  * (`setActive(false)`), so the run can never wait forever on an input owned
  * by a dead worker.
  *
- * **When to use**: `Analyzer.run(path, { tools: [basicCounts()] })` from an
+ * **When to use**: `Analyzer.run(path, { tools: [BasicCounts.basicCounts] })` from an
  * Effect program; the CLI's `analyze` is a thin layer over it.
  *
  * **Details**

@@ -31,7 +31,7 @@
  * import * as Effect from "effect/Effect"
  * import { Info } from "memtrace"
  *
- * const table = Effect.scoped(Effect.map(Info.describe("traces/threadsig"), Info.format))
+ * const table = Effect.scoped(Effect.map(Info.describe("examples/traces/threadsig"), Info.format))
  * ```
  *
  * @since 0.1.0

@@ -34,7 +34,7 @@
  * @example
  * ```ts
  * import * as Effect from "effect/Effect"
- * import { Trace } from "memtrace"
+ * import { RecordBatch, Trace } from "memtrace"
  *
  * const count = Effect.scoped(Effect.gen(function*() {
  *   const inputs = yield* Trace.open("examples/traces/threadsig")
