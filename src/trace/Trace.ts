@@ -50,6 +50,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import { abandonStdin } from "./internal/container/readHandle.ts"
 import { decodeBytesSync } from "./internal/decodeSync.ts"
 import { InputReader, memorySource } from "./internal/inputReader.ts"
 import { listInputs } from "./internal/listing.ts"
@@ -184,28 +185,43 @@ const makeInput = (reader: InputReader, ordinal: number, path: string) =>
     return input
   })
 
+/** How long an interrupted open may take to finish, so that it is closed before the interruption completes. */
+const INTERRUPT_GRACE_MS = 250
+
 const openReader = (
   open: () => Promise<InputReader>,
   path: string
 ): Effect.Effect<InputReader, TraceError, Scope.Scope> =>
-  // Opening may wait on a pipe that sends nothing: it stays interruptible (a timeout can end it). A
-  // reader that arrives after the interruption is closed then; one that arrives before is the scope's.
+  // Opening may wait on a pipe that sends nothing: it stays interruptible (a timeout can end it). An
+  // interruption waits a little for an open under way (a file opens in milliseconds) and closes what
+  // it opened before the interruption completes; a reader that arrives later still is closed then.
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
       restore(
         Effect.callback<InputReader, TraceError>((resume) => {
-          let abandoned = false
-          open().then(
+          let state: "open" | "interrupting" | "abandoned" = "open"
+          const opening = open()
+          opening.then(
             (reader) => {
-              if (abandoned) void reader.close().catch(() => undefined)
-              else resume(Effect.succeed(reader))
+              if (state === "abandoned") void reader.close().catch(() => undefined)
+              else if (state === "open") resume(Effect.succeed(reader))
             },
             (cause: unknown) => {
-              if (!abandoned) resume(Effect.fail(asTraceError(path)(cause)))
+              if (state === "open") resume(Effect.fail(asTraceError(path)(cause)))
             }
           )
-          return Effect.sync(() => {
-            abandoned = true
+          return Effect.promise(async () => {
+            state = "interrupting"
+            const reader = await Promise.race([
+              opening.catch(() => undefined),
+              new Promise<undefined>((r) => setTimeout(() => r(undefined), INTERRUPT_GRACE_MS))
+            ])
+            if (reader !== undefined) await reader.close().catch(() => undefined)
+            else {
+              state = "abandoned"
+              // Standard input waited on holds the process open: let it go (its open then ends, and is closed).
+              if (path === STDIN) abandonStdin()
+            }
           })
         })
       ),

@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -391,7 +392,7 @@ describe("the run timeout covers opening the inputs", () => {
       try {
         const started = Date.now()
         const e = yield* Effect.flip(
-          Analyzer.run(fifo, { tools: [counter()], runTimeout: "300 millis", stallTimeout: 0 })
+          Analyzer.run(fifo, { tools: [counter()], runTimeout: "300 millis", stallTimeout: Duration.infinity })
         )
         assert.strictEqual(e._tag, "AnalysisFailed")
         if (e._tag === "AnalysisFailed") {

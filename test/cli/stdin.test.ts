@@ -4,7 +4,7 @@
  * through `view -exit_after_records 10`; semantics doc §9).
  */
 import { spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { closeSync, openSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import { gzipSync } from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
@@ -44,6 +44,24 @@ describe("memtrace -infile -", () => {
     assert.match(records[8]!, /read\s+32 byte\(s\) @ 0x00007f8590000d51/)
     assert.match(records[9]!, /^\s+10\s+2:.*ifetch\s+4 byte\(s\) @ 0x00007f87daf7eccf/)
     assert.match(piped.stdout, /\s2 : total instructions/)
+  })
+
+  it("reads standard input redirected from a file (< trace), as from the file", () => {
+    const small = "../shared/traces/drmemtrace.small.x64.trace"
+    const counts = ["-tool", "basic_counts"]
+    const fromFile = memtrace(["-infile", small, ...counts])
+    const fd = openSync(small, "r")
+    try {
+      const redirected = spawnSync(process.execPath, [entry, "-infile", "-", ...counts], {
+        encoding: "utf8",
+        stdio: [fd, "pipe", "pipe"],
+        env: { ...process.env, CI: "true" }
+      })
+      assert.strictEqual(redirected.status, 0, redirected.stderr)
+      assert.strictEqual(redirected.stdout, fromFile.stdout)
+    } finally {
+      closeSync(fd)
+    }
   })
 
   it("counts a gzip trace on standard input as from its file", () => {

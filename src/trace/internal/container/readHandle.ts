@@ -7,7 +7,7 @@
  * **Gotchas**: reads at positions need a regular file; a pipe, a socket or a
  * terminal is read with `position` null, in order.
  */
-import { fstat, read, type Stats } from "node:fs"
+import { close, constants, fstat, openSync, read, type Stats } from "node:fs"
 
 export interface ReadHandle {
   read(
@@ -51,24 +51,61 @@ export const readFully = async (
 
 const STDIN_FD = 0
 
-/** Milliseconds to wait before reading again when a non-blocking standard input has nothing yet. */
+/** Milliseconds to wait before reading again when standard input has nothing yet. */
 const RETRY_MS = 2
 
-const readStdin = (buffer: Uint8Array, offset: number, length: number): Promise<{ readonly bytesRead: number }> =>
-  new Promise((resolve, reject) => {
-    const attempt = () =>
-      read(STDIN_FD, buffer, offset, length, null, (error, bytesRead) => {
-        if (error === null) resolve({ bytesRead })
-        else if (error.code === "EAGAIN") setTimeout(attempt, RETRY_MS)
-        else reject(error)
-      })
-    attempt()
-  })
+/** Closes the standard input handle now open, if any: its open was abandoned (a timeout or an interruption). */
+export const abandonStdin = (): void => {
+  void openStdin?.close()
+}
 
-/** Standard input, read in order; closing it leaves the descriptor open (it is the process's). */
-export const stdinHandle = (): ReadHandle => ({
-  read: (buffer, offset, length) => readStdin(buffer, offset, length),
-  stat: () =>
-    new Promise((resolve, reject) => fstat(STDIN_FD, (error, stats) => (error ? reject(error) : resolve(stats)))),
-  close: () => Promise.resolve()
-})
+let openStdin: ReadHandle | undefined
+
+/**
+ * Standard input, read in order. A pipe, a FIFO or a terminal is opened
+ * again (`/proc/self/fd/0`) without blocking, and polled: a read never holds
+ * one of the thread pool's threads while the writer sends nothing, so an
+ * abandoned read (a run timeout) lets the process exit. A socket (a spawned
+ * process's standard input), which cannot be opened again, is read through
+ * descriptor 0, which Node made non-blocking. Closing leaves descriptor 0
+ * open (it is the process's).
+ */
+export const stdinHandle = (): ReadHandle => {
+  let fd = STDIN_FD
+  let own = false
+  try {
+    fd = openSync("/proc/self/fd/0", constants.O_RDONLY | constants.O_NONBLOCK)
+    own = true
+  } catch {
+    // A socket, or no /proc: descriptor 0 as it is.
+  }
+  let closed = false
+  let retry: ReturnType<typeof setTimeout> | undefined
+  const handle: ReadHandle = {
+    read: (buffer, offset, length, position) =>
+      new Promise((resolve, reject) => {
+        const attempt = () => {
+          retry = undefined
+          if (closed) return resolve({ bytesRead: 0 })
+          // Positions are asked for only of a regular file (`< trace`), which reads at them.
+          read(fd, buffer, offset, length, position, (error, bytesRead) => {
+            if (error === null) resolve({ bytesRead })
+            else if (error.code === "EAGAIN") retry = setTimeout(attempt, RETRY_MS)
+            else if (closed) resolve({ bytesRead: 0 })
+            else reject(error)
+          })
+        }
+        attempt()
+      }),
+    stat: () => new Promise((resolve, reject) => fstat(fd, (error, stats) => (error ? reject(error) : resolve(stats)))),
+    close: () => {
+      if (openStdin === handle) openStdin = undefined
+      if (closed) return Promise.resolve()
+      closed = true
+      if (retry !== undefined) clearTimeout(retry)
+      return own ? new Promise((resolve) => close(fd, () => resolve())) : Promise.resolve()
+    }
+  }
+  openStdin = handle
+  return handle
+}

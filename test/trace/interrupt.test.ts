@@ -1,0 +1,73 @@
+/**
+ * Interrupting an open: what it opened is closed by the time the
+ * interruption completes (within the enclosing scope), not some time later;
+ * and an open waiting on standard input lets the process go.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Trace from "../../src/trace/Trace.ts"
+
+const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
+
+/** Descriptors of this process open on files under `dir`. */
+const openUnder = (dir: string): number =>
+  readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)
+    } catch {
+      return false
+    }
+  }).length
+
+describe("interrupted opens", () => {
+  it.live("Trace.open interrupted at any point has closed every file it opened when its scope closes", () =>
+    Effect.gen(function* () {
+      // A private copy: no other test's descriptors are counted.
+      const dir = mkdtempSync(join(tmpdir(), "memtrace-interrupt-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      for (const f of readdirSync(THREADSIG)) copyFileSync(join(THREADSIG, f), join(dir, f))
+      for (const delay of [0, 1, 2, 4, 8, 16]) {
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const fiber = yield* Effect.forkChild(Trace.open(dir))
+            yield* Effect.sleep(`${delay} millis`)
+            yield* Fiber.interrupt(fiber)
+          })
+        )
+        assert.strictEqual(openUnder(dir), 0, `interrupted after ${delay} ms`)
+      }
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a run timeout over standard input that sends nothing lets a program's process end by itself", () =>
+    Effect.gen(function* () {
+      // Standard input: a FIFO no one writes to (a spawned process's "pipe" would be a socket), opened
+      // read-write here so that opening it does not wait; the program does not call process.exit.
+      const dir = mkdtempSync(join(tmpdir(), "memtrace-stdin-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const fifo = join(dir, "stdin.fifo")
+      execFileSync("mkfifo", [fifo])
+      const fd = openSync(fifo, "r+")
+      yield* Effect.addFinalizer(() => Effect.sync(() => closeSync(fd)))
+      const r = yield* Effect.callback<{ stdout: string; ms: number }>((resume) => {
+        const started = Date.now()
+        const child = spawn(process.execPath, ["test/utils/stdinTimeoutProgram.ts"], {
+          env: { ...process.env, CI: "true" },
+          stdio: [fd, "pipe", "inherit"]
+        })
+        let stdout = ""
+        child.stdout!.on("data", (d) => {
+          stdout += d
+        })
+        child.on("close", () => resume(Effect.succeed({ stdout, ms: Date.now() - started })))
+        return Effect.sync(() => child.kill("SIGKILL"))
+      }).pipe(Effect.timeout("30 seconds"))
+      assert.include(r.stdout, "the run did not finish within 1s (it was still opening its inputs)")
+    }).pipe(Effect.scoped)
+  )
+})
