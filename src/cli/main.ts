@@ -54,9 +54,16 @@ Cli.run(process.argv.slice(2)).pipe(
         return
       }
       // Interrupted (SIGINT/SIGTERM): every finalizer has run by now, worker
-      // threads included; say so in one line and exit 130.
-      if (Exit.hasInterrupts(exit))
+      // threads included; say so in one line and exit 130. A runner stopped so
+      // is its normal end (its shards were handed over): exit 0.
+      if (Exit.hasInterrupts(exit)) {
+        if (process.argv[2] === "runner") {
+          process.stderr.write("memtrace runner: stopped; its shards go to the other runners\n")
+          onExit(0)
+          return
+        }
         process.stderr.write("memtrace: interrupted; the run was stopped and its workers shut down\n")
+      }
       return Runtime.defaultTeardown(exit, onExit)
     }
   })

@@ -105,13 +105,17 @@ export const analyze = (
   path: string | ReadonlyArray<string>,
   options: AnalyzeOptions
 ): Effect.Effect<Analyzer.AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError | ClusterError> =>
-  analyzeImpl(typeof path === "string" ? [path] : path, {
-    ...options,
-    lockExpiration: options.lockExpiration ?? defaults.lockExpiration
-  }).pipe(
-    // stdout carries the results: the cluster's own log lines go to stderr.
-    Effect.provideService(Logger.LogToStderr, true)
-  )
+  Effect.suspend(() => {
+    const refused = checkLockExpiration(options.lockExpiration)
+    if (refused !== undefined) return Effect.fail(refused)
+    return analyzeImpl(typeof path === "string" ? [path] : path, {
+      ...options,
+      lockExpiration: options.lockExpiration ?? defaults.lockExpiration
+    }).pipe(
+      // stdout carries the results: the cluster's own log lines go to stderr.
+      Effect.provideService(Logger.LogToStderr, true)
+    )
+  })
 
 /**
  * What a runner reports about its work.
@@ -150,6 +154,14 @@ export interface RunnerOptions {
 
 const invalid = (message: string) => new ClusterError({ reason: "InvalidOptions", message })
 
+/** Coordinators and runners alike: the shard locks' timings all derive from it. */
+const checkLockExpiration = (given: Duration.Input | undefined): ClusterError | undefined => {
+  const expiration = Duration.fromInput(given ?? defaults.lockExpiration)
+  return expiration._tag === "None" || !(Duration.toMillis(expiration.value) >= 400)
+    ? invalid(`lock expiration must be a duration of at least 400 ms, got ${String(given)}`)
+    : undefined
+}
+
 const validate = (options: RunnerOptions): ClusterError | undefined => {
   if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
     return invalid(`port must be an integer in 1..65535, got ${options.port}`)
@@ -158,10 +170,8 @@ const validate = (options: RunnerOptions): ClusterError | undefined => {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     return invalid(`concurrency must be a positive integer, got ${concurrency}`)
   }
-  const expiration = Duration.fromInput(options.lockExpiration ?? defaults.lockExpiration)
-  if (expiration._tag === "None" || Duration.toMillis(expiration.value) < 400) {
-    return invalid("lock expiration must be a duration of at least 400 ms")
-  }
+  const expiration = checkLockExpiration(options.lockExpiration)
+  if (expiration !== undefined) return expiration
   for (const root of options.traceRoots ?? []) {
     if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
       return invalid(`trace root ${root} is not a directory`)

@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Tool from "../../src/analyzer/Tool.ts"
 import * as Registry from "../../src/tools/Registry.ts"
@@ -69,6 +70,36 @@ describe("Analyzer options", () => {
         const e = yield* Effect.flip(Registry.make(name))
         assert.strictEqual(e._tag, "UnknownTool", name)
       }
+    })
+  )
+})
+
+describe("tool errors in failures", () => {
+  it.effect("an Error keeps its name and message, and 64-bit values become decimal strings", () =>
+    Effect.gen(function* () {
+      const failing = (error: unknown) =>
+        Tool.make<number, number, number, unknown>({
+          name: "failing",
+          makeShard: () => 0,
+          processBatch: (_s, _b, start) => Tool.fail(error, start),
+          finishShard: () => 0,
+          merge: () => 0,
+          print: () => "",
+          shardResultSchema: Schema.Number,
+          resultSchema: Schema.Number
+        })
+      const toolErrorOf = (error: unknown) =>
+        Effect.map(Effect.flip(Analyzer.run(THREADSIG, { tools: [failing(error)], jobs: 1 })), (e) =>
+          e._tag === "AnalysisFailed" ? e.failures[0]!.toolError : undefined
+        )
+      assert.deepStrictEqual(yield* toolErrorOf(new RangeError("an Error")), {
+        name: "RangeError",
+        message: "an Error"
+      })
+      assert.deepStrictEqual(yield* toolErrorOf({ _tag: "E", addr: 0xffffffff80001234n }), {
+        _tag: "E",
+        addr: "18446744071562072628"
+      })
     })
   )
 })

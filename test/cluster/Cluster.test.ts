@@ -10,6 +10,7 @@ import * as path from "node:path"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -158,6 +159,11 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
         const e = yield* Effect.flip(analyze({ tools: [Registry.makeSync("basic_counts")], ...o }))
         assert.strictEqual(e._tag, "AnalyzerOptionError", option)
         if (e._tag === "AnalyzerOptionError") assert.strictEqual(e.option, option)
+      }
+      // The coordinator's lock expiration is checked as a runner's is.
+      for (const lockExpiration of ["banana" as Duration.Input, 0, "100 millis" as const]) {
+        const e = yield* Effect.flip(analyze({ tools: [Registry.makeSync("basic_counts")], lockExpiration }))
+        assert.strictEqual(e._tag === "ClusterError" ? e.reason : e._tag, "InvalidOptions", String(lockExpiration))
       }
     })
   )
@@ -358,7 +364,8 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
         yield* Effect.sleep("300 millis")
         const stopping = Date.now()
         leaving.process.kill("SIGTERM")
-        yield* Effect.promise(() => leaving.exited)
+        // A stop is a runner's normal end: status 0.
+        assert.strictEqual(yield* Effect.promise(() => leaving.exited), 0)
         const stopMs = Date.now() - stopping
         const handedOver = (() => {
           const evs = events(leaving, runId)

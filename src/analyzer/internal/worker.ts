@@ -126,13 +126,18 @@ const describe = (tool: Tool.Any, error: unknown): string => {
 export const defectMessage = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
 
 /**
- * Encodes a tool's typed error to JSON through its schema when it has one, so
- * it can cross threads; falls back to a plain description.
+ * A tool's typed error as plain JSON data, so that it crosses threads and
+ * prints with `--json`: an `Error` keeps its name and message, 64-bit
+ * integers become decimal strings, and what cannot be encoded becomes its
+ * description.
  */
 export const encodeToolError = (error: unknown): unknown => {
+  if (typeof error === "bigint") return error.toString()
   if (error === null || typeof error !== "object") return error
   try {
-    return JSON.parse(JSON.stringify(error))
+    // An Error's name and message are not enumerable: kept by hand; 64-bit values as decimal strings.
+    const plain = error instanceof Error ? { ...error, name: error.name, message: error.message } : error
+    return JSON.parse(JSON.stringify(plain, (_k, v) => (typeof v === "bigint" ? v.toString() : v)))
   } catch {
     return String(error)
   }
