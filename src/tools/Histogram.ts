@@ -219,6 +219,9 @@ const print = (r: Result): string => {
 export const make = (options?: Input<Options>): Tool.Tool<State, ShardResult, Result> => {
   const o: Options = withDefaults(defaults, options)
   if (!isPowerOfTwo(o.lineSize)) throw new RangeError(`histogram: lineSize must be a power of two, got ${o.lineSize}`)
+  if (!(Number.isSafeInteger(o.reportTop) && o.reportTop >= 0)) {
+    throw new RangeError(`histogram: reportTop must be a non-negative integer, got ${o.reportTop}`)
+  }
   const process = processBatch(o)
   return Tool.make({
     name: "histogram",

@@ -5,8 +5,12 @@
  * **When to use**: to turn a tool name and its options into a tool value (the
  * CLI does); to list the available names.
  *
- * **Gotchas**: options are plain JSON objects (they travel to worker threads);
- * unknown names fail with {@link UnknownTool} listing the available ones.
+ * **Gotchas**: options are plain JSON objects (they travel to worker threads),
+ * named as the tool modules name them (`lineSize`, not DynamoRIO's
+ * `line_size`): an option the tool does not take is a {@link ToolOptionError};
+ * unknown names fail with {@link UnknownTool} listing the available ones. A
+ * tool from a module's own `make` has no spec: only `Registry` tools run on
+ * worker threads.
  *
  * @since 0.1.0
  */
@@ -67,6 +71,20 @@ const builders: Record<string, (options: Options) => Effect.Effect<Tool.Any, unk
   view: (o) => sync(() => View.make(o))
 }
 
+/** The options each tool takes (its `defaults`, and the options without a default). */
+const optionKeys: Record<string, ReadonlyArray<string>> = {
+  basic_counts: [],
+  histogram: Object.keys(Histogram.defaults),
+  reuse_distance: Object.keys(ReuseDistance.defaults),
+  reuse_time: Object.keys(ReuseTime.defaults),
+  syscall_mix: [],
+  schedule_stats: Object.keys(ScheduleStats.defaults),
+  invariant_checker: Object.keys(InvariantChecker.defaults),
+  cache_simulator: [...Object.keys(CacheSimulator.defaults), "outputCpuids"],
+  TLB: [...Object.keys(TlbSimulator.defaults), "outputCpuids"],
+  view: [...Object.keys(View.defaults), "write"]
+}
+
 /**
  * Names of the standard tools, as DynamoRIO spells them.
  *
@@ -82,6 +100,17 @@ export const names: ReadonlyArray<string> = Object.keys(builders)
 export const make = (name: string, options: Options = {}): Effect.Effect<Tool.Any, UnknownTool | ToolOptionError> => {
   const build = Object.hasOwn(builders, name) ? builders[name] : undefined
   if (build === undefined) return Effect.fail(new UnknownTool({ name, available: [...names] }))
+  // A misspelt option (DynamoRIO's line_size for lineSize) would silently take its default.
+  const known = optionKeys[name]!
+  const unknown = Object.keys(options).filter((k) => !known.includes(k))
+  if (unknown.length > 0) {
+    return Effect.fail(
+      new ToolOptionError({
+        tool: name,
+        message: `${name}: unknown option ${unknown[0]} (${known.length > 0 ? `options: ${known.join(", ")}` : "it takes none"})`
+      })
+    )
+  }
   return build(options).pipe(
     Effect.mapError((e) => new ToolOptionError({ tool: name, message: e instanceof Error ? e.message : String(e) })),
     Effect.map((tool) => Tool.withSpec(tool, { module: import.meta.url, export: "makeSync", args: [name, options] }))

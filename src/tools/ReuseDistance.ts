@@ -675,8 +675,20 @@ export const make = (options?: Input<Options>): Tool.Tool<State, ShardResult, Re
   if (!isPowerOfTwo(o.lineSize)) {
     throw new RangeError(`reuse_distance: lineSize must be a power of two, got ${o.lineSize}`)
   }
-  if (!(o.histogramBinMultiplier >= 1)) {
-    throw new RangeError(`reuse_distance: histogramBinMultiplier must be at least 1, got ${o.histogramBinMultiplier}`)
+  if (!(o.histogramBinMultiplier >= 1 && Number.isFinite(o.histogramBinMultiplier))) {
+    throw new RangeError(
+      `reuse_distance: histogramBinMultiplier must be a finite number of at least 1, got ${o.histogramBinMultiplier}`
+    )
+  }
+  for (const [key, v] of [
+    ["distanceThreshold", o.distanceThreshold],
+    ["distanceLimit", o.distanceLimit],
+    ["skipListDistance", o.skipListDistance],
+    ["reportTop", o.reportTop]
+  ] as const) {
+    if (!(Number.isSafeInteger(v) && v >= 0)) {
+      throw new RangeError(`reuse_distance: ${key} must be a non-negative integer, got ${v}`)
+    }
   }
   const alignMask = ~(o.lineSize - 1)
   return Tool.make({

@@ -171,3 +171,34 @@ describe("callbacks that throw and workers that die", () => {
     })
   )
 })
+
+describe("Registry options", () => {
+  it.effect("an option a tool does not take, or a value out of range, is ToolOptionError naming it", () =>
+    Effect.gen(function* () {
+      const bad: ReadonlyArray<[string, Record<string, unknown>, string]> = [
+        ["histogram", { line_size: 128 }, "histogram: unknown option line_size (options: lineSize, reportTop)"],
+        ["basic_counts", { verbose: 1 }, "basic_counts: unknown option verbose (it takes none)"],
+        ["histogram", { reportTop: Number.NaN }, "histogram: reportTop must be a non-negative integer, got NaN"],
+        ["histogram", { reportTop: 2.5 }, "histogram: reportTop must be a non-negative integer, got 2.5"],
+        [
+          "reuse_distance",
+          { distanceThreshold: -1 },
+          "reuse_distance: distanceThreshold must be a non-negative integer, got -1"
+        ],
+        [
+          "reuse_distance",
+          { histogramBinMultiplier: Number.POSITIVE_INFINITY },
+          "reuse_distance: histogramBinMultiplier must be a finite number of at least 1, got Infinity"
+        ]
+      ]
+      for (const [name, options, message] of bad) {
+        const e = yield* Effect.flip(Registry.make(name, options))
+        assert.strictEqual(e._tag, "ToolOptionError", message)
+        assert.strictEqual(e.message, message)
+      }
+      // Every option the CLI may give is one the tool takes.
+      const tool = yield* Registry.make("view", { inputOrdinals: true, write: () => undefined })
+      assert.strictEqual(tool.name, "view")
+    })
+  )
+})
