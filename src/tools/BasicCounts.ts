@@ -341,7 +341,15 @@ const processSub = (
   let loads = 0
   let stores = 0
   let encoded = 0
+  // The PC set's current page in locals: `PcSet.add` inlined (see PcSet).
+  let pcBits = pcs.bits
+  let pcPage = pcs.lastPage
+  let pcHi = pcs.lastHi
+  let pcBase = pcs.lastBase
+  let pcAdded = 0
   const flush = () => {
+    pcs.size += pcAdded
+    pcAdded = 0
     ctr[C_INSTRS]! += user + kernel
     ctr[C_USER]! += user
     ctr[C_KERNEL]! += kernel
@@ -379,7 +387,22 @@ const processSub = (
     if (kind === K_INSTR) {
       if (inKernel) kernel++
       else user++
-      pcs.add(addrHi[i]!, addrLo[i]!)
+      const lo = addrLo[i]!
+      const hi = addrHi[i]!
+      if (lo >>> 12 !== pcPage || hi !== pcHi) {
+        pcs.turnTo(hi, lo >>> 12)
+        pcBits = pcs.bits
+        pcPage = pcs.lastPage
+        pcHi = pcs.lastHi
+        pcBase = pcs.lastBase
+      }
+      const at = pcBase + ((lo & 4095) >>> 5)
+      const word = pcBits[at]!
+      const bit = 1 << (lo & 31)
+      if ((word & bit) === 0) {
+        pcBits[at] = word | bit
+        pcAdded++
+      }
       if (encodings && (flags[i]! & FLAG_ENCODING_IS_NEW) !== 0) encoded++
     } else if (kind === K_LOAD) {
       loads++
@@ -432,6 +455,10 @@ const processSub = (
               w = s.windows[value]!
               ctr = w.counters
               pcs = w.pcs
+              pcBits = pcs.bits
+              pcPage = pcs.lastPage
+              pcHi = pcs.lastHi
+              pcBase = pcs.lastBase
             }
           }
         }
