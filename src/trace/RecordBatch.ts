@@ -69,6 +69,23 @@ export const DEFAULT_CAPACITY = 2048
  */
 export const MIN_CAPACITY = 16
 
+/** Largest capacity a reader accepts (a batch of it takes 36 MiB, 18 GiB with encodings). @category constants */
+export const MAX_CAPACITY = 1 << 20
+
+/**
+ * The capacity a reader fills for a requested `batchCapacity` (undefined:
+ * the default; below {@link MIN_CAPACITY}: raised to it), or a description
+ * of why the request cannot be met.
+ *
+ * @category constructors
+ */
+export const capacityFor = (requested: number | undefined): number | string =>
+  requested === undefined
+    ? DEFAULT_CAPACITY
+    : Number.isSafeInteger(requested) && requested >= 1 && requested <= MAX_CAPACITY
+      ? Math.max(MIN_CAPACITY, requested)
+      : `batchCapacity must be an integer from 1 to ${MAX_CAPACITY}, got ${requested}`
+
 /** Bytes of encoding kept per record when encodings are captured. @category constants */
 export const ENCODING_BYTES_PER_RECORD = 16
 

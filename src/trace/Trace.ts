@@ -298,7 +298,7 @@ export const fromBytes = (
   const name = options?.name ?? `memory.${ordinal}`
   return Effect.gen(function* () {
     const reader = yield* openReader(
-      () => Promise.resolve(new InputReader(memorySource(name, bytes), ordinal, options)),
+      async () => new InputReader(memorySource(name, bytes), ordinal, options),
       name
     )
     return yield* makeInput(reader, ordinal, name)

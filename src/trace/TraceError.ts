@@ -34,7 +34,8 @@ export const TraceErrorReason = Schema.Literals([
   "UnknownEntryType",
   "UnsupportedVersion",
   "Corrupt",
-  "IoError"
+  "IoError",
+  "InvalidOptions"
 ])
 
 /** @category models */

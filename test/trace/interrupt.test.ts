@@ -1,7 +1,8 @@
 /**
  * Interrupting an open: what it opened is closed by the time the
  * interruption completes (within the enclosing scope), not some time later;
- * and an open waiting on standard input lets the process go.
+ * and an open waiting on standard input lets the process go. Read options
+ * that cannot be met are refused, typed.
  */
 import { execFileSync, spawn } from "node:child_process"
 import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from "node:fs"
@@ -10,7 +11,10 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as RecordBatch from "../../src/trace/RecordBatch.ts"
+import * as S from "../../src/trace/Synthetic.ts"
 import * as Trace from "../../src/trace/Trace.ts"
+import { TraceError } from "../../src/trace/TraceError.ts"
 
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
 
@@ -68,6 +72,34 @@ describe("interrupted opens", () => {
         return Effect.sync(() => child.kill("SIGKILL"))
       }).pipe(Effect.timeout("30 seconds"))
       assert.include(r.stdout, "the run did not finish within 1s (it was still opening its inputs)")
+    }).pipe(Effect.scoped)
+  )
+})
+
+describe("read options", () => {
+  it.effect("a batch capacity that cannot be met is TraceError InvalidOptions naming it, from every entry point", () =>
+    Effect.gen(function* () {
+      const bytes = S.encode(S.thread(7, [S.instr(0x10), S.exit(7)]))
+      for (const batchCapacity of [Number.NaN, Number.POSITIVE_INFINITY, 17.5, 0, -1, 2 ** 40]) {
+        const opened = yield* Effect.flip(Trace.open(THREADSIG, { batchCapacity }))
+        assert.strictEqual(opened.reason, "InvalidOptions", String(batchCapacity))
+        assert.include(opened.detail, `batchCapacity must be an integer from 1 to 1048576, got ${batchCapacity}`)
+        const fromBytes = yield* Effect.flip(Trace.fromBytes(bytes, { batchCapacity }))
+        assert.strictEqual(fromBytes.reason, "InvalidOptions")
+        const thrown = (() => {
+          try {
+            Trace.decodeSync(bytes, { batchCapacity })
+            return undefined
+          } catch (e) {
+            return e
+          }
+        })()
+        assert.instanceOf(thrown, TraceError)
+      }
+      // Small capacities are raised to the minimum, as documented.
+      const small = yield* Trace.fromBytes(bytes, { batchCapacity: 1 })
+      const batch = yield* small.next
+      assert.strictEqual(batch?.capacity, RecordBatch.MIN_CAPACITY)
     }).pipe(Effect.scoped)
   )
 })

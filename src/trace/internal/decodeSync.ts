@@ -15,8 +15,9 @@ export const decodeBytesSync = (
     readonly name?: string | undefined
   }
 ): Array<RecordBatch.RecordBatch> => {
-  const capacity = Math.max(RecordBatch.MIN_CAPACITY, options?.batchCapacity ?? RecordBatch.DEFAULT_CAPACITY)
   const name = options?.name ?? "memory"
+  const capacity = RecordBatch.capacityFor(options?.batchCapacity)
+  if (typeof capacity === "string") throw new TraceError({ reason: "InvalidOptions", path: name, detail: capacity })
   const aligned = new Uint8Array(bytes.length - (bytes.length % 12))
   aligned.set(bytes.subarray(0, aligned.length))
   const words = new Uint32Array(aligned.buffer, 0, aligned.length / 4)

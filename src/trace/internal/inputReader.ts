@@ -87,10 +87,16 @@ export class InputReader {
   readonly ordinal: number
 
   constructor(source: ByteSource, ordinal: number, options?: ReaderOptions) {
+    const capacity = RecordBatch.capacityFor(options?.batchCapacity)
+    if (typeof capacity === "string") {
+      // The reader would own the source: it is closed here instead.
+      void source.close().catch(() => undefined)
+      throw new TraceError({ reason: "InvalidOptions", path: source.path, detail: capacity })
+    }
     this.source = source
     this.ordinal = ordinal
     open++
-    this.capacity = Math.max(RecordBatch.MIN_CAPACITY, options?.batchCapacity ?? RecordBatch.DEFAULT_CAPACITY)
+    this.capacity = capacity
     this.encodings = options?.encodings ?? false
     this.decoder = new Decoder({ keepEncodings: this.encodings })
   }
