@@ -297,10 +297,7 @@ export const fromBytes = (
   const ordinal = options?.ordinal ?? 0
   const name = options?.name ?? `memory.${ordinal}`
   return Effect.gen(function* () {
-    const reader = yield* openReader(
-      async () => new InputReader(memorySource(name, bytes), ordinal, options),
-      name
-    )
+    const reader = yield* openReader(async () => new InputReader(memorySource(name, bytes), ordinal, options), name)
     return yield* makeInput(reader, ordinal, name)
   })
 }
