@@ -107,7 +107,11 @@ export const parse = (argv: ReadonlyArray<string>): Result.Result<Options.Parsed
     if (s === undefined) {
       return Result.fail(
         isUnsupported(name)
-          ? usageError("UnsupportedOption", `Option ${option} is not supported by memtrace`, option)
+          ? usageError(
+              "UnsupportedOption",
+              `Option ${option} is not supported by memtrace${Options.recordFilterHint(name)}`,
+              option
+            )
           : usageError("UnknownOption", `Unknown option: ${option}`, option)
       )
     }

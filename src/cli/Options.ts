@@ -537,7 +537,7 @@ const toolName = (text: string, option: string): Result.Result<ToolName, UsageEr
     return Result.fail(
       usageError(
         "UnsupportedTool",
-        `the ${text} tool is not implemented by memtrace. Please choose ${listTools()}.`,
+        `the ${text} tool is not implemented by memtrace${recordFilterHint(text)}. Please choose ${listTools()}.`,
         option
       )
     )
@@ -864,6 +864,19 @@ export const defaults = (input: Input): Options => {
 
 // ---------------------------------------------------------------------------
 // DynamoRIO options memtrace does not implement.
+
+/** DynamoRIO's record_filter and its options: `memtrace filter` does that job (docs/cli.md). */
+const RECORD_FILTER =
+  /^(record_filter|trim_(before|after)_(instr|timestamp)|filter_(trace_types|marker_types|encodings2regdeps|keep_func_ids|modify_marker_value|stop_timestamp|cache_size))$/
+
+/**
+ * For a DynamoRIO record_filter name (the tool or one of its options), a
+ * pointer to `memtrace filter`; otherwise "".
+ *
+ * @category table
+ */
+export const recordFilterHint = (name: string): string =>
+  RECORD_FILTER.test(name) ? " (to filter a trace into a new one, use memtrace filter: see docs/cli.md)" : ""
 
 /**
  * DynamoRIO option names (from `options.cpp`) that memtrace rejects with a

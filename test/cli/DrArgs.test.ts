@@ -263,6 +263,16 @@ describe("DrArgs", () => {
       ["-indir x -use_physical", "UnsupportedOption", "Option -use_physical is not supported by memtrace"],
       ["-indir x -no_use_physical", "UnsupportedOption", "Option -no_use_physical is not supported by memtrace"],
       [
+        "-indir x -trim_before_timestamp 5",
+        "UnsupportedOption",
+        "Option -trim_before_timestamp is not supported by memtrace (to filter a trace into a new one, use memtrace filter: see docs/cli.md)"
+      ],
+      [
+        "-indir x -tool record_filter",
+        "UnsupportedTool",
+        "the record_filter tool is not implemented by memtrace (to filter a trace into a new one, use memtrace filter: see docs/cli.md). Please choose basic_counts, cache_simulator, histogram, invariant_checker, reuse_distance, reuse_time, schedule_stats, syscall_mix, TLB_simulator or view."
+      ],
+      [
         `-infile ${TRACES}/drmemtrace.small.x64.trace -tool basic_counts -add_noise_generator -core_serial`,
         "UnsupportedOption",
         "Option -add_noise_generator is not supported by memtrace"
