@@ -57,7 +57,7 @@ import { FileType } from "../trace/Record.ts"
 import * as Trace from "../trace/Trace.ts"
 import type { TraceError } from "../trace/TraceError.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "./AnalyzerError.ts"
-import { defaults } from "./internal/defaults.ts"
+import { configuredRunTimeout, defaults } from "./internal/defaults.ts"
 import { makeFiberBackend } from "./internal/fiberBackend.ts"
 import { balances, LoadBalance, type LoadBalanceStats } from "./internal/loadBalance.ts"
 import { type IntervalOutput, orchestrate, type Plan, toFailure } from "./internal/orchestrate.ts"
@@ -695,7 +695,13 @@ const openingDeadline = (options: Options) =>
           : Effect.flatMap(left, (d) =>
               Effect.timeoutOrElse(effect, { duration: d!, orElse: () => Effect.fail(timedOut()) })
             ),
-      rest: Effect.map(left, (d): Options => (d === undefined ? options : { ...options, runTimeout: d }))
+      rest: Effect.map(
+        left,
+        (d): Options =>
+          d === undefined
+            ? options
+            : ({ ...options, runTimeout: d, [configuredRunTimeout]: options.runTimeout } as Options)
+      )
     }
   })
 

@@ -202,3 +202,22 @@ describe("Registry options", () => {
     })
   )
 })
+
+describe("run timeout", () => {
+  it.live("a Timeout names the run timeout as given, not what was left of it after opening", () =>
+    Effect.gen(function* () {
+      const e = yield* Effect.flip(
+        Analyzer.run(THREADSIG, {
+          tools: [counter({ fault: "slow", shard: -1 })],
+          jobs: 2,
+          runTimeout: "700 millis"
+        })
+      )
+      assert.strictEqual(e._tag, "AnalysisFailed")
+      if (e._tag === "AnalysisFailed") {
+        assert.strictEqual(e.failures[0]!.reason, "Timeout")
+        assert.strictEqual(e.failures[0]!.message, "the run did not finish within 700ms")
+      }
+    })
+  )
+})

@@ -22,3 +22,10 @@ export const defaults = {
   /** Workers of thread-sharded runs: the available cores. */
   jobs: (): number => os.availableParallelism()
 }
+
+/**
+ * The run timeout as the caller gave it, kept on the options whose
+ * `runTimeout` is what is left after opening the inputs (the workers' share),
+ * so that a Timeout names the caller's figure.
+ */
+export const configuredRunTimeout: unique symbol = Symbol.for("memtrace/configuredRunTimeout")
