@@ -96,6 +96,27 @@ describe("tool errors in failures", () => {
         name: "RangeError",
         message: "an Error"
       })
+      // A Tool.fail index outside the records given names the first of them.
+      for (const index of [Number.NaN, -5, 1e9]) {
+        const e = yield* Effect.flip(
+          Analyzer.run(THREADSIG, {
+            tools: [
+              Tool.make<number, number, number, string>({
+                name: "misindexed",
+                makeShard: () => 0,
+                processBatch: () => Tool.fail("bad", index),
+                finishShard: () => 0,
+                merge: () => 0,
+                print: () => "",
+                shardResultSchema: Schema.Number,
+                resultSchema: Schema.Number
+              })
+            ],
+            jobs: 1
+          })
+        )
+        assert.strictEqual(e._tag === "AnalysisFailed" ? e.failures[0]!.record : undefined, 1, String(index))
+      }
       assert.deepStrictEqual(yield* toolErrorOf({ _tag: "E", addr: 0xffffffff80001234n }), {
         _tag: "E",
         addr: "18446744071562072628"

@@ -135,8 +135,10 @@ export const encodeToolError = (error: unknown): unknown => {
   if (typeof error === "bigint") return error.toString()
   if (error === null || typeof error !== "object") return error
   try {
-    // An Error's name and message are not enumerable: kept by hand; 64-bit values as decimal strings.
-    const plain = error instanceof Error ? { ...error, name: error.name, message: error.message } : error
+    // A plain Error's name and message are not enumerable: kept by hand (a tagged error's fields are
+    // its data); 64-bit values as decimal strings.
+    const plain =
+      error instanceof Error && !("_tag" in error) ? { ...error, name: error.name, message: error.message } : error
     return JSON.parse(JSON.stringify(plain, (_k, v) => (typeof v === "bigint" ? v.toString() : v)))
   } catch {
     return String(error)
@@ -570,7 +572,7 @@ export class WorkerCore {
         return this.toolThrew(tool, shard, slot, batch, start, end, input, firstOrdinal, e)
       }
       if (signal !== undefined) {
-        const f = this.toolSignalled(t, tool, shard, slot, batch, signal, input, firstOrdinal, origEnd)
+        const f = this.toolSignalled(t, tool, shard, slot, batch, signal, input, firstOrdinal, start, origEnd)
         if (f !== undefined) return f
       }
     }
@@ -614,19 +616,23 @@ export class WorkerCore {
     signal: Tool.Signal<unknown>,
     input: number,
     firstOrdinal: number,
+    start: number,
     origEnd: number
   ): Failed | undefined {
     if (signal._tag === "Fail") {
-      this.unconsumed = origEnd - (signal.index + 1)
+      // An index outside the records the tool was given names the first of them.
+      const at =
+        Number.isInteger(signal.index) && signal.index >= start && signal.index < origEnd ? signal.index : start
+      this.unconsumed = origEnd - (at + 1)
       return this.fail(
         "ToolError",
         shard,
         slot,
         tool,
         describe(tool, signal.error),
-        input >= 0 ? firstOrdinal + signal.index : undefined,
+        input >= 0 ? firstOrdinal + at : undefined,
         encodeToolError(signal.error),
-        { tid: batch.tid[signal.index] ?? 0, input }
+        { tid: batch.tid[at] ?? 0, input }
       )
     }
     this.toolExited[t] = true
@@ -718,7 +724,7 @@ export class WorkerCore {
             return this.toolThrew(tool, slot.shardIndex, slot, batch, at, at + 1, input, firstOrdinal, e)
           }
           if (signal !== undefined) {
-            const f = this.toolSignalled(t, tool, slot.shardIndex, slot, batch, signal, input, firstOrdinal, at + 1)
+            const f = this.toolSignalled(t, tool, slot.shardIndex, slot, batch, signal, input, firstOrdinal, at, at + 1)
             if (f !== undefined) {
               this.stopSpan(spanSeen, m, i, j, this.unconsumed)
               return f
@@ -831,7 +837,7 @@ export class WorkerCore {
     if (real && (batch.flags[at]! & RecordBatch.FLAG_SYNTHETIC) === 0) this.outputRecords++
     this.unconsumed = 0
     this.lastInput = input
-    const failed = this.toolSignalled(0, tool, slot.shardIndex, slot, batch, signal, input, firsts[j]!, at + 1)
+    const failed = this.toolSignalled(0, tool, slot.shardIndex, slot, batch, signal, input, firsts[j]!, at, at + 1)
     if (failed !== undefined) {
       this.stopSpan(spanSeen, m, i, j, this.unconsumed)
       return failed
