@@ -39,6 +39,8 @@
 export * as Analyzer from "./analyzer/Analyzer.ts"
 export * as AnalyzerError from "./analyzer/AnalyzerError.ts"
 export * as Tool from "./analyzer/Tool.ts"
+/** The schema of the CLI's `--json` output (`Json.AnalyzeJson`), to decode it from another program. */
+export * as Json from "./cli/Json.ts"
 export * as Cluster from "./cluster/Cluster.ts"
 export * as ClusterError from "./cluster/ClusterError.ts"
 export * as ShardAnalysis from "./cluster/ShardAnalysis.ts"

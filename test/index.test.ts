@@ -56,7 +56,8 @@ describe("memtrace (package root)", () => {
       ["ScheduleStats.make", Root.ScheduleStats.make],
       ["Cluster.analyze", Root.Cluster.analyze],
       ["Report.html", Root.Report.html],
-      ["Report.write", Root.Report.write]
+      ["Report.write", Root.Report.write],
+      ["Json.encode", Root.Json.encode]
     ]
     for (const [name, f] of fns) assert.strictEqual(typeof f, "function", name)
     assert.strictEqual(Root.Record.TraceType.INSTR, 10)

@@ -127,6 +127,23 @@ const refuseUnapplied = (options: Options.Options & ClusterCli.ClusterSelection)
   return undefined
 }
 
+/** A report file that cannot be written, found before the run rather than after it. */
+const reportPathProblem = (file: string): UsageError | undefined => {
+  if (file === "") return undefined
+  const problem = (() => {
+    try {
+      if (fs.existsSync(file) && fs.statSync(file).isDirectory()) return "it is a directory"
+      fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK)
+      return undefined
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e)
+    }
+  })()
+  return problem === undefined
+    ? undefined
+    : usageError("InvalidValue", `cannot write the report ${file}: ${problem}`, "--report")
+}
+
 /** Registry names differ from DynamoRIO's canonical ones only for the TLB simulator. */
 const registryName = (name: Options.ToolName): string => (name === "TLB_simulator" ? "TLB" : name)
 
@@ -320,7 +337,7 @@ export const runAnalysis = (
   hooks: Hooks
 ): Effect.Effect<Outcome, AnalysisError> =>
   Effect.gen(function* () {
-    const refused = refuseUnapplied(options)
+    const refused = refuseUnapplied(options) ?? reportPathProblem(options.report)
     if (refused !== undefined) return yield* refused
     const paths = options.inputs.map((i) => i.path)
     const files = yield* Trace.list(paths[0]!)
@@ -365,13 +382,18 @@ export const runAnalysis = (
       // thread-sharded: it has no schedule (the report says so).
       recordSchedule: options.cluster === undefined && (options.report !== "" || options.json)
     })
-    if (options.report !== "") {
-      const inputs = yield* Report.inputLabels(paths)
-      yield* Report.write(options.report, result, { trace: paths.join(", "), inputs })
-    }
+    // A report that cannot be written still leaves the results printed, and fails the command.
+    const reportFailed: ReadonlyArray<string> =
+      options.report === ""
+        ? []
+        : yield* Effect.gen(function* () {
+            const inputs = yield* Report.inputLabels(paths)
+            yield* Report.write(options.report, result, { trace: paths.join(", "), inputs })
+            return []
+          }).pipe(Effect.catch((e) => Effect.succeed([`report: ${e.message}`])))
     return {
       text: Analyzer.formatText(result),
       json: Json.encode(result, tools, options.tools),
-      failures: result.failures.map((f) => f.line)
+      failures: [...result.failures.map((f) => f.line), ...reportFailed]
     }
   })

@@ -181,8 +181,11 @@ export const execute = (options: Options.Options): Effect.Effect<number, Analyze
     const out = lineWriter(yield* Console.Console)
     const outcome = yield* Effect.scoped(
       Effect.gen(function* () {
+        // No bar while view's listing is printed as it comes: both would share the terminal.
+        const streaming = options.tools.includes("view") && !options.json
         const progress = yield* Progress.make({
-          enabled: Progress.isEnabled({ quiet: options.quiet, isTTY: process.stderr.isTTY, env: process.env })
+          enabled:
+            !streaming && Progress.isEnabled({ quiet: options.quiet, isTTY: process.stderr.isTTY, env: process.env })
         })
         // Loaded on demand: the analyzer and every tool take a while to load, usage errors should not wait.
         const { runAnalysis } = yield* Effect.promise(() => import("./Analyze.ts"))

@@ -116,7 +116,8 @@ export const write = (path: string, result: AnalysisResult, options?: Options): 
 /**
  * Names and thread ids of a trace's inputs, in DynamoRIO's input order (the
  * order `Analyzer.run` numbers them), for {@link Options.inputs}. Opens each
- * file in turn just far enough to read its first batch.
+ * file in turn just far enough to read its first batch; standard input (read
+ * once, by the run) is labelled without a thread id.
  *
  * @category inputs
  */
@@ -128,6 +129,11 @@ export const inputLabels = (
     for (const p of typeof path === "string" ? [path] : path) files.push(...(yield* Trace.list(p)))
     const labels: Array<InputLabel> = []
     for (const [i, file] of files.entries()) {
+      // Standard input was read by the run: it cannot be opened again.
+      if (file === Trace.STDIN) {
+        labels.push({ name: "standard input" })
+        continue
+      }
       const info = yield* Effect.scoped(Effect.map(Trace.openFile(file, i), (input) => input.info))
       labels.push({ name: info.name, tid: info.tid })
     }

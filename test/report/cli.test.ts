@@ -50,7 +50,7 @@ describe("memtrace --report", () => {
     })
   )
 
-  it.live("a report that cannot be written fails the run with exit 1", () =>
+  it.live("a report whose directory cannot be written is a usage error, before the run", () =>
     Effect.gen(function* () {
       const r = yield* run([
         "analyze",
@@ -63,8 +63,36 @@ describe("memtrace --report", () => {
         "--report",
         "/nonexistent-dir/x/report.html"
       ])
-      assert.strictEqual(r.code, 1)
-      assert.match(r.stderr, /^ERROR: WriteFailed: .*\/nonexistent-dir\/x\/report\.html/)
+      assert.strictEqual(r.code, 2)
+      assert.strictEqual(r.stdout, "")
+      assert.match(r.stderr, /^ERROR: Usage error: cannot write the report \/nonexistent-dir\/x\/report\.html: ENOENT/)
+    })
+  )
+
+  it.live("a trace on standard input gets its report too (its input labelled, not opened again)", () =>
+    Effect.gen(function* () {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memtrace-report-"))
+      const out = path.join(dir, "report.html")
+      const trace = "../shared/traces/drmemtrace.small.x64.trace"
+      const r = yield* Effect.callback<{ code: number | null; stdout: string; stderr: string }>((resume) => {
+        const child = spawn(
+          process.execPath,
+          ["src/cli/main.ts", "-infile", "-", "-tool", "basic_counts", "-core_sharded", "-report", out],
+          { env: { ...process.env, CI: "true" }, stdio: [fs.openSync(trace, "r"), "pipe", "pipe"] }
+        )
+        let stdout = ""
+        let stderr = ""
+        child.stdout!.on("data", (d) => (stdout += d))
+        child.stderr!.on("data", (d) => (stderr += d))
+        child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+        return Effect.sync(() => child.kill("SIGKILL"))
+      })
+      const html = fs.existsSync(out) ? fs.readFileSync(out, "utf8") : ""
+      fs.rmSync(dir, { recursive: true, force: true })
+      assert.strictEqual(r.stderr, "")
+      assert.strictEqual(r.code, 0)
+      assert.include(r.stdout, "Basic counts tool results:")
+      assert.include(html, "standard input")
     })
   )
 })
