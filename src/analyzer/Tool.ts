@@ -132,6 +132,12 @@ export interface MergeContext {
    * in thread-sharded runs.
    */
   readonly schedulerStats?: ((output: number) => ReadonlyArray<number> | undefined) | undefined
+  /**
+   * Failures tolerated under `failure: "continue"` that concern this tool
+   * (its own, and those of reading or of whole workers): its results then
+   * lack those shards, which a summary such as "checks passed" must not hide.
+   */
+  readonly failedShards?: number | undefined
 }
 
 /**

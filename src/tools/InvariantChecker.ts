@@ -132,7 +132,9 @@ export const Result = Schema.Struct({
   violations: Schema.Array(Violation),
   /** All violations, including those not kept. */
   count: Schema.Number,
-  regdeps: Schema.Boolean
+  regdeps: Schema.Boolean,
+  /** Shards that failed under `failure: "continue"`: their records were not all checked. */
+  failedShards: Schema.optional(Schema.Number)
 })
 
 /** @category models */
@@ -164,7 +166,14 @@ export interface State {
 const print = (r: Result): string => {
   const out: Array<string> = r.violations.map(formatViolation)
   if (r.count > r.violations.length) out.push(`... ${r.count - r.violations.length} more not listed`)
-  out.push(r.count === 0 ? "Trace invariant checks passed" : `Found ${r.count} invariant errors`)
+  const failed = r.failedShards ?? 0
+  out.push(
+    r.count > 0
+      ? `Found ${r.count} invariant errors`
+      : failed > 0
+        ? `Trace invariant checks incomplete: ${failed} shard${failed === 1 ? "" : "s"} failed (see the errors)`
+        : "Trace invariant checks passed"
+  )
   if (r.regdeps) {
     out.push(
       "WARNING: invariant_checker is being run on an OFFLINE_FILE_TYPE_ARCH_REGDEPS trace.",
@@ -225,7 +234,7 @@ export const make = (options?: Input<Options>): Tool.Tool<State, ShardResult, Re
         regdeps: all.some((c) => c.regdeps)
       }
     },
-    merge: (shards) => {
+    merge: (shards, context) => {
       const results = shards.map((s) => s.result)
       const violations: Array<Violation> = results.flatMap((r) => r.violations)
       let count = results.reduce((n, r) => n + r.violationCount, 0)
@@ -239,7 +248,8 @@ export const make = (options?: Input<Options>): Tool.Tool<State, ShardResult, Re
         violations.push(...global)
         count += global.length
       }
-      return { violations, count, regdeps: results[0]?.regdeps ?? false }
+      const failedShards = context?.failedShards ?? 0
+      return { violations, count, regdeps: results[0]?.regdeps ?? false, ...(failedShards > 0 ? { failedShards } : {}) }
     },
     print,
     shardResultSchema: ShardResult,

@@ -404,6 +404,28 @@ describe("invariant_checker", () => {
     })
   })
 
+  it.effect("under failure: continue, a shard that failed is not reported as checks passed", () =>
+    Effect.gen(function* () {
+      const good = (tid: number) =>
+        S.thread(tid, [...headers(), ...straight(3), S.exit(tid)], { filetype: FILETYPE, version: 7 })
+      const bad = S.thread(8, [...headers(), ...straight(2), ins(0x5000), S.exit(8)], {
+        filetype: FILETYPE,
+        version: 7
+      })
+      const inputs = yield* Effect.forEach([good(7), bad, good(9)], (entries, i) =>
+        Trace.fromEntries(entries, { ordinal: i, name: `t${i}` })
+      )
+      const result = yield* Analyzer.runInputs(inputs, {
+        tools: [InvariantChecker.make({ abortOnInvariantError: true })],
+        jobs: 1,
+        failure: "continue"
+      })
+      assert.strictEqual(result.failures.length, 1)
+      assert.strictEqual(result.tools[0]!.text, "Trace invariant checks incomplete: 1 shard failed (see the errors)\n")
+      assert.strictEqual((result.tools[0]!.result as InvariantChecker.Result).failedShards, 1)
+    }).pipe(Effect.scoped)
+  )
+
   describe("printing", () => {
     it("prints each violation in DynamoRIO's words, then the count", () => {
       const r = runEntriesSync(InvariantChecker.make(), [thread([...straight(2), ins(0x5000), S.exit(TID)])])

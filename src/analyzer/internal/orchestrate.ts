@@ -103,7 +103,8 @@ export const mergeTools = (
     Effect.try({
       try: (): ToolOutput => {
         const shards = [...shardsOf(t)].sort((a, b) => a.shardIndex - b.shardIndex)
-        const result = tool.merge(shards, context)
+        const failedShards = failures.filter((f) => f.tool === undefined || f.tool === tool.name).length
+        const result = tool.merge(shards, failedShards > 0 ? { ...context, failedShards } : context)
         return { name: tool.name, result, text: tool.print(result), shards }
       },
       catch: (e) =>
