@@ -393,7 +393,7 @@ export const table = [
     V.choice(["fibers", "threads"]),
     "fibers",
     "memtrace",
-    "Run workers as fibers of the main thread, or on worker threads (thread-sharded runs)",
+    "Run workers as fibers of the main thread, or on worker threads (a serial or core-serial run goes whole to one)",
     ours
   )
 ] as const

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
@@ -220,6 +221,46 @@ describe("Analyzer (worker-thread backend)", () => {
       const { counter } = yield* Effect.promise(() => import("../utils/faultTools.ts"))
       const e = yield* Effect.flip(Analyzer.run(THREADSIG, { tools: [counter()], backend: "threads" }))
       assert.strictEqual(e._tag, "AnalyzerOptionError")
+    })
+  )
+})
+
+describe("worker threads agree with fibers", () => {
+  const CORE_SHARDED = "../shared/traces/drmemtrace.threadsig-core-sharded.x64.tracedir"
+
+  it.live("a trace core-sharded on disk, through the scheduler (-skip_instrs): one shard per core file", () =>
+    Effect.gen(function* () {
+      const run = (backend: Analyzer.Backend) =>
+        Effect.gen(function* () {
+          const tool = yield* Registry.make("basic_counts")
+          return yield* Analyzer.run(CORE_SHARDED, {
+            tools: [tool],
+            backend,
+            jobs: 2,
+            skipInstrs: 1000,
+            exitAfterInstrs: 5000
+          })
+        })
+      const [fibers, threads] = [yield* run("fibers"), yield* run("threads")]
+      assert.strictEqual(threads.tools[0]!.text, fibers.tools[0]!.text)
+      assert.deepStrictEqual(
+        threads.tools[0]!.shards.map((s) => [s.shardIndex, s.shardType]),
+        fibers.tools[0]!.shards.map((s) => [s.shardIndex, s.shardType])
+      )
+      assert.strictEqual(threads.tools[0]!.shards.length, 4)
+    })
+  )
+
+  it.live("stallTimeout Duration.infinity on a serial run handed whole to a thread", () =>
+    Effect.gen(function* () {
+      const tool = yield* Registry.make("basic_counts")
+      const result = yield* Analyzer.run(THREADSIG, {
+        tools: [tool],
+        backend: "threads",
+        jobs: 0,
+        stallTimeout: Duration.infinity
+      })
+      assert.strictEqual(result.records, 928_110)
     })
   )
 })

@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads"
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { InputReader } from "../../trace/internal/inputReader.ts"
 import { type ByteSource, openSource } from "../../trace/internal/source.ts"
@@ -168,7 +169,14 @@ const runSegments = async (core: WorkerCore, outputs: ReadonlyArray<number>, nam
         case "Segment": {
           names.set(m.input, m.name)
           const batch = RecordBatch.fromBuffer(m.buffer)
-          outcome = core.processSegment(batch, 0, RecordBatch.length(batch), m.input, output)
+          // A trace already core-sharded on disk: each input is its own core (as on fibers).
+          outcome = core.processSegment(
+            batch,
+            0,
+            RecordBatch.length(batch),
+            m.input,
+            init.coreOnDisk ? m.input : output
+          )
           break
         }
         case "Idle":
@@ -268,7 +276,7 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
       encodings: init.encodings,
       intervalMicroseconds: init.intervals?.microseconds,
       intervalInstrCount: init.intervals?.instrCount,
-      stallTimeout: `${task.stallTimeoutMs} millis`,
+      stallTimeout: Number.isFinite(task.stallTimeoutMs) ? Duration.millis(task.stallTimeoutMs) : Duration.infinity,
       progressInterval: `${init.heartbeatMs} millis`,
       onProgress: (p) => {
         processed = p.records
