@@ -251,6 +251,30 @@ describe("worker threads agree with fibers", () => {
     })
   )
 
+  it.live("schedule_stats core-serial on a thread has the scheduler's statistics, as on fibers", () =>
+    Effect.gen(function* () {
+      const run = (backend: Analyzer.Backend) =>
+        Effect.gen(function* () {
+          const tool = yield* Registry.make("schedule_stats")
+          return yield* Analyzer.run(THREADSIG, { tools: [tool], backend, mode: "core-serial", recordSchedule: true })
+        })
+      const [fibers, threads] = [yield* run("fibers"), yield* run("threads")]
+      // The scheduler's counters (not the wall-clock-based figures, which differ from run to run).
+      const counters = (text: string) =>
+        text.split("\n").filter((l) => /switches input-to|switches idle-to|work steals|rebalances|migrations/.test(l))
+      const fromThreads = counters(threads.tools[0]!.text)
+      assert.isAbove(fromThreads.length, 0)
+      assert.deepStrictEqual(fromThreads, counters(fibers.tools[0]!.text))
+      assert.isTrue(fromThreads.some((l) => /^\s*[1-9]\d* switches input-to-input/.test(l)))
+      // And the schedule, for --report and --json.
+      assert.strictEqual(threads.schedule?.length, 4)
+      assert.deepStrictEqual(
+        threads.schedule?.map((o) => o.stats),
+        fibers.schedule?.map((o) => o.stats)
+      )
+    })
+  )
+
   it.live("stallTimeout Duration.infinity on a serial run handed whole to a thread", () =>
     Effect.gen(function* () {
       const tool = yield* Registry.make("basic_counts")

@@ -43,7 +43,7 @@ import type { Backend, Plan } from "./orchestrate.ts"
 import { intervalConfig, WorkerFailed } from "./orchestrate.ts"
 import type { OutputSource } from "./outputSource.ts"
 import { threadCodec } from "./plainData.ts"
-import { IDLE, ScheduleLog, WAIT } from "./scheduleLog.ts"
+import { IDLE, type OutputSchedule, ScheduleLog, WAIT } from "./scheduleLog.ts"
 import { decodeIntervals, type FromWorker, type InitData, type ToWorker } from "./threadProtocol.ts"
 import type { ShardIntervals } from "./worker.ts"
 
@@ -106,6 +106,8 @@ export const makeThreadBackend = (
     const log = options.recordSchedule && work._tag === "Segments" ? new ScheduleLog(p.outputs) : undefined
     const decoders = options.tools.map((t) => threadCodec(t.shardResultSchema).decode)
     const intervalLists: Array<Array<ShardIntervals>> = options.tools.map(() => [])
+    // A serial or core-serial run scheduled inside its thread: its schedule, when the thread sends it.
+    let localSchedule: ReadonlyArray<OutputSchedule> | undefined
     const decodeIv = decodeIntervals(options.tools)
     const stallMs = Duration.toMillis(Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout))
     const heartbeatMs = Duration.toMillis(defaults.heartbeat)
@@ -322,6 +324,7 @@ export const makeThreadBackend = (
               if (m.lastShard >= 0) last[w] = { shard: m.lastShard, input: m.lastInput, record: m.lastRecord }
               break
             case "Results":
+              if (m.schedule !== undefined) localSchedule = m.schedule
               if (m.intervals !== undefined) decodeIv(m.intervals, intervalLists)
               for (const [t, list] of m.results.entries()) {
                 for (const [shardIndex, encoded] of list) {
@@ -330,6 +333,7 @@ export const makeThreadBackend = (
               }
               break
             case "Done":
+              if (m.schedule !== undefined) localSchedule = m.schedule
               processed[w] = m.processed
               if (m.intervals !== undefined) decodeIv(m.intervals, intervalLists)
               for (const [t, list] of m.results.entries()) {
@@ -389,8 +393,13 @@ export const makeThreadBackend = (
         lastInput: last[w]!.input >= 0 ? basename(files[last[w]!.input]!) : undefined,
         lastRecord: last[w]!.record
       }),
-      schedule: log === undefined ? undefined : () => log.snapshot((o) => source?.stats?.(o)),
-      stats: source?.stats,
+      schedule:
+        log !== undefined
+          ? () => log.snapshot((o) => source?.stats?.(o))
+          : options.recordSchedule === true && work._tag === "Local"
+            ? () => localSchedule ?? []
+            : undefined,
+      stats: source?.stats ?? (work._tag === "Local" ? (o) => localSchedule?.[o]?.stats : undefined),
       ...(balance !== undefined ? { loadBalance: () => balance.stats() } : {}),
       needsWatchdog: false
     }

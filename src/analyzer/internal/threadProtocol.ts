@@ -6,6 +6,7 @@
  */
 import * as Schema from "effect/Schema"
 import type * as Tool from "../Tool.ts"
+import type { OutputSchedule } from "./scheduleLog.ts"
 import type { FailureInfo, IntervalConfig, ShardIntervals } from "./worker.ts"
 
 export interface InitData {
@@ -128,12 +129,16 @@ export type FromWorker =
   | {
       readonly _tag: "Results"
       readonly results: ReadonlyArray<ReadonlyArray<readonly [number, unknown]>>
+      /** As in Done. */
+      readonly schedule?: ReadonlyArray<OutputSchedule> | undefined
       readonly intervals?: EncodedIntervals | undefined
     }
   | {
       readonly _tag: "Done"
       /** Per tool: [shard index, JSON-encoded shard result]. */
       readonly results: ReadonlyArray<ReadonlyArray<readonly [number, unknown]>>
+      /** A run the thread scheduled itself (Local task): what ran on each output, with its statistics. */
+      readonly schedule?: ReadonlyArray<OutputSchedule> | undefined
       readonly intervals?: EncodedIntervals | undefined
       readonly processed: number
       /** True when every tool soft-exited or exit_after_records was reached. */

@@ -277,6 +277,8 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
       intervalMicroseconds: init.intervals?.microseconds,
       intervalInstrCount: init.intervals?.instrCount,
       stallTimeout: Number.isFinite(task.stallTimeoutMs) ? Duration.millis(task.stallTimeoutMs) : Duration.infinity,
+      // The main thread merges and reports: it needs the schedule's statistics (schedule_stats) and runs.
+      recordSchedule: true,
       progressInterval: `${init.heartbeatMs} millis`,
       onProgress: (p) => {
         processed = p.records
@@ -300,7 +302,8 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
         results: encodeResults(
           tools,
           result.tools.map((t) => t.shards)
-        )
+        ),
+        schedule: result.schedule
       })
       return post({
         _tag: "Failed",
@@ -316,6 +319,7 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
         tools,
         result.tools.map((t) => t.shards)
       ),
+      schedule: result.schedule,
       ...(result.intervals !== undefined
         ? {
             intervals: encodeIntervals(
