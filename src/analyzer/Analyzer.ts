@@ -568,10 +568,12 @@ const scheduledOnly = (options: Options): boolean =>
 const runFiles = (
   files: ReadonlyArray<string>,
   workload: ReadonlyArray<number>,
-  options: Options
+  runOptions: Options,
+  opening: Opening
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const started = Date.now()
+    const options = runOptions
     if (files.includes(Trace.STDIN)) {
       return yield* new AnalyzerOptionError({
         option: "backend",
@@ -579,7 +581,8 @@ const runFiles = (
           "standard input (-) can be read only once, and worker threads open their inputs again: use the fiber backend"
       })
     }
-    const first = files.length > 0 ? yield* Effect.scoped(Trace.openFile(files[0]!, 0)) : undefined
+    // The first input's file type decides the plan: opening it is part of the run's time.
+    const first = files.length > 0 ? yield* opening.within(Effect.scoped(Trace.openFile(files[0]!, 0))) : undefined
     const p = yield* plan(options, files.length, isCoreOnDisk(first?.info.filetype))
     yield* checkWorkloads(options, p)
     const scheduler = yield* schedulingOptions(options, p, workload)
@@ -590,10 +593,12 @@ const runFiles = (
     else if (p.mode === "core-sharded" || p.mode === "thread-sharded") {
       // Segments end at batch ends, and each costs a message round trip to its thread: larger
       // batches than on fibers (docs/benchmarks.md, section 12).
-      const inputs = yield* Trace.openFiles(files, {
-        encodings: options.encodings,
-        batchCapacity: SEGMENT_BATCH_CAPACITY
-      })
+      const inputs = yield* opening.within(
+        Trace.openFiles(files, {
+          encodings: options.encodings,
+          batchCapacity: SEGMENT_BATCH_CAPACITY
+        })
+      )
       scheduled = yield* makeSchedulerSource(inputs, p, scheduler, options.schedulingClock)
       balance = loadBalanceFor(options, p, scheduler)
       work = { _tag: "Segments", source: scheduled, names: files }
@@ -603,8 +608,9 @@ const runFiles = (
         message: `the threads backend runs a ${p.mode} analysis whole on one thread, without the scheduler options (skipping, schedule files, kernel sequences, workloads): use the fiber backend`
       })
     } else work = { _tag: "Local", files }
-    const backend = yield* makeThreadBackend(work, p, options, balance)
-    const result = yield* orchestrate(backend, p, options, started)
+    const rest = yield* opening.rest
+    const backend = yield* makeThreadBackend(work, p, rest, balance)
+    const result = yield* orchestrate(backend, p, rest, started)
     if (scheduled !== undefined) yield* writeRecord(options, scheduled)
     return result
   })
@@ -628,7 +634,7 @@ export const run = (
       const paths = typeof path === "string" ? [path] : path
       const { files, workload } = yield* opening.within(selectFiles(paths, runOptions))
       if ((runOptions.backend ?? defaults.backend) === "threads")
-        return yield* runFiles(files, workload, yield* opening.rest)
+        return yield* runFiles(files, workload, runOptions, opening)
       const readOptions = { encodings: runOptions.encodings }
       // The first input is opened once, for its file type, and read on from there (standard input cannot be
       // opened twice); whoever takes it closes it, as a freshly opened input, or the run at its end.
@@ -670,6 +676,9 @@ export const run = (
  * opening step that outlasts it with the run's `Timeout`, and `rest` gives
  * the options with what is left of it for the workers.
  */
+/** The run timeout while a run opens its inputs (see {@link openingDeadline}). */
+type Opening = Effect.Success<ReturnType<typeof openingDeadline>>
+
 const openingDeadline = (options: Options) =>
   Effect.map(Clock.currentTimeMillis, (started) => {
     const total = options.runTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.runTimeout)

@@ -14,7 +14,7 @@ import * as Tool from "../../src/analyzer/Tool.ts"
 import { openReaders } from "../../src/trace/internal/inputReader.ts"
 import * as S from "../../src/trace/Synthetic.ts"
 import * as Trace from "../../src/trace/Trace.ts"
-import { counter, type ShardCount } from "../utils/faultTools.ts"
+import { counter, counterSpec, type ShardCount } from "../utils/faultTools.ts"
 
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
 
@@ -391,13 +391,20 @@ describe("the run timeout covers opening the inputs", () => {
       const writer = spawn("sh", ["-c", `exec 3>"${fifo}"; sleep 60`], { stdio: "ignore" })
       try {
         const started = Date.now()
-        const e = yield* Effect.flip(
-          Analyzer.run(fifo, { tools: [counter()], runTimeout: "300 millis", stallTimeout: Duration.infinity })
-        )
-        assert.strictEqual(e._tag, "AnalysisFailed")
-        if (e._tag === "AnalysisFailed") {
-          assert.strictEqual(e.failures[0]!.reason, "Timeout")
-          assert.match(e.failures[0]!.message, /still opening its inputs/)
+        for (const backend of ["fibers", "threads"] as const) {
+          const e = yield* Effect.flip(
+            Analyzer.run(fifo, {
+              tools: [counterSpec()],
+              backend,
+              runTimeout: "300 millis",
+              stallTimeout: Duration.infinity
+            })
+          )
+          assert.strictEqual(e._tag, "AnalysisFailed", backend)
+          if (e._tag === "AnalysisFailed") {
+            assert.strictEqual(e.failures[0]!.reason, "Timeout", backend)
+            assert.match(e.failures[0]!.message, /still opening its inputs/, backend)
+          }
         }
         // Generous: the writer holds the pipe for 60 s; waiting on it would take that long.
         assert.isBelow(Date.now() - started, 20_000)
