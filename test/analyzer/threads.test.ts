@@ -275,6 +275,35 @@ describe("worker threads agree with fibers", () => {
     })
   )
 
+  it.live("core-sharded exitAfterRecords: records past a core's limit go back, so no input has a hole", () =>
+    Effect.gen(function* () {
+      // The hole depended on timing (4 of 6 runs before the fix): three runs.
+      for (let round = 0; round < 3; round++) {
+        const r = yield* Analyzer.run(THREADSIG, {
+          tools: [counterSpec()],
+          mode: "core-sharded",
+          cores: 4,
+          backend: "threads",
+          exitAfterRecords: 30_000,
+          scheduler: { quantumDurationInstrs: 5000 }
+        })
+        const byInput = new Map<number, Array<[number, number]>>()
+        for (const s of r.tools[0]!.result as ReadonlyArray<ShardCount>) {
+          assert.strictEqual(s.records, 30_000)
+          for (const [input, a, b] of s.runs) byInput.set(input, [...(byInput.get(input) ?? []), [a, b]])
+        }
+        for (const [input, runs] of byInput) {
+          runs.sort((x, y) => x[0] - y[0])
+          let next = 1
+          for (const [a, b] of runs) {
+            assert.strictEqual(a, next, `round ${round}: input ${input} resumes at record ${a}, expected ${next}`)
+            next = b + 1
+          }
+        }
+      }
+    })
+  )
+
   it.live("stallTimeout Duration.infinity on a serial run handed whole to a thread", () =>
     Effect.gen(function* () {
       const tool = yield* Registry.make("basic_counts")

@@ -345,6 +345,8 @@ export const makeThreadBackend = (
                 lists[w] = []
                 unstarted[w] = -1
               }
+              // Records past exit_after_records go back to the scheduler, as on fibers.
+              if ((m.unconsumed ?? 0) > 0 && m.output !== undefined) source?.unread?.(m.output, m.unconsumed!)
               finished[w] = true
               return
             case "Failed":

@@ -143,6 +143,12 @@ export type FromWorker =
       readonly processed: number
       /** True when every tool soft-exited or exit_after_records was reached. */
       readonly early: boolean
+      /**
+       * Ended early inside a segment (Segments task): the records of `output`'s last segment
+       * past the last one processed, which go back to the scheduler.
+       */
+      readonly unconsumed?: number | undefined
+      readonly output?: number | undefined
     }
   | {
       readonly _tag: "Failed"

@@ -255,7 +255,8 @@ const main = async () => {
     results: encodeResults(tools, core.takeNewResults() ?? tools.map(() => [])),
     intervals: encodeIntervals(tools, core.takeNewIntervals() ?? tools.map(() => [])),
     processed: core.processed,
-    early: outcome !== undefined
+    early: outcome !== undefined,
+    ...(outcome !== undefined && core.unconsumed > 0 ? { unconsumed: core.unconsumed, output } : {})
   })
 }
 
