@@ -304,6 +304,33 @@ describe("worker threads agree with fibers", () => {
     })
   )
 
+  it.live("a core that only idles is not a stall while another core works; a short stall timeout beats faster", () =>
+    Effect.gen(function* () {
+      // One thread on two cores: core 1 idles the whole run, longer than the stall timeout.
+      const tools = yield* Effect.forEach(["reuse_distance", "reuse_time", "histogram", "basic_counts"], (n) =>
+        Registry.make(n)
+      )
+      const result = yield* Analyzer.run("../shared/traces/drmemtrace.chase-snappy.x64.tracedir", {
+        tools,
+        mode: "core-sharded",
+        cores: 2,
+        backend: "threads",
+        onlyThreads: [23700],
+        stallTimeout: "600 millis"
+      })
+      assert.strictEqual(result.failures.length, 0)
+      assert.isAbove(result.records, 0)
+      // Below the default 250 ms heartbeat, a busy thread is still heard from in time.
+      const quick = yield* Analyzer.run(THREADSIG, {
+        tools: [yield* Registry.make("basic_counts")],
+        backend: "threads",
+        jobs: 2,
+        stallTimeout: "200 millis"
+      })
+      assert.strictEqual(quick.records, 928_110)
+    })
+  )
+
   it.live("stallTimeout Duration.infinity on a serial run handed whole to a thread", () =>
     Effect.gen(function* () {
       const tool = yield* Registry.make("basic_counts")

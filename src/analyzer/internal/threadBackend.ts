@@ -110,7 +110,8 @@ export const makeThreadBackend = (
     let localSchedule: ReadonlyArray<OutputSchedule> | undefined
     const decodeIv = decodeIntervals(options.tools)
     const stallMs = Duration.toMillis(Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout))
-    const heartbeatMs = Duration.toMillis(defaults.heartbeat)
+    // A thread must be heard from within the stall timeout, however short it is.
+    const heartbeatMs = Math.max(10, Math.min(Duration.toMillis(defaults.heartbeat), Math.floor(stallMs / 4)))
 
     const take = (w: number): number => {
       if (lists[w]!.length > 0) return lists[w]!.shift()!
@@ -271,7 +272,6 @@ export const makeThreadBackend = (
               break
             }
             case "NeedSegment": {
-              holding = true
               const src = source!
               if (balance !== undefined) {
                 // Activity so far is what the thread has processed: it asks only when done with the last segment.
@@ -286,6 +286,10 @@ export const makeThreadBackend = (
               }
               switch (step._tag) {
                 case "Records": {
+                  // Records to process: from now on, no progress is a stall. An output that only idles
+                  // is not stalled (the fiber backend's watchdog sees it that way too).
+                  if (!holding) lastChange = yield* Clock.currentTimeMillis
+                  holding = true
                   log?.add(m.output, step.input, step.end - step.start)
                   const copy = RecordBatch.slice(step.batch, step.start, step.end)
                   const name = basename(files[step.input] ?? `input ${step.input}`)
@@ -296,11 +300,13 @@ export const makeThreadBackend = (
                   break
                 }
                 case "Idle":
+                  holding = false
                   log?.add(m.output, IDLE, step.count)
                   send({ _tag: "Idle", output: m.output, count: step.count })
                   break
                 case "Wait":
                 case "Eof":
+                  holding = false
                   if (step._tag === "Wait") log?.add(m.output, WAIT, 1)
                   send({ _tag: step._tag, output: m.output })
                   break
