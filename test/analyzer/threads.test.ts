@@ -5,6 +5,7 @@ import type * as Exit from "effect/Exit"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Registry from "../../src/tools/Registry.ts"
 import { counterSpec, type FaultPlan, type ShardCount } from "../utils/faultTools.ts"
+import { make as twoFault } from "../utils/twoFaultTool.ts"
 
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
 
@@ -328,6 +329,44 @@ describe("worker threads agree with fibers", () => {
         stallTimeout: "200 millis"
       })
       assert.strictEqual(quick.records, 928_110)
+    })
+  )
+
+  it.live("under continue, an input a thread took from the pool ahead is not lost when the thread ends early", () =>
+    Effect.gen(function* () {
+      // Worker 0 fails on input 0 (its other inputs go to the pool); the thread of input 7 soft-exits
+      // there, perhaps holding a pooled input it asked for ahead. Timing decides: five runs.
+      for (let round = 0; round < 5; round++) {
+        const r = yield* Analyzer.run(THREADSIG, {
+          tools: [twoFault(0, 7)],
+          jobs: 3,
+          backend: "threads",
+          failure: "continue"
+        })
+        assert.deepStrictEqual(
+          r.tools[0]!.shards.map((s) => s.shardIndex),
+          [1, 2, 3, 4, 5, 6, 7, 8],
+          `round ${round}`
+        )
+      }
+    })
+  )
+
+  it.live("a crash right after a thread moves to its next input names that input, not the finished one", () =>
+    Effect.gen(function* () {
+      const r = yield* Analyzer.run(THREADSIG, {
+        tools: [counterSpec({ fault: "processExit", shard: 3, record: 10 })],
+        jobs: 2,
+        backend: "threads",
+        failure: "continue"
+      })
+      const f = r.failures.find((x) => x.reason === "WorkerCrashed")
+      assert.strictEqual(f?.shard, 3)
+      assert.strictEqual(f?.input, "drmemtrace.threadsig.872901.9125.trace.zip")
+      assert.include(
+        r.tools[0]!.shards.map((s) => s.shardIndex),
+        1
+      )
     })
   )
 

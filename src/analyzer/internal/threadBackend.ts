@@ -113,9 +113,16 @@ export const makeThreadBackend = (
     // A thread must be heard from within the stall timeout, however short it is.
     const heartbeatMs = Math.max(10, Math.min(Duration.toMillis(defaults.heartbeat), Math.floor(stallMs / 4)))
 
+    // Inputs a thread took from the pool (a failed worker's): if it ends early without starting one,
+    // it goes back there, not away with the thread's own list (DynamoRIO's abandoned work).
+    const fromPool = new Set<number>()
     const take = (w: number): number => {
       if (lists[w]!.length > 0) return lists[w]!.shift()!
-      if (pool.length > 0) return pool.shift()!
+      if (pool.length > 0) {
+        const input = pool.shift()!
+        fromPool.add(input)
+        return input
+      }
       return -1
     }
     // An input handed out ahead and not started is still work: it comes back if its thread fails.
@@ -245,7 +252,11 @@ export const makeThreadBackend = (
               lastChange = now
               break
             case "NeedInput": {
-              // Whatever was handed out before has been started.
+              // Whatever was handed out before has been started: it is what the thread works on now.
+              if (unstarted[w]! >= 0) {
+                const started = unstarted[w]!
+                last[w] = { shard: p.shardType === "thread" ? started : w, input: started, record: 0 }
+              }
               unstarted[w] = -1
               let next = take(w)
               if (m.ahead) {
@@ -349,6 +360,7 @@ export const makeThreadBackend = (
               }
               if (m.early) {
                 lists[w] = []
+                if (unstarted[w]! >= 0 && fromPool.has(unstarted[w]!)) pool.push(unstarted[w]!)
                 unstarted[w] = -1
               }
               // Records past exit_after_records go back to the scheduler, as on fibers.
