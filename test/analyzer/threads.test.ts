@@ -370,6 +370,32 @@ describe("worker threads agree with fibers", () => {
     })
   )
 
+  it.live("scheduled thread-sharded (-only_shards): a thread that fails or crashes keeps the shards it finished", () =>
+    Effect.gen(function* () {
+      for (const fault of ["error", "processExit"] as const) {
+        const run = (backend: Analyzer.Backend) =>
+          Analyzer.run(THREADSIG, {
+            tools: [counterSpec({ fault, shard: 3, record: 10 })],
+            backend,
+            jobs: 2,
+            failure: "continue",
+            onlyShards: [0, 1, 2, 3, 4, 5, 6, 7, 8]
+          })
+        const threads = yield* run("threads")
+        const kept = threads.tools[0]!.shards.map((s) => s.shardIndex)
+        // Worker 1 finished input 1 before it failed in input 3.
+        assert.include(kept, 1, fault)
+        if (fault === "error") {
+          const fibers = yield* run("fibers")
+          assert.deepStrictEqual(
+            kept,
+            fibers.tools[0]!.shards.map((s) => s.shardIndex)
+          )
+        }
+      }
+    })
+  )
+
   it.live("stallTimeout Duration.infinity on a serial run handed whole to a thread", () =>
     Effect.gen(function* () {
       const tool = yield* Registry.make("basic_counts")

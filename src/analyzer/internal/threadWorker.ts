@@ -177,6 +177,8 @@ const runSegments = async (core: WorkerCore, outputs: ReadonlyArray<number>, nam
             m.input,
             init.coreOnDisk ? m.input : output
           )
+          // A thread shard ends at its thread's exit: send it now, so a later failure or crash keeps it.
+          if (init.shardType === "thread") sendResults(core)
           break
         }
         case "Idle":
@@ -236,6 +238,7 @@ const main = async () => {
   }
   if (outcome?._tag === "Failed") {
     clearInterval(heartbeat)
+    sendResults(core)
     return post({
       _tag: "Failed",
       failures: [outcome.failure],
