@@ -57,7 +57,7 @@ import { FileType } from "../trace/Record.ts"
 import * as Trace from "../trace/Trace.ts"
 import type { TraceError } from "../trace/TraceError.ts"
 import { AnalysisFailed, AnalyzerOptionError, ShardFailure } from "./AnalyzerError.ts"
-import { configuredRunTimeout, defaults } from "./internal/defaults.ts"
+import { defaults, withRunTimeoutLeft } from "./internal/defaults.ts"
 import { makeFiberBackend } from "./internal/fiberBackend.ts"
 import { balances, LoadBalance, type LoadBalanceStats } from "./internal/loadBalance.ts"
 import { type IntervalOutput, orchestrate, type Plan, toFailure } from "./internal/orchestrate.ts"
@@ -568,12 +568,11 @@ const scheduledOnly = (options: Options): boolean =>
 const runFiles = (
   files: ReadonlyArray<string>,
   workload: ReadonlyArray<number>,
-  runOptions: Options,
+  options: Options,
   opening: Opening
 ): Effect.Effect<AnalysisResult, AnalysisFailed | AnalyzerOptionError | TraceError, Scope.Scope> =>
   Effect.gen(function* () {
     const started = Date.now()
-    const options = runOptions
     if (files.includes(Trace.STDIN)) {
       return yield* new AnalyzerOptionError({
         option: "backend",
@@ -671,14 +670,14 @@ export const run = (
     })
   )
 
+/** The run timeout while a run opens its inputs (see {@link openingDeadline}). */
+type Opening = Effect.Success<ReturnType<typeof openingDeadline>>
+
 /**
  * The run timeout of `run` while it opens its inputs: `within` fails an
  * opening step that outlasts it with the run's `Timeout`, and `rest` gives
  * the options with what is left of it for the workers.
  */
-/** The run timeout while a run opens its inputs (see {@link openingDeadline}). */
-type Opening = Effect.Success<ReturnType<typeof openingDeadline>>
-
 const openingDeadline = (options: Options) =>
   Effect.map(Clock.currentTimeMillis, (started) => {
     const total = options.runTimeout === undefined ? undefined : Duration.fromInputUnsafe(options.runTimeout)
@@ -704,13 +703,7 @@ const openingDeadline = (options: Options) =>
           : Effect.flatMap(left, (d) =>
               Effect.timeoutOrElse(effect, { duration: d!, orElse: () => Effect.fail(timedOut()) })
             ),
-      rest: Effect.map(
-        left,
-        (d): Options =>
-          d === undefined
-            ? options
-            : ({ ...options, runTimeout: d, [configuredRunTimeout]: options.runTimeout } as Options)
-      )
+      rest: Effect.map(left, (d): Options => (d === undefined ? options : withRunTimeoutLeft(options, d)))
     }
   })
 

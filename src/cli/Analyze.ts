@@ -79,7 +79,8 @@ export interface Hooks {
   /**
    * Prints text while the run goes on: the view tool's listing goes here as it
    * is produced (DynamoRIO's view prints each record as it comes), not into the
-   * result, in text runs on fibers. Without it, the listing is in the result.
+   * result. Given only where that can work (the CLI: text runs on fibers,
+   * not on a cluster); without it, the listing is in the result.
    */
   readonly write?: ((text: string) => void) | undefined
 }
@@ -344,13 +345,10 @@ export const runAnalysis = (
     // DynamoRIO reports the input's own ordinals when the run (after filters) has one input.
     const singleInput = files.length === 1 || options.onlyThreads.length === 1 || options.onlyShards.length === 1
     const cpus = yield* tracedCpus(options)
-    // A function cannot reach a worker thread or a cluster runner, and --json wants the listing in the result.
-    const streamed =
-      hooks.write !== undefined && !options.json && options.backend === "fibers" && options.cluster === undefined
     const tools = yield* Effect.forEach(options.tools, (name) =>
       Registry.make(registryName(name), {
         ...toolOptions(name, options, singleInput),
-        ...(name === "view" && streamed ? { write: hooks.write } : {}),
+        ...(name === "view" && hooks.write !== undefined ? { write: hooks.write } : {}),
         ...(cpus !== undefined && (name === "cache_simulator" || name === "TLB_simulator")
           ? { outputCpuids: cpus }
           : {})

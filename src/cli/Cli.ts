@@ -30,6 +30,7 @@ import * as Schema from "effect/Schema"
 import type { ToolOptionError } from "../tools/Registry.ts"
 import * as Info from "../trace/Info.ts"
 import type * as Analyze from "./Analyze.ts"
+import type { ClusterSelection } from "./Cluster.ts"
 import * as Commands from "./Commands.ts"
 import * as DrArgs from "./DrArgs.ts"
 import * as Options from "./Options.ts"
@@ -171,7 +172,7 @@ const toJson = (value: unknown): string =>
  *
  * @category running
  */
-export const execute = (options: Options.Options): Effect.Effect<number, Analyze.AnalysisError> =>
+export const execute = (options: Options.Options & ClusterSelection): Effect.Effect<number, Analyze.AnalysisError> =>
   Effect.gen(function* () {
     if (options.verbose > 0 && !options.quiet) {
       yield* Console.error(
@@ -179,17 +180,20 @@ export const execute = (options: Options.Options): Effect.Effect<number, Analyze
       )
     }
     const out = lineWriter(yield* Console.Console)
+    // view's listing is printed as it comes in text runs on fibers (a function cannot reach a worker
+    // thread or a cluster runner, and --json keeps the listing in the result); no bar then: both would
+    // share the terminal.
+    const streaming =
+      options.tools.includes("view") && !options.json && options.backend === "fibers" && options.cluster === undefined
     const outcome = yield* Effect.scoped(
       Effect.gen(function* () {
-        // No bar while view's listing is printed as it comes: both would share the terminal.
-        const streaming = options.tools.includes("view") && !options.json
         const progress = yield* Progress.make({
           enabled:
             !streaming && Progress.isEnabled({ quiet: options.quiet, isTTY: process.stderr.isTTY, env: process.env })
         })
         // Loaded on demand: the analyzer and every tool take a while to load, usage errors should not wait.
         const { runAnalysis } = yield* Effect.promise(() => import("./Analyze.ts"))
-        return yield* runAnalysis(options, { progress, write: out.write })
+        return yield* runAnalysis(options, { progress, write: streaming ? out.write : undefined })
       })
     )
     yield* options.json ? Console.log(toJson(outcome.json)) : printText(out.rest() + outcome.text)

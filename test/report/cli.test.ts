@@ -5,11 +5,12 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 
-const run = (args: ReadonlyArray<string>) =>
+/** The CLI on `args`; `stdin`: a file descriptor for its standard input (none by default). */
+const run = (args: ReadonlyArray<string>, stdin: number | "ignore" = "ignore") =>
   Effect.callback<{ code: number | null; stdout: string; stderr: string }>((resume) => {
     const child = spawn(process.execPath, ["src/cli/main.ts", ...args], {
       env: { ...process.env, CI: "true" },
-      stdio: ["ignore", "pipe", "pipe"]
+      stdio: [stdin, "pipe", "pipe"]
     })
     let stdout = ""
     let stderr = ""
@@ -74,19 +75,9 @@ describe("memtrace --report", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memtrace-report-"))
       const out = path.join(dir, "report.html")
       const trace = "../shared/traces/drmemtrace.small.x64.trace"
-      const r = yield* Effect.callback<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-        const child = spawn(
-          process.execPath,
-          ["src/cli/main.ts", "-infile", "-", "-tool", "basic_counts", "-core_sharded", "-report", out],
-          { env: { ...process.env, CI: "true" }, stdio: [fs.openSync(trace, "r"), "pipe", "pipe"] }
-        )
-        let stdout = ""
-        let stderr = ""
-        child.stdout!.on("data", (d) => (stdout += d))
-        child.stderr!.on("data", (d) => (stderr += d))
-        child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-        return Effect.sync(() => child.kill("SIGKILL"))
-      })
+      const fd = fs.openSync(trace, "r")
+      const r = yield* run(["-infile", "-", "-tool", "basic_counts", "-core_sharded", "-report", out], fd)
+      fs.closeSync(fd)
       const html = fs.existsSync(out) ? fs.readFileSync(out, "utf8") : ""
       fs.rmSync(dir, { recursive: true, force: true })
       assert.strictEqual(r.stderr, "")

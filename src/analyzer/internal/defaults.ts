@@ -28,4 +28,20 @@ export const defaults = {
  * `runTimeout` is what is left after opening the inputs (the workers' share),
  * so that a Timeout names the caller's figure.
  */
-export const configuredRunTimeout: unique symbol = Symbol.for("memtrace/configuredRunTimeout")
+const givenRunTimeout: unique symbol = Symbol.for("memtrace/givenRunTimeout")
+
+interface TimedOptions {
+  readonly runTimeout?: Duration.Input | undefined
+  readonly [givenRunTimeout]?: Duration.Input | undefined
+}
+
+/** `options` with `left` of the run timeout for the workers, remembering the one given. */
+export const withRunTimeoutLeft = <O extends TimedOptions>(options: O, left: Duration.Duration): O => ({
+  ...options,
+  runTimeout: left,
+  [givenRunTimeout]: options.runTimeout
+})
+
+/** The run timeout the caller gave (before {@link withRunTimeoutLeft}). */
+export const runTimeoutGiven = (options: TimedOptions): Duration.Input | undefined =>
+  options[givenRunTimeout] ?? options.runTimeout

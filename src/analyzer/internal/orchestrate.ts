@@ -19,7 +19,7 @@ import type * as Scope from "effect/Scope"
 import type { AnalysisResult, Mode, Options, ToolOutput } from "../Analyzer.ts"
 import { AnalysisFailed, ShardFailure } from "../AnalyzerError.ts"
 import * as Tool from "../Tool.ts"
-import { configuredRunTimeout, defaults } from "./defaults.ts"
+import { defaults, runTimeoutGiven } from "./defaults.ts"
 import type { LoadBalanceStats } from "./loadBalance.ts"
 import type { OutputSchedule } from "./scheduleLog.ts"
 import { defectMessage, type FailureInfo, type IntervalConfig, type ShardIntervals } from "./worker.ts"
@@ -370,10 +370,7 @@ export const orchestrate = (
                     shard: -1,
                     shardType: p.shardType,
                     message: `the run did not finish within ${Duration.format(
-                      Duration.fromInputUnsafe(
-                        (options as { readonly [configuredRunTimeout]?: Duration.Input })[configuredRunTimeout] ??
-                          runTimeout
-                      )
+                      Duration.fromInputUnsafe(runTimeoutGiven(options) ?? runTimeout)
                     )}`
                   })
                 })

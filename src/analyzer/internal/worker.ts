@@ -156,24 +156,16 @@ export const refusedShardType = (
 ): FailureInfo | undefined => {
   for (const tool of tools) {
     if (tool.initializeShardType === undefined) continue
-    let error: unknown
-    try {
-      error = tool.initializeShardType(shardType)
-    } catch (e) {
-      return { reason: "ToolInit", worker: -1, shard: -1, shardType, tool: tool.name, message: defectMessage(e) }
-    }
-    if (error !== undefined) {
-      const message = describe(tool, error)
-      return {
-        reason: "ToolInit",
-        worker: -1,
-        shard: -1,
-        shardType,
-        tool: tool.name,
-        message,
-        toolError: encodeToolError(error)
+    const refusal = (() => {
+      try {
+        const error = tool.initializeShardType!(shardType)
+        return error === undefined ? undefined : { message: describe(tool, error), toolError: encodeToolError(error) }
+      } catch (e) {
+        return { message: defectMessage(e) }
       }
-    }
+    })()
+    if (refusal !== undefined)
+      return { reason: "ToolInit", worker: -1, shard: -1, shardType, tool: tool.name, ...refusal }
   }
   return undefined
 }

@@ -121,17 +121,11 @@ export const analyze = (
           failures.push(...fs)
           if (policy === "fail-fast") yield* Deferred.succeed(firstFailure, undefined)
         })
-      // An error of the cluster itself (storage, routing) or a defect in the
-      // handler: attributed to the shard like a crashed worker.
-      const infrastructure = (i: number, u: unknown) =>
-        new ShardFailure({
-          reason: "WorkerCrashed",
-          worker: i,
-          shard: i,
-          shardType,
-          input: name(i),
-          message: `cluster: ${describeTagged(u)}`
-        })
+      // A failure of the cluster rather than of a tool: attributed to the shard like a crashed worker.
+      const shardCrash = (i: number, message: string) =>
+        new ShardFailure({ reason: "WorkerCrashed", worker: i, shard: i, shardType, input: name(i), message })
+      // An error of the cluster itself (storage, routing) or a defect in the handler.
+      const infrastructure = (i: number, u: unknown) => shardCrash(i, `cluster: ${describeTagged(u)}`)
 
       const one = (i: number) =>
         clientFor(entityId(runId, i))
@@ -168,15 +162,10 @@ export const analyze = (
             Effect.catchCause((cause) =>
               !stopping && Cause.hasInterruptsOnly(cause)
                 ? fail([
-                    new ShardFailure({
-                      reason: "WorkerCrashed",
-                      worker: i,
-                      shard: i,
-                      shardType,
-                      input: name(i),
-                      message:
-                        "cluster: an earlier submission of this run id was interrupted on this shard, and the cluster keeps that reply: submit the run under a new run id"
-                    })
+                    shardCrash(
+                      i,
+                      "cluster: an earlier submission of this run id was interrupted on this shard, and the cluster keeps that reply: submit the run under a new run id"
+                    )
                   ])
                 : Effect.failCause(cause)
             )
@@ -190,31 +179,35 @@ export const analyze = (
         stopping = true
       })
       const runTimeout = options.runTimeout
-      const timedOut = yield* Deferred.make<void>()
-      const race = Effect.raceAllFirst([
+      let timedOut = false
+      yield* Effect.raceAllFirst([
         all,
         Deferred.await(firstFailure).pipe(Effect.andThen(stop)),
         runTimeout === undefined
           ? Effect.never
-          : Effect.sleep(runTimeout).pipe(Effect.andThen(stop), Effect.andThen(Deferred.succeed(timedOut, undefined)))
-      ])
-      yield* race
-      if (runTimeout !== undefined && (yield* Deferred.isDone(timedOut))) {
-        yield* Effect.sync(() => {
-          const limit = Duration.format(Duration.fromInputUnsafe(runTimeout))
-          files.forEach((_, i) => {
-            if (replies[i] !== undefined || failures.some((f) => f.shard === i)) return
-            failures.push(
-              new ShardFailure({
-                reason: "Timeout",
-                worker: i,
-                shard: i,
-                shardType,
-                input: name(i),
-                message: `shard not analyzed within the run timeout (${limit})`
-              })
+          : Effect.sleep(runTimeout).pipe(
+              Effect.andThen(stop),
+              Effect.andThen(
+                Effect.sync(() => {
+                  timedOut = true
+                })
+              )
             )
-          })
+      ])
+      if (timedOut) {
+        const limit = Duration.format(Duration.fromInputUnsafe(runTimeout!))
+        files.forEach((_, i) => {
+          if (replies[i] !== undefined || failures.some((f) => f.shard === i)) return
+          failures.push(
+            new ShardFailure({
+              reason: "Timeout",
+              worker: i,
+              shard: i,
+              shardType,
+              input: name(i),
+              message: `shard not analyzed within the run timeout (${limit})`
+            })
+          )
         })
       }
 

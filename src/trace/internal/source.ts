@@ -40,7 +40,7 @@ import { openRaw } from "./container/raw.ts"
 import { type ReadHandle, readFully, stdinHandle } from "./container/readHandle.ts"
 import { openSnappy } from "./container/snappy.ts"
 import { openZip, readZipMembers } from "./container/zip.ts"
-import { openZstd } from "./container/zlibStream.ts"
+import { openZstd } from "./container/zstd.ts"
 
 export type ContainerKind = "zip" | "gzip" | "snappy" | "zstd" | "lz4" | "raw"
 

@@ -1,8 +1,8 @@
 /**
- * Single-stream zlib containers: zstd (Node's built-in zstd decompressor, fed
- * one frame at a time; see `zstdFrames.ts`). gzip has its own reader (`gzip.ts`).
+ * zstd: Node's built-in zstd decompressor over the whole file, fed one frame
+ * at a time (`zstdFrames.ts`); one stream of pieces, no components. (gzip has
+ * its own reader, `gzip.ts`.)
  */
-import type { Transform } from "node:stream"
 import * as zlib from "node:zlib"
 import type { ByteSource } from "../source.ts"
 import { fromCodecError, traceError } from "./errors.ts"
@@ -19,28 +19,12 @@ export const openZstd = (path: string, handle: ReadHandle, chunkSize: number, or
     void handle.close()
     throw traceError("UnsupportedContainer", path, "this Node.js has no zstd decompressor (needs Node >= 22.15)")
   }
-  return openZlibStream(
-    path,
-    "zstd",
-    handle,
-    zlib.createZstdDecompress({ chunkSize }),
-    order,
-    new ZstdFrameSplitter(path)
-  )
-}
-
-/** A decompressor over the whole file, from its start: one stream of pieces, no components. */
-export const openZlibStream = (
-  path: string,
-  container: "zstd",
-  handle: ReadHandle,
-  transform: zlib.ZstdDecompress,
-  order: InputOrder | undefined,
-  prefilter?: Transform
-): ByteSource => {
-  const pump = new ZlibPump(handle, transform, READ_SIZE, 0, undefined, { ...order, prefilter })
+  const pump = new ZlibPump(handle, zlib.createZstdDecompress({ chunkSize }), READ_SIZE, 0, undefined, {
+    ...order,
+    prefilter: new ZstdFrameSplitter(path)
+  })
   let offset = 0
-  return guard(path, container, {
+  return guard(path, "zstd", {
     next: async () => {
       const bytes = await pump.next()
       if (bytes === undefined) return undefined
@@ -53,6 +37,6 @@ export const openZlibStream = (
       pump.destroy()
       await handle.close()
     },
-    describe: (cause) => fromCodecError(path, container, cause, { offset })
+    describe: (cause) => fromCodecError(path, "zstd", cause, { offset })
   })
 }
