@@ -68,8 +68,10 @@
  *   and is refilled. Copy what must outlive the step (`RecordBatch.slice`),
  *   or pass `recycleBatches: false`.
  * - An inactive output returns `Idle` forever, never `Eof` (DynamoRIO).
- * - `setActive` is only supported by the dynamic mapping (DynamoRIO returns
- *   STATUS_INVALID otherwise): other mappings fail with `NotSupported`.
+ * - `setActive` is supported by the dynamic mapping, and by the consistent
+ *   one with `handOffInputs` (the inactive output's unstarted inputs go to
+ *   the others); DynamoRIO returns STATUS_INVALID otherwise, and so do other
+ *   mappings here: they fail with `NotSupported`.
  * - Replays follow DynamoRIO: an output whose input has not reached its
  *   next segment yet returns `Wait`; the inputs must be the recorded ones.
  * - Not supported: speculation.
@@ -537,7 +539,7 @@ export const make = (
             reason: "NotSupported",
             option: "mapping",
             output,
-            detail: `setActive needs the dynamic mapping (this one is ${core.opts.mapping})`
+            detail: `setActive needs the dynamic mapping, or the consistent one with handOffInputs (this one is ${core.opts.mapping})`
           })
         )
       })

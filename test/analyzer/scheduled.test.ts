@@ -8,7 +8,7 @@ import * as Registry from "../../src/tools/Registry.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as S from "../../src/trace/Synthetic.ts"
 import * as Trace from "../../src/trace/Trace.ts"
-import { counter, type ShardCount } from "../utils/faultTools.ts"
+import { counter, counterSpec, type ShardCount } from "../utils/faultTools.ts"
 
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
 
@@ -126,6 +126,40 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
       assert.deepStrictEqual(runs4.at(-1)!.at(-1), 13)
     })
   )
+
+  for (const backend of ["fibers", "threads"] as const) {
+    it.live(
+      `scheduled thread-sharded under continue (${backend}): a failed worker's unstarted inputs go to the other`,
+      () =>
+        Effect.gen(function* () {
+          // skipInstrs puts the scheduler (consistent mapping: worker 0 owns inputs 0, 2, 4, 6, 8) in the path.
+          const run = (fault: boolean) =>
+            Analyzer.run(THREADSIG, {
+              tools: [counterSpec(fault ? { fault: "error", shard: 0, record: 2000 } : undefined)],
+              mode: "thread-sharded",
+              jobs: 2,
+              skipInstrs: 1,
+              failure: "continue",
+              backend
+            })
+          const clean = (yield* run(false)).tools[0]!.result as ReadonlyArray<ShardCount>
+          const faulty = yield* run(true)
+          assert.deepStrictEqual(
+            faulty.failures.map((f) => [f.reason, f.shard]),
+            [["ToolError", 0]]
+          )
+          // Every other input is analyzed, each once and whole, as in the run without the failure.
+          const byShard = (list: ReadonlyArray<ShardCount>) =>
+            [...list].filter((c) => c.shard !== 0).sort((a, b) => a.shard - b.shard)
+          const got = byShard(faulty.tools[0]!.result as ReadonlyArray<ShardCount>)
+          assert.deepStrictEqual(
+            got.map((c) => c.shard),
+            [1, 2, 3, 4, 5, 6, 7, 8]
+          )
+          assert.deepStrictEqual(got, byShard(clean))
+        })
+    )
+  }
 
   it.live("without setActive(false) the same run would idle forever: the stall watchdog catches it", () =>
     Effect.gen(function* () {

@@ -142,6 +142,56 @@ describe("setActive and unread", () => {
     }
   })
 
+  /** Steps `output` until it returns something other than Records; the inputs it delivered, in order. */
+  const runOut = (d: Driver, output: number): { inputs: Array<number>; last: string } => {
+    const inputs: Array<number> = []
+    for (let k = 0; k < 1000; k++) {
+      const s = d.next(output)
+      if (s._tag !== "Records") return { inputs, last: s._tag }
+      if (inputs.at(-1) !== s.input) inputs.push(s.input)
+    }
+    throw new Error("no end")
+  }
+
+  it("consistent with handOffInputs: an inactive output's unstarted inputs go to the others, its current one stays", () => {
+    const inputs = [0, 1, 2, 3, 4].map((i) => thread(100 + i, 5))
+    const d = new Driver(inputs, 2, { mapping: "consistent", handOffInputs: true })
+    // Output 0 owns inputs 0, 2, 4; it starts input 0, then its worker fails.
+    const s = d.next(0, 0, 2)
+    assert.strictEqual(s._tag === "Records" ? s.input : s._tag, 0)
+    assert.strictEqual(d.core.setActive(0, false), Status.OK)
+    // Output 1 runs its own inputs, then 2 and 4; input 0 is never delivered again.
+    assert.deepStrictEqual(runOut(d, 1), { inputs: [1, 3, 2, 4], last: "Eof" })
+  })
+
+  it("consistent with handOffInputs: an output out of inputs waits while another still holds unstarted ones", () => {
+    const inputs = [0, 1, 2].map((i) => thread(100 + i, 5))
+    const d = new Driver(inputs, 2, { mapping: "consistent", handOffInputs: true })
+    // Output 1 owns input 1 only; output 0 has not started input 2 yet.
+    assert.deepStrictEqual(runOut(d, 1), { inputs: [1], last: "Wait" })
+    assert.strictEqual(d.next(1)._tag, "Wait")
+    d.next(0, 0, 1)
+    d.core.setActive(0, false)
+    assert.deepStrictEqual(runOut(d, 1), { inputs: [2], last: "Eof" })
+    // Without hand-off (DynamoRIO), the output ends with its own list.
+    const plain = new Driver(inputs, 2, { mapping: "consistent" })
+    assert.deepStrictEqual(runOut(plain, 1), { inputs: [1], last: "Eof" })
+  })
+
+  it("consistent with handOffInputs: an output made inactive before the first step hands off its whole list", () => {
+    const inputs = [0, 1, 2, 3].map((i) => thread(100 + i, 5))
+    const d = new Driver(inputs, 3, { mapping: "consistent", handOffInputs: true })
+    assert.strictEqual(d.core.setActive(0, false), Status.OK)
+    // Output 1 owns 1; output 2 owns 2; inputs 0 and 3 (output 0's) go to whoever runs out first.
+    assert.deepStrictEqual(runOut(d, 2), { inputs: [2, 0, 3], last: "Eof" })
+    assert.deepStrictEqual(runOut(d, 1), { inputs: [1], last: "Eof" })
+    // An output that never had an input (more outputs than inputs) takes handed-off ones too.
+    const e = new Driver([thread(100, 5), thread(101, 5)], 3, { mapping: "consistent", handOffInputs: true })
+    e.core.setActive(0, false)
+    assert.deepStrictEqual(runOut(e, 2), { inputs: [0], last: "Eof" })
+    assert.deepStrictEqual(runOut(e, 1), { inputs: [1], last: "Eof" })
+  })
+
   it("a failing worker's input is finished elsewhere: test_tool_errors shape (5 inputs, 2 outputs)", () => {
     // Output 1 fails on the 4th record of its 2nd run: it keeps records up
     // to and including the failing one, gives back the rest, and goes inactive.

@@ -77,7 +77,8 @@ export const schedulerOptionsFor = (p: Plan, scheduler: SchedulerOptions | undef
     case "serial":
       return { ...scheduler, mapping: "recorded", deps: "timestamps", useInputOrdinals: true }
     case "thread-sharded":
-      return { ...scheduler, mapping: "consistent", deps: "ignore", useInputOrdinals: true }
+      // A failed worker's unstarted inputs go to the others (its output is set inactive).
+      return { ...scheduler, mapping: "consistent", deps: "ignore", useInputOrdinals: true, handOffInputs: true }
     default:
       if (scheduler?.replaySchedule !== undefined)
         return { ...scheduler, mapping: "asPreviously", deps: "timestamps", singleLockstepOutput: lockstep }
@@ -92,6 +93,7 @@ const IDLE1: Step = { _tag: "Idle", count: 1 }
 const MAX_IDLES = 4096
 const IDLE_SLACK = 512
 const WAIT: Step = { _tag: "Wait" }
+const PAUSE: Step = { _tag: "Pause" }
 const EOF: Step = { _tag: "Eof" }
 
 /**
@@ -215,7 +217,8 @@ export const makeSchedulerSource = (
           idles[output]! += s.count
           return s.count === 1 ? IDLE1 : { _tag: "Idle", count: s.count }
         case "Wait":
-          return WAIT
+          // Consistent mapping waits for inputs another output may hand off: nothing for the tools to see.
+          return resolved.mapping === "consistent" ? PAUSE : WAIT
         case "Eof":
           return EOF
         case "NeedData":

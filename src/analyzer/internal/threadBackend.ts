@@ -291,8 +291,12 @@ export const makeThreadBackend = (
                 if (slowest >= 0) yield* throttle(balance, w, activity, slowest)
               }
               let step = src.poll!(m.output, Number.POSITIVE_INFINITY)
-              while (typeof step === "number") {
-                yield* src.supply!(step).pipe(Effect.mapError((e: TraceError) => readFailed(w, e)))
+              while (typeof step === "number" || step._tag === "Pause") {
+                // Pause: out of inputs while another worker may still hand some off; it is not a stall.
+                if (typeof step !== "number") {
+                  holding = false
+                  yield* Effect.sleep(Duration.millis(5))
+                } else yield* src.supply!(step).pipe(Effect.mapError((e: TraceError) => readFailed(w, e)))
                 step = src.poll!(m.output, Number.POSITIVE_INFINITY)
               }
               switch (step._tag) {
@@ -321,14 +325,14 @@ export const makeThreadBackend = (
                   if (step._tag === "Wait") log?.add(m.output, WAIT, 1)
                   send({ _tag: step._tag, output: m.output })
                   break
-                default:
+                case "Error":
                   return yield* Effect.fail(
                     new WorkerFailed({
                       reason: "SchedulerError",
                       worker: w,
                       shard: m.output,
                       shardType: p.shardType,
-                      message: step._tag === "Error" ? step.message : `unexpected step ${step._tag}`
+                      message: step.message
                     })
                   )
               }

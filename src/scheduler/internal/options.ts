@@ -123,6 +123,14 @@ export interface Options {
   readonly readInputsInInit?: boolean | undefined
   /** Report input ordinals as shard indices (DynamoRIO `SCHEDULER_USE_INPUT_ORDINALS`). Default false. */
   readonly useInputOrdinals?: boolean | undefined
+  /**
+   * Consistent mapping: `setActive(output, false)` hands the output's unstarted
+   * inputs to the active outputs (DynamoRIO refuses it with STATUS_INVALID),
+   * and an output out of inputs waits, rather than ending, while another active
+   * output still holds unstarted ones. The analyzer's thread-sharded runs use
+   * it so that a failed worker loses only the input it failed in. Default false.
+   */
+  readonly handOffInputs?: boolean | undefined
   /** Per-input modifiers, indexed by input ordinal. */
   readonly inputs?: ReadonlyArray<InputOptions | undefined> | undefined
   /** Maximum simultaneous outputs per workload (0 = none), indexed by workload ordinal. */
@@ -182,7 +190,8 @@ export const defaults = {
   singleLockstepOutput: false,
   canonicalizeAddresses: true,
   readInputsInInit: true,
-  useInputOrdinals: false
+  useInputOrdinals: false,
+  handOffInputs: false
 } as const
 
 /** Options with every default applied and per-input modifiers expanded. @internal */
@@ -213,6 +222,7 @@ export interface Resolved {
   readonly canonicalizeAddresses: boolean
   readonly readInputsInInit: boolean
   readonly useInputOrdinals: boolean
+  readonly handOffInputs: boolean
   readonly workload: Int32Array
   readonly priority: Int32Array
   /** Sorted output ordinals per input; empty = unbound. */
@@ -415,6 +425,7 @@ export const resolve = (
     canonicalizeAddresses: get("canonicalizeAddresses") as boolean,
     readInputsInInit: get("readInputsInInit") as boolean,
     useInputOrdinals: get("useInputOrdinals") as boolean,
+    handOffInputs: get("handOffInputs") as boolean,
     workload,
     priority,
     binding,
