@@ -49,13 +49,14 @@
  *
  * @since 0.1.0
  */
-import { mkdir, realpath, rm } from "node:fs/promises"
+import { realpath, rm } from "node:fs/promises"
 import { basename, join } from "node:path"
 import * as Effect from "effect/Effect"
 import type { FilterConfig } from "./internal/filter/entryFilter.ts"
 import { FilterError } from "./internal/filter/error.ts"
 import { type FileResult, filterFile, firstTid, openBytes } from "./internal/filter/run.ts"
 import type { ContainerKind } from "./internal/source.ts"
+import { makeDirectory } from "./internal/writer/makeDirectory.ts"
 import * as Trace from "./Trace.ts"
 import { TraceError } from "./TraceError.ts"
 import * as TraceWriter from "./TraceWriter.ts"
@@ -228,7 +229,7 @@ export const run = (
         detail: cause instanceof Error ? cause.message : String(cause)
       })
     const created = yield* Effect.tryPromise({
-      try: () => mkdir(output, { recursive: true }),
+      try: () => makeDirectory(output),
       catch: ioError(output)
     })
     // Real paths: an output directory reached through a symbolic link is still the input's.

@@ -374,6 +374,16 @@ describe("Filter", () => {
     const memtrace = (args: ReadonlyArray<string>) =>
       spawnSync("npx", ["node", "src/cli/main.ts", ...args], { encoding: "utf8", timeout: 60_000 })
 
+    it.live("an output directory that cannot be made is a typed error, not a hang (/proc)", () =>
+      Effect.gen(function* () {
+        const e = yield* Effect.flip(Filter.run(SMALL, "/proc/memtrace-no-such/out")).pipe(
+          Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("Filter.run did not settle") })
+        )
+        assert.strictEqual(e._tag, "TraceWriterError")
+        assert.include(e.message, "/proc/memtrace-no-such")
+      })
+    )
+
     it.effect("memtrace filter trims and converts; bad options exit 2; memtrace replicate copies", () =>
       Effect.gen(function* () {
         const dir = yield* tempDir

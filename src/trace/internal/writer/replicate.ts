@@ -19,12 +19,12 @@
  * `drmemtrace.<name>.<tid>.<kkkk>.trace.zip`.
  */
 
-import { mkdir } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { MarkerType, TraceType } from "../../Record.ts"
 import { listInputs } from "../listing.ts"
 import { openSource } from "../source.ts"
 import { fromCause, TraceWriterError } from "./error.ts"
+import { makeDirectory } from "./makeDirectory.ts"
 import { FileEntrySink, type SinkOptions } from "./sink.ts"
 
 /** Added to thread and process ids per copy: Linux's `PID_MAX_LIMIT`. */
@@ -232,7 +232,7 @@ export const replicateTrace = async (
   }
   const inputs = await listInputs(srcDir)
   try {
-    await mkdir(dstDir, { recursive: true })
+    await makeDirectory(dstDir)
   } catch (cause) {
     throw fromCause(dstDir, cause)
   }
