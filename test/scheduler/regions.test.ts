@@ -112,6 +112,20 @@ describe("regions of interest", () => {
     assert.strictEqual(last._tag, "Eof")
   })
 
+  it("the synthetic exit reports the ordinals of DynamoRIO's reader, which has read the instruction past the stop", () => {
+    const d = new Driver([timestamped()], 1, { ...serial, inputs: [{ regions: [{ start: 1, stop: 2 }] }] })
+    const seen: Array<[string, number, number]> = []
+    for (let s = d.next(0, 0, 1); s._tag === "Records"; s = d.next(0, 0, 1)) {
+      const b = s.batch
+      // The exit is the first record of its own batch: its instruction ordinal is the batch's count before it.
+      seen.push([label(b, s.start), RecordBatch.firstRecordOrdinal(b) + s.start, RecordBatch.instrOrdinalBefore(b)])
+    }
+    const i2 = seen.find(([l]) => l === "i2")!
+    const last = seen.at(-1)!
+    // i3 (the next record after i2) was read to find the stop: the exit counts it, record and instruction.
+    assert.deepStrictEqual(last, ["exit", i2[1] + 1, 3])
+  })
+
   it("works without timestamps, including back-to-back regions (test_regions_bare)", () => {
     const input = mockThread(1, [
       marker(MarkerType.CACHE_LINE_SIZE, 64),

@@ -494,6 +494,25 @@ describe("invariant_checker", () => {
       })
     )
 
+    it.effect(
+      "-exit_after_instrs: the synthetic exit carries the read-ahead instruction, as DynamoRIO's stream does",
+      () =>
+        Effect.gen(function* () {
+          // DynamoRIO's scheduler reads instruction 1001 to find the end of the region; its stream
+          // ordinals then count it, and the checker sees one instruction more than it was handed.
+          const r = yield* Analyzer.run(TRACE_PATHS.threadsig!, {
+            tools: [InvariantChecker.make({ traceIncomplete: true })],
+            exitAfterInstrs: 1000,
+            onlyShards: [0]
+          })
+          assert.strictEqual(
+            r.tools[0]!.text,
+            "Trace invariant failure in T872805 at ref # 1700 at instruction # 1001 (221 instrs since timestamp " +
+              "13386385969736244): Stream instr ordinal inaccurate\nFound 1 invariant errors\n"
+          )
+        })
+    )
+
     it.effect("the kernel template files pass: DynamoRIO's syscall_file_invariants and switch_file_invariants", () =>
       Effect.gen(function* () {
         for (const file of ["mock_syscall_sequences.x64", "mock_switch_sequences.x64.zip"]) {

@@ -397,8 +397,12 @@ export class Core {
     this.leaveInserted(inp)
   }
 
-  /** Ends `inp` early: what is left of it is dropped and a synthetic THREAD_EXIT is its last record. */
-  endWithExit(inp: InputState): void {
+  /**
+   * Ends `inp` early: what is left of it is dropped and a synthetic THREAD_EXIT is its last record.
+   * `ordinals` ([record, instructions before]) are those the exit reports, by default the input's
+   * delivered counts.
+   */
+  endWithExit(inp: InputState, ordinals?: readonly [number, number]): void {
     this.dropInserted(inp)
     inp.more.length = 0
     inp.batch = undefined
@@ -409,7 +413,15 @@ export class Core {
     inp.roiStop = Number.POSITIVE_INFINITY
     this.insert(
       inp,
-      [this.streamBatch(inp, [{ type: TraceType.THREAD_EXIT, size: 0, valueLo: 0, valueHi: 0 }], false)],
+      [
+        this.streamBatch(
+          inp,
+          [{ type: TraceType.THREAD_EXIT, size: 0, valueLo: 0, valueHi: 0 }],
+          false,
+          ordinals?.[0],
+          ordinals?.[1]
+        )
+      ],
       INJECT_STREAM
     )
   }
@@ -419,7 +431,8 @@ export class Core {
     inp: InputState,
     records: ReadonlyArray<SyntheticRecord>,
     hidden: boolean,
-    firstOrdinal?: number
+    firstOrdinal?: number,
+    instrsBefore?: number
   ): RecordBatch {
     return insertedBatch(
       records,
@@ -428,7 +441,7 @@ export class Core {
       hidden,
       inp.index,
       firstOrdinal ?? inp.recordsDelivered,
-      inp.instrsDelivered
+      instrsBefore ?? inp.instrsDelivered
     )
   }
 
@@ -821,7 +834,9 @@ export class Core {
         // Replay needs a synthetic thread exit here.
         this.recordSegment(out, RecordType.SYNTHETIC_END, inp.index, cur, 0)
       }
-      this.endWithExit(inp)
+      // DynamoRIO's reader has read the candidate instruction past the stop: the exit reports
+      // the stream's ordinals with it (its record and its instruction counted).
+      this.endWithExit(inp, [inp.recordsDelivered + 1, cur])
       const st = this.markInputEof(inp)
       // An early EOF still delivers the synthetic exit first.
       return st === Status.EOF ? Status.OK : st
