@@ -161,6 +161,47 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
     )
   }
 
+  const replays = {
+    recorded: { cores: 4, replayFile: `${THREADSIG}/../schedules/threadsig.recorded_schedule.4cores.zip` },
+    "as traced": { cores: 11, cpuScheduleFile: `${THREADSIG}/cpu_schedule.bin.zip` }
+  } as const
+  for (const backend of ["fibers", "threads"] as const)
+    for (const [kind, schedule] of Object.entries(replays)) {
+      it.live(
+        `a ${kind} schedule replayed under continue (${backend}): the live cores run what they would have run`,
+        () =>
+          Effect.gen(function* () {
+            // Core 0 fails early; the other cores' segments must not wait for the ones it held.
+            const run = (fault: boolean) =>
+              Analyzer.run(THREADSIG, {
+                tools: [counterSpec(fault ? { fault: "error", shard: 0, record: 5000 } : undefined)],
+                mode: "core-sharded",
+                ...schedule,
+                failure: "continue",
+                stallTimeout: "20 seconds",
+                backend
+              })
+            const instrs = (list: ReadonlyArray<ShardCount>) =>
+              [...list]
+                .filter((c) => c.shard !== 0)
+                .map((c) => [c.shard, c.instrs] as const)
+                .sort((a, b) => a[0] - b[0])
+            const clean = (yield* run(false)).tools[0]!.result as ReadonlyArray<ShardCount>
+            const faulty = yield* run(true)
+            assert.deepStrictEqual(
+              faulty.failures.map((f) => [f.reason, f.shard]),
+              [["ToolError", 0]]
+            )
+            const got = instrs(faulty.tools[0]!.result as ReadonlyArray<ShardCount>)
+            assert.deepStrictEqual(
+              got.map(([shard]) => shard),
+              Array.from({ length: schedule.cores - 1 }, (_, k) => k + 1)
+            )
+            assert.deepStrictEqual(got, instrs(clean))
+          })
+      )
+    }
+
   it.live("without setActive(false) the same run would idle forever: the stall watchdog catches it", () =>
     Effect.gen(function* () {
       // Demonstrates the DynamoRIO #6666 hang by disabling the release's

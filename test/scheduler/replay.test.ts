@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { Options } from "../../src/scheduler/internal/options.ts"
+import { Status } from "../../src/scheduler/internal/state.ts"
 import * as Scheduler from "../../src/scheduler/Scheduler.ts"
 import {
   type CpuSchedule,
@@ -411,6 +412,53 @@ describe("replay of a recorded schedule", () => {
     let first = waits.next(0)
     for (let k = 0; k < 20 && first._tag === "Records"; k++) first = waits.next(0)
     assert.strictEqual(first._tag, "Wait")
+  })
+})
+
+describe("replay with handOffInputs (an inactive output's segments are dropped)", () => {
+  /** The instruction PCs `output` delivers until it returns something else, and that step's tag. */
+  const pcs = (d: Driver, output: number): { pcs: Array<number>; last: string } => {
+    const out: Array<number> = []
+    for (let k = 0; k < 100; k++) {
+      const s = d.next(output)
+      if (s._tag !== "Records") return { pcs: out, last: s._tag }
+      for (let i = s.start; i < s.end; i++)
+        if (s.batch.type[i] === TraceType.INSTR) out.push(RecordBatch.addrNumber(s.batch, i))
+    }
+    throw new Error("no end")
+  }
+  const schedule = (handOffInputs: boolean): Options => ({
+    mapping: "asPreviously",
+    handOffInputs,
+    replaySchedule: asFile([
+      [V(), D(0, 0, 3, 1), D(0, 6, MAX, 3), F()],
+      [V(), D(0, 3, 6, 2), F()]
+    ])
+  })
+
+  it("an output waiting for a dead output's segment skips what it held, and carries on", () => {
+    const d = new Driver(threads(1, 10, 100), 2, schedule(true))
+    // Instructions 1–2 on output 0; 3–5 belong to output 1, which has not run yet.
+    assert.deepStrictEqual(pcs(d, 0), { pcs: [42, 46], last: "Wait" })
+    assert.strictEqual(d.core.setActive(1, false), Status.OK)
+    // Output 1's segment is gone with it: output 0 resumes at instruction 6, as recorded.
+    assert.deepStrictEqual(pcs(d, 0), { pcs: [62, 66, 70, 74, 78], last: "Eof" })
+  })
+
+  it("an input that no live output runs again ends, so the others reach EOF", () => {
+    const d = new Driver(threads(2, 10, 100), 2, {
+      mapping: "asPreviously",
+      handOffInputs: true,
+      replaySchedule: asFile([
+        [V(), D(0, 0, MAX, 1), F()],
+        [V(), D(1, 0, MAX, 1), F()]
+      ])
+    })
+    d.next(1, 0, 2)
+    assert.strictEqual(d.core.setActive(1, false), Status.OK)
+    assert.deepStrictEqual(pcs(d, 0).last, "Eof")
+    // Without handOffInputs DynamoRIO's answer stands: the call is refused.
+    assert.strictEqual(new Driver(threads(1, 10, 100), 2, schedule(false)).core.setActive(1, false), Status.INVALID)
   })
 })
 

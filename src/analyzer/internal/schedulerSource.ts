@@ -80,10 +80,23 @@ export const schedulerOptionsFor = (p: Plan, scheduler: SchedulerOptions | undef
       // A failed worker's unstarted inputs go to the others (its output is set inactive).
       return { ...scheduler, mapping: "consistent", deps: "ignore", useInputOrdinals: true, handOffInputs: true }
     default:
+      // A failed or soft-exited worker's replayed segments are dropped rather than waited for.
       if (scheduler?.replaySchedule !== undefined)
-        return { ...scheduler, mapping: "asPreviously", deps: "timestamps", singleLockstepOutput: lockstep }
+        return {
+          ...scheduler,
+          mapping: "asPreviously",
+          deps: "timestamps",
+          singleLockstepOutput: lockstep,
+          handOffInputs: true
+        }
       if (scheduler?.cpuSchedule !== undefined && !times)
-        return { ...scheduler, mapping: "recorded", deps: "timestamps", singleLockstepOutput: lockstep }
+        return {
+          ...scheduler,
+          mapping: "recorded",
+          deps: "timestamps",
+          singleLockstepOutput: lockstep,
+          handOffInputs: true
+        }
       return { deps: "timestamps", ...scheduler, mapping: "dynamic", singleLockstepOutput: lockstep }
   }
 }

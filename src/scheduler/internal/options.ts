@@ -124,11 +124,14 @@ export interface Options {
   /** Report input ordinals as shard indices (DynamoRIO `SCHEDULER_USE_INPUT_ORDINALS`). Default false. */
   readonly useInputOrdinals?: boolean | undefined
   /**
-   * Consistent mapping: `setActive(output, false)` hands the output's unstarted
-   * inputs to the active outputs (DynamoRIO refuses it with STATUS_INVALID),
-   * and an output out of inputs waits, rather than ending, while another active
-   * output still holds unstarted ones. The analyzer's thread-sharded runs use
-   * it so that a failed worker loses only the input it failed in. Default false.
+   * `setActive(output, false)` where DynamoRIO refuses it (STATUS_INVALID).
+   * Consistent mapping: the output's unstarted inputs go to the active
+   * outputs, and an output out of inputs waits, rather than ending, while
+   * another active output still holds unstarted ones. Replays: the output's
+   * remaining segments are dropped, and no other output waits for them (an
+   * input they would have advanced skips ahead to the next live segment; one
+   * that no live output runs again ends). The analyzer sets it so that a
+   * failed worker loses only its own shard's work. Default false.
    */
   readonly handOffInputs?: boolean | undefined
   /** Per-input modifiers, indexed by input ordinal. */

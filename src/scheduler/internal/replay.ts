@@ -17,6 +17,11 @@
  * - An output whose segments are done idles until every input ends (or,
  *   for a recorded schedule, every output is done).
  *
+ * - With `handOffInputs` (not DynamoRIO's), an output made inactive drops
+ *   its remaining segments: an input one of them would have advanced skips
+ *   ahead to its next live segment instead of being waited for, and one that
+ *   no live output runs again ends, so a failed core never stalls the others.
+ *
  * Like DynamoRIO, nothing stops two outputs from holding one input when a
  * recording has overlapping segments (a deactivated output's segment and
  * the next one): they then read it in turn.
@@ -72,6 +77,8 @@ export class ReplayMode implements Mode {
   private readonly outAtEof: Array<boolean>
   private liveReplayOutputs: number
   private readonly core: Core
+  /** Inputs with segments on an output made inactive (handOffInputs): their next segment elsewhere need not wait. */
+  private readonly dropped = new Set<number>()
 
   constructor(core: Core) {
     this.core = core
@@ -152,20 +159,29 @@ export class ReplayMode implements Mode {
     return undefined
   }
 
-  /** With timestamp deps: another output's first segment runs the same input earlier. */
-  /** Whether an output other than `output` has a segment of `input` still to run (its current one included). */
-  private runByOther(input: number, output: number): boolean {
+  /**
+   * Whether an output other than `output` has a segment of `input` still to
+   * run (its current one included). With `before`, only one that would
+   * advance the input towards that instruction counts: a later segment
+   * starting before it, or the current one while that output holds the input.
+   */
+  private runByOther(input: number, output: number, before = Number.POSITIVE_INFINITY): boolean {
     for (let o = 0; o < this.segs.length; o++) {
       if (o === output) continue
       const segs = this.segs[o]!
-      for (let k = Math.max(0, this.recordIndex[o]!); k < segs.length; k++) {
-        const t = segs[k]!.type
-        if (segs[k]!.input === input && (t === RecordType.DEFAULT || t === RecordType.SKIP)) return true
+      const ri = this.recordIndex[o]!
+      for (let k = Math.max(0, ri); k < segs.length; k++) {
+        const seg = segs[k]!
+        const t = seg.type
+        if (seg.input !== input || (t !== RecordType.DEFAULT && t !== RecordType.SKIP)) continue
+        if (before === Number.POSITIVE_INFINITY) return true
+        if (k === ri ? this.core.outputs[o]!.curInput === input : seg.start < before) return true
       }
     }
     return false
   }
 
+  /** With timestamp deps: another output's first segment runs the same input earlier. */
   private laterThanOther(output: number, seg: Segment): boolean {
     if (!this.core.opts.timestampDeps) return false
     return this.segs.some(
@@ -246,13 +262,55 @@ export class ReplayMode implements Mode {
 
   swapInInput(): void {}
 
-  setOutputActive(): number {
-    return Status.INVALID
+  /**
+   * DynamoRIO refuses it (STATUS_INVALID). With `handOffInputs` the output's
+   * remaining segments are dropped: its inputs cannot move (the schedule
+   * fixes each segment's core), but no other output may wait for them. An
+   * input a dropped segment would have advanced skips ahead when another
+   * output's segment wants it further on; one that no live output runs again
+   * ends here.
+   */
+  setOutputActive(output: number, active: boolean): number {
+    const core = this.core
+    if (!core.opts.handOffInputs) return Status.INVALID
+    const out = core.outputs[output]!
+    if (out.active === active) return Status.OK
+    if (active) return Status.INVALID
+    out.active = false
+    const segs = this.segs[output]!
+    const from = Math.max(0, this.recordIndex[output]!)
+    for (let k = from; k < segs.length; k++) {
+      const t = segs[k]!.type
+      if (t === RecordType.DEFAULT || t === RecordType.SKIP || t === RecordType.SYNTHETIC_END)
+        this.dropped.add(segs[k]!.input)
+    }
+    if (out.curInput >= 0) {
+      this.dropped.add(out.curInput)
+      core.setCurInput(output, INVALID)
+    }
+    this.recordIndex[output] = segs.length
+    if (!this.outAtEof[output]) {
+      this.outAtEof[output] = true
+      this.liveReplayOutputs--
+    }
+    this.endOrphans()
+    return Status.OK
+  }
+
+  /** Ends the inputs of dropped segments that no live output will advance any more (their rest was the failed shard's). */
+  private endOrphans(): void {
+    for (const index of this.dropped) {
+      const inp = this.core.inputs[index]!
+      if (!inp.atEof && !this.runByOther(index, -1, Number.MAX_VALUE)) this.core.markInputEof(inp)
+      if (inp.atEof) this.dropped.delete(index)
+    }
   }
 
   markInputEofForMode(): void {}
 
   eofOrIdleForMode(): number {
+    // An output done with its segments may have been the last to advance an input of a dropped segment.
+    if (this.dropped.size > 0) this.endOrphans()
     // As-traced replays never count outputs down (DynamoRIO leaves that count unset for them).
     if (this.core.liveInputCount === 0 || (!this.asTraced && this.liveReplayOutputs === 0)) return Status.EOF
     return Status.IDLE
@@ -322,6 +380,14 @@ export class ReplayMode implements Mode {
         // The inputs are not the recorded ones: fail rather than hang.
         core.replayError = `input ${index} is wanted at instruction ${seg.start} on output ${output} but ended at ${count}: are these the recorded inputs?`
         res.status = Status.INVALID
+        return
+      }
+      if (this.dropped.has(index) && !this.runByOther(index, output, seg.start)) {
+        // Only an inactive output's dropped segments stood before this one: skip what they held.
+        core.startSkip(inp, seg.start, false, Status.INVALID)
+        res.index = index
+        this.recordIndex[output] = ri + 1
+        res.status = Status.SKIPPED
         return
       }
       if (!this.runByOther(index, output)) {
