@@ -1,3 +1,4 @@
+import { basename } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -201,6 +202,36 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
           })
       )
     }
+
+  for (const backend of ["fibers", "threads"] as const) {
+    it.live(`an input bound only to a failed core is named, not waited for (${backend})`, () =>
+      Effect.gen(function* () {
+        const r = yield* Analyzer.run(THREADSIG, {
+          tools: [counterSpec({ fault: "error", shard: 0, record: 5000 })],
+          mode: "core-sharded",
+          cores: 2,
+          failure: "continue",
+          stallTimeout: "20 seconds",
+          scheduler: { inputs: [undefined, undefined, undefined, { binding: [0] }] },
+          backend
+        })
+        const inputs = yield* Trace.list(THREADSIG)
+        assert.deepStrictEqual(
+          r.failures.map((f) => [f.reason, f.shard, f.input]),
+          [
+            ["SchedulerError", -1, basename(inputs[3]!)],
+            ["ToolError", 0, r.failures[1]?.input]
+          ]
+        )
+        assert.match(r.failures[0]!.message, /may run only on cores 0, whose workers failed/)
+        const shards = r.tools[0]!.result as ReadonlyArray<ShardCount>
+        assert.deepStrictEqual(
+          shards.map((c) => c.shard),
+          [1]
+        )
+      })
+    )
+  }
 
   it.live("without setActive(false) the same run would idle forever: the stall watchdog catches it", () =>
     Effect.gen(function* () {

@@ -153,6 +153,28 @@ describe("setActive and unread", () => {
     throw new Error("no end")
   }
 
+  it("dynamic with handOffInputs: an input bound only to an inactive output ends and is listed, not stranded", () => {
+    const inputs = [0, 1, 2].map((i) => thread(100 + i, 5))
+    const options = {
+      mapping: "dynamic",
+      randomInitialLayout: -1,
+      inputs: [undefined, undefined, { binding: [0] }]
+    } as const
+    const d = new Driver(inputs, 2, { ...options, handOffInputs: true })
+    d.init()
+    // DynamoRIO's answer when an input cannot be placed.
+    assert.strictEqual(d.core.setActive(0, false), Status.IMPOSSIBLE_BINDING)
+    assert.deepStrictEqual(d.core.unrunnable, [2])
+    // Output 1 runs the inputs it may run and reaches EOF.
+    assert.deepStrictEqual([...drain(d, 2).keys()].sort(), [0, 1])
+    // Without hand-off the input waits (stranded) for output 0 to come back.
+    const plain = new Driver(inputs, 2, options)
+    plain.init()
+    plain.core.setActive(0, false)
+    assert.deepStrictEqual(plain.core.unrunnable, [])
+    assert.throws(() => drain(plain, 2, { maxRounds: 2000 }), /no EOF/)
+  })
+
   it("consistent with handOffInputs: an inactive output's unstarted inputs go to the others, its current one stays", () => {
     const inputs = [0, 1, 2, 3, 4].map((i) => thread(100 + i, 5))
     const d = new Driver(inputs, 2, { mapping: "consistent", handOffInputs: true })

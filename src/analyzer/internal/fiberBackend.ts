@@ -274,6 +274,7 @@ export const makeFiberBackend = (
     processed: () => cores.reduce((a, c) => a + c.processed, 0),
     perWorker: () => cores.map((c) => c.processed),
     inputsDone: () => source.inputsDone(),
+    unrunnable: source.unrunnable,
     inputsTotal: names.length,
     snapshot: (w) => {
       const c = cores[w]!

@@ -71,6 +71,8 @@ export interface Backend {
   readonly needsWatchdog: boolean
   /** Load balancing's counters, when the run balances load. */
   readonly loadBalance?: (() => LoadBalanceStats) | undefined
+  /** Work the scheduler had to drop because of failed workers (see `OutputSource.unrunnable`), as failures. */
+  readonly unrunnable?: (() => ReadonlyArray<FailureInfo>) | undefined
 }
 
 export const toFailure = (f: FailureInfo): ShardFailure =>
@@ -379,6 +381,8 @@ export const orchestrate = (
     yield* Effect.ensuring(timed, stopAll)
     if (progressThrew !== undefined) return yield* Effect.die(progressThrew.error)
 
+    // Under fail-fast the first failure stopped everything: what could no longer run is not news.
+    if (policy === "continue") failures.push(...(backend.unrunnable?.() ?? []))
     const sorted = failures
       .map((f, i) => [f, i] as const)
       .sort((a, b) => (a[0].worker === b[0].worker ? a[1] - b[1] : a[0].worker - b[0].worker))

@@ -13,6 +13,7 @@ import * as Scope from "effect/Scope"
 import type { RecordBatch } from "../../trace/RecordBatch.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
+import type { FailureInfo } from "./worker.ts"
 
 export type Step =
   | {
@@ -62,6 +63,11 @@ export interface OutputSource {
   readonly abandon: (output: number) => void
   /** Inputs read to their end so far. */
   readonly inputsDone: () => number
+  /**
+   * Inputs the scheduler ended unfinished because no live output may run
+   * them (bound only to outputs of failed workers), as failures to report.
+   */
+  readonly unrunnable?: (() => ReadonlyArray<FailureInfo>) | undefined
   /** DynamoRIO's get_output_cpuid, when scheduled (the traced cpu in as-traced replays). */
   readonly outputCpuid?: ((output: number) => number) | undefined
   /** Instructions and idle records handed out on `output` so far, when scheduled (load balancing). */

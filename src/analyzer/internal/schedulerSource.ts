@@ -97,7 +97,13 @@ export const schedulerOptionsFor = (p: Plan, scheduler: SchedulerOptions | undef
           singleLockstepOutput: lockstep,
           handOffInputs: true
         }
-      return { deps: "timestamps", ...scheduler, mapping: "dynamic", singleLockstepOutput: lockstep }
+      return {
+        deps: "timestamps",
+        ...scheduler,
+        mapping: "dynamic",
+        singleLockstepOutput: lockstep,
+        handOffInputs: true
+      }
   }
 }
 
@@ -280,6 +286,22 @@ export const makeSchedulerSource = (
         }),
       abandon: () => undefined,
       inputsDone: () => done,
+      unrunnable: () =>
+        core.unrunnable.map((i) => {
+          const inp = core.inputs[i]!
+          const info = inputs[i]!.info
+          const cores = core.opts.binding[i]!.join(", ")
+          return {
+            reason: "SchedulerError",
+            worker: -1,
+            shard: -1,
+            shardType: p.shardType,
+            tid: info.tid,
+            input: info.name,
+            record: inp.recordsDelivered + 1,
+            message: `input ${info.name} may run only on cores ${cores}, whose workers failed: its records from ${inp.recordsDelivered + 1} on were not analyzed`
+          } as const
+        }),
       stats: (output) => core.stats(output),
       outputCpuid: (output) => core.outputCpuid(output),
       recordedSchedule: () => (core.opts.recordSchedule ? core.recordedSchedule() : []),

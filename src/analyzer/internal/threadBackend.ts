@@ -410,6 +410,7 @@ export const makeThreadBackend = (
       processed: () => processed.reduce((a, b) => a + b, 0),
       perWorker: () => [...processed],
       inputsDone: () => (source !== undefined ? source.inputsDone() : inputsDone.reduce((a, b) => a + b, 0)),
+      unrunnable: source?.unrunnable,
       inputsTotal: files.length,
       snapshot: (w) => ({
         finished: finished[w]!,

@@ -174,6 +174,11 @@ export class Core {
   syscallInjection = false
   /** Why the last replay pick failed (STATUS_INVALID). */
   replayError = ""
+  /**
+   * Inputs ended unfinished because no active output may run them any more
+   * (handOffInputs: bound only to outputs made inactive), in the order they ended.
+   */
+  readonly unrunnable: Array<number> = []
   /** The logical clock of recorded segments. */
   private recordClock = 0n
 

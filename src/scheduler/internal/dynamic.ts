@@ -20,7 +20,9 @@
  *   whole queue to active outputs. Unlike DynamoRIO (issue #7172), inputs
  *   that cannot be placed (no active output, or bindings only to inactive
  *   outputs) are never dropped: they wait in `stranded` and every later
- *   rebalance (including re-activation) places them first.
+ *   rebalance (including re-activation) places them first. With
+ *   `handOffInputs` (inactive outputs are gone for good) they end instead,
+ *   listed in `Core.unrunnable`, so the live outputs do not idle forever.
  * - Two more deliberate differences, both where DynamoRIO can hang: an input
  *   is never queued on an inactive output or one its binding excludes (a
  *   wake-up or swap-out goes to the allowed active output with the shortest
@@ -449,6 +451,16 @@ export class DynamicMode implements Mode {
   private strand(inputs: ReadonlyArray<number>): void {
     for (const i of inputs) {
       const inp = this.core.inputs[i]!
+      if (this.core.opts.handOffInputs && this.core.outputs.some((o) => o.active)) {
+        // Inactive outputs never come back here: while others still run, the input can never run, so it
+        // ends (and is named). Once every output is inactive the run itself is ending: nothing to name.
+        inp.containingOutput = INVALID
+        if (!inp.atEof) {
+          this.core.markInputEof(inp)
+          this.core.unrunnable.push(i)
+        }
+        continue
+      }
       inp.prevOutput = inp.containingOutput
       inp.containingOutput = INVALID
       this.stranded.push(i)

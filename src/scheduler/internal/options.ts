@@ -130,8 +130,11 @@ export interface Options {
    * another active output still holds unstarted ones. Replays: the output's
    * remaining segments are dropped, and no other output waits for them (an
    * input they would have advanced skips ahead to the next live segment; one
-   * that no live output runs again ends). The analyzer sets it so that a
-   * failed worker loses only its own shard's work. Default false.
+   * that no live output runs again ends). Dynamic mapping: an inactive
+   * output is gone for good, so an input bound only to inactive outputs ends
+   * (listed as unrunnable) rather than waiting for one to come back. The
+   * analyzer sets it so that a failed worker loses only its own shard's work,
+   * and never leaves the others waiting. Default false.
    */
   readonly handOffInputs?: boolean | undefined
   /** Per-input modifiers, indexed by input ordinal. */
