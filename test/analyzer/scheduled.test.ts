@@ -233,6 +233,40 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
     )
   }
 
+  it.effect("a throw under continue: its segment is not given back, so a poisonous record fails one core only", () =>
+    Effect.gen(function* () {
+      const inputs = yield* toolErrorsInputs
+      const throwing = Tool.make<null, number, number, string>({
+        name: "throwing_tool",
+        makeShard: () => null,
+        processBatch: (_, batch, start, end) => {
+          for (let i = start; i < end; i++)
+            if (batch.type[i] === TraceType.MARKER && batch.size[i] === MarkerType.CPU_ID) throw new Error("no cpuid")
+          return undefined
+        },
+        finishShard: () => 0,
+        merge: (shards) => shards.length,
+        print: () => "",
+        shardResultSchema: Schema.Number,
+        resultSchema: Schema.Number,
+        describeError: (e) => e
+      })
+      const result = yield* Analyzer.runInputs(inputs, {
+        tools: [throwing, counter()],
+        mode: "core-sharded",
+        cores: 2,
+        scheduler: sched,
+        failure: "continue"
+      })
+      // Given back, the CPU_ID would reach the other core and fail it too.
+      assert.deepStrictEqual(
+        result.failures.map((f) => f.reason),
+        ["ToolDefect"]
+      )
+      assert.strictEqual((result.tools[1]!.result as ReadonlyArray<ShardCount>).length, 1)
+    })
+  )
+
   it.live("without setActive(false) the same run would idle forever: the stall watchdog catches it", () =>
     Effect.gen(function* () {
       // Demonstrates the DynamoRIO #6666 hang by disabling the release's
