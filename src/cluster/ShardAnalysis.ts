@@ -66,7 +66,9 @@ export type ToolRef = typeof ToolRef.Type
  * @category errors
  */
 export class ShardFailed extends Schema.TaggedError<ShardFailed>()("ShardFailed", {
-  failures: Schema.Array(ShardFailure)
+  failures: Schema.Array(ShardFailure),
+  /** Records the shard's tools had processed before it failed (unknown when its worker thread died). */
+  records: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     return this.failures.map((f) => f.line).join("\n")

@@ -199,6 +199,8 @@ describe.skipIf(pg === undefined)("Cluster on PostgreSQL with 3 runner processes
       const result = yield* analyze({ tools, failure: "continue" })
       const expected = yield* Analyzer.run(THREADSIG, { tools, failure: "continue" })
       assert.strictEqual(Analyzer.formatText(result), Analyzer.formatText(expected))
+      // The failed shard's records before its failure count too.
+      assert.strictEqual(result.records, expected.records)
       assert.deepStrictEqual(
         result.tools[0]!.shards.map((s) => s.shardIndex),
         [0, 1, 2, 3, 4, 6, 7, 8]

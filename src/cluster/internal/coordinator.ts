@@ -155,7 +155,11 @@ export const analyze = (
                 })
               })
             ),
-            Effect.catch((e) => fail(e._tag === "ShardFailed" ? e.failures : [infrastructure(i, e)])),
+            Effect.catch((e) => {
+              // What a failed shard processed counts, as in a local run.
+              if (e._tag === "ShardFailed") records += e.records ?? 0
+              return fail(e._tag === "ShardFailed" ? e.failures : [infrastructure(i, e)])
+            }),
             Effect.catchDefect((d) => fail([infrastructure(i, d)])),
             // An interruption that this run did not make is a stored reply: an earlier submission of
             // this run id was interrupted on this shard, and the cluster keeps that reply for the id.

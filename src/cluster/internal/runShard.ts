@@ -124,7 +124,8 @@ export const runShard = (request: Request, context: RunnerContext): Effect.Effec
             if (batch === undefined) return
             const outcome = core.processSegment(batch, 0, RecordBatch.length(batch), request.shard, output)
             if (outcome !== undefined) {
-              if (outcome._tag === "Failed") return yield* new ShardFailed({ failures: [toFailure(outcome.failure)] })
+              if (outcome._tag === "Failed")
+                return yield* new ShardFailed({ failures: [toFailure(outcome.failure)], records: core.processed })
               return
             }
             if (Date.now() - lastYield >= YIELD_EVERY_MS) {
@@ -137,7 +138,7 @@ export const runShard = (request: Request, context: RunnerContext): Effect.Effec
     )
     const end = core.finishAll()
     if (end !== undefined && end._tag === "Failed")
-      return yield* new ShardFailed({ failures: [toFailure(end.failure)] })
+      return yield* new ShardFailed({ failures: [toFailure(end.failure)], records: core.processed })
     const results = yield* encodeResults(tools, core)
     return { results, records: core.processed, runner: context.runner, elapsedMs: Date.now() - started }
   })
