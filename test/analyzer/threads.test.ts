@@ -158,6 +158,25 @@ describe("Analyzer (worker-thread backend)", () => {
     })
   )
 
+  it.live("a serial run in a thread: a failing merge is one Merge failure of no worker, as on fibers", () =>
+    Effect.gen(function* () {
+      for (const failure of ["fail-fast", "continue"] as const) {
+        const failures = yield* Effect.forEach(["fibers", "threads"] as const, (backend) =>
+          Effect.flip(
+            Analyzer.run(THREADSIG, {
+              tools: [counterSpec({ fault: "merge", shard: 0 })],
+              mode: "serial",
+              failure,
+              backend
+            })
+          ).pipe(Effect.map((e) => (e._tag === "AnalysisFailed" ? e.failures.map((f) => [f.reason, f.worker]) : e)))
+        )
+        assert.deepStrictEqual(failures[1], [["Merge", -1]], failure)
+        assert.deepStrictEqual(failures[1], failures[0], failure)
+      }
+    })
+  )
+
   it.live("core-sharded on threads: the scheduler stays on the main thread and hands segments out", () =>
     Effect.gen(function* () {
       const tool = yield* Registry.make("basic_counts")

@@ -268,9 +268,13 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
   const Analyzer = await import("../Analyzer.ts")
   post({ _tag: "Ready" })
   let processed = 0
+  // The main thread merges and prints, once: here the tools only make their shards.
+  const shardOnly = tools.map((t) => ({ ...t, merge: () => null, print: () => "" }))
+  // A failure of no worker (the run's timeout, an input no core may run) stays one of no worker.
+  const ours = (f: FailureInfo): FailureInfo => ({ ...f, worker: f.worker < 0 ? f.worker : init.worker })
   const exit = await Effect.runPromiseExit(
     Analyzer.run(task.files, {
-      tools,
+      tools: shardOnly,
       mode: task.mode,
       cores: task.cores,
       failure: task.failure,
@@ -311,7 +315,7 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
       })
       return post({
         _tag: "Failed",
-        failures: result.failures.map((f) => ({ ...f, worker: init.worker })),
+        failures: result.failures.map(ours),
         processed: result.records,
         unconsumed: 0,
         output: init.worker
@@ -339,7 +343,7 @@ const runLocal = async (tools: ReadonlyArray<Tool.Any>, task: Extract<InitData["
   const error = Cause.findErrorOption(exit.cause)
   const failures: Array<FailureInfo> =
     error._tag === "Some" && error.value._tag === "AnalysisFailed"
-      ? error.value.failures.map((f) => ({ ...f, worker: init.worker }))
+      ? error.value.failures.map(ours)
       : [
           {
             reason: error._tag === "Some" && error.value._tag === "TraceError" ? "ReadError" : "WorkerCrashed",
