@@ -1,4 +1,6 @@
-import { basename } from "node:path"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { basename, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -223,7 +225,7 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
             ["ToolError", 0, r.failures[1]?.input]
           ]
         )
-        assert.match(r.failures[0]!.message, /may run only on cores 0, whose workers failed/)
+        assert.match(r.failures[0]!.message, /may run only on cores 0, and none of them runs any more \(failed: 0\)/)
         const shards = r.tools[0]!.result as ReadonlyArray<ShardCount>
         assert.deepStrictEqual(
           shards.map((c) => c.shard),
@@ -265,6 +267,76 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
       )
       assert.strictEqual((result.tools[1]!.result as ReadonlyArray<ShardCount>).length, 1)
     })
+  )
+
+  it.effect("a core that ends normally (exitAfterRecords) leaves its bound inputs unreported under continue", () =>
+    Effect.gen(function* () {
+      const r = yield* Analyzer.run(THREADSIG, {
+        tools: [counter()],
+        mode: "core-sharded",
+        cores: 2,
+        failure: "continue",
+        exitAfterRecords: 100_000,
+        scheduler: { inputs: [undefined, undefined, undefined, { binding: [0] }] }
+      })
+      assert.deepStrictEqual(r.failures, [])
+    })
+  )
+
+  for (const backend of ["fibers", "threads"] as const) {
+    it.live(`a soft exit leaves the worker's unstarted inputs unread, with the scheduler or without (${backend})`, () =>
+      Effect.gen(function* () {
+        // Worker 0 (inputs 0, 2, 4, 6, 8) stops early; DynamoRIO's worker then leaves the rest unread.
+        const shards = (skipInstrs: number) =>
+          Analyzer.run(THREADSIG, {
+            tools: [counterSpec({ fault: "stop", shard: 0, record: 2000 })],
+            mode: "thread-sharded",
+            jobs: 2,
+            skipInstrs,
+            backend
+          }).pipe(Effect.map((r) => (r.tools[0]!.result as ReadonlyArray<ShardCount>).map((c) => c.shard).sort()))
+        const plain = yield* shards(0)
+        assert.deepStrictEqual(plain, [0, 1, 3, 5, 7])
+        assert.deepStrictEqual(yield* shards(1), plain)
+      })
+    )
+  }
+
+  it.live(
+    "recording an as-traced replay in which a core fails: replaying the recording gives the live cores the same work",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "memtrace-rec-"))),
+          (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
+        )
+        const recordFile = join(dir, "schedule.zip")
+        const instrs = (r: Analyzer.AnalysisResult) =>
+          (r.tools[0]!.result as ReadonlyArray<ShardCount>)
+            .filter((c) => c.shard !== 0)
+            .map((c) => [c.shard, c.instrs] as const)
+            .sort((a, b) => a[0] - b[0])
+        const recorded = yield* Analyzer.run(THREADSIG, {
+          tools: [counter({ fault: "error", shard: 0, record: 20_000 })],
+          mode: "core-sharded",
+          cores: 11,
+          cpuScheduleFile: `${THREADSIG}/cpu_schedule.bin.zip`,
+          recordFile,
+          failure: "continue"
+        })
+        assert.deepStrictEqual(
+          recorded.failures.map((f) => f.reason),
+          ["ToolError"]
+        )
+        // The live cores skipped what the failed core held: the recording says so, and a replay repeats it.
+        const replayed = yield* Analyzer.run(THREADSIG, {
+          tools: [counter()],
+          mode: "core-sharded",
+          cores: 11,
+          replayFile: recordFile
+        })
+        assert.deepStrictEqual(instrs(replayed), instrs(recorded))
+      }).pipe(Effect.scoped)
   )
 
   it.live("without setActive(false) the same run would idle forever: the stall watchdog catches it", () =>

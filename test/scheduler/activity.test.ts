@@ -186,6 +186,24 @@ describe("setActive and unread", () => {
     assert.deepStrictEqual(runOut(d, 1), { inputs: [1, 3, 2, 4], last: "Eof" })
   })
 
+  it("consistent with handOffInputs: an output deactivated before any of its input reached it hands that input off too", () => {
+    const inputs = [0, 1, 2].map((i) => thread(100 + i, 5))
+    const d = new Driver(inputs, 2, { mapping: "consistent", handOffInputs: true })
+    d.init()
+    // Output 0 (inputs 0 and 2) dies before its first record: both go to output 1.
+    assert.strictEqual(d.core.setActive(0, false), Status.OK)
+    assert.deepStrictEqual(runOut(d, 1), { inputs: [1, 0, 2], last: "Eof" })
+  })
+
+  it("consistent: a worker done early (abandon) leaves its unstarted inputs unread, not handed off", () => {
+    const inputs = [0, 1, 2, 3].map((i) => thread(100 + i, 5))
+    const d = new Driver(inputs, 2, { mapping: "consistent", handOffInputs: true })
+    d.next(0)
+    d.core.abandon(0)
+    d.core.setActive(0, false)
+    assert.deepStrictEqual(runOut(d, 1), { inputs: [1, 3], last: "Eof" })
+  })
+
   it("consistent with handOffInputs: an output out of inputs waits while another still holds unstarted ones", () => {
     const inputs = [0, 1, 2].map((i) => thread(100 + i, 5))
     const d = new Driver(inputs, 2, { mapping: "consistent", handOffInputs: true })

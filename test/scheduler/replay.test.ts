@@ -445,6 +445,12 @@ describe("replay with handOffInputs (an inactive output's segments are dropped)"
     assert.deepStrictEqual(pcs(d, 0), { pcs: [62, 66, 70, 74, 78], last: "Eof" })
   })
 
+  it("an output made inactive before the segments are read drops its segments all the same", () => {
+    const d = new Driver(threads(1, 10, 100), 2, schedule(true))
+    assert.strictEqual(d.core.setActive(1, false), Status.OK)
+    assert.deepStrictEqual(pcs(d, 0), { pcs: [42, 46, 62, 66, 70, 74, 78], last: "Eof" })
+  })
+
   it("an input that no live output runs again ends, so the others reach EOF", () => {
     const d = new Driver(threads(2, 10, 100), 2, {
       mapping: "asPreviously",

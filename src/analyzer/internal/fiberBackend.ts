@@ -262,7 +262,8 @@ export const makeFiberBackend = (
       (_, exit) =>
         Effect.gen(function* () {
           balance?.exit(w)
-          if (!options.unsafeSkipDeactivation) for (const o of outputsOf(w)) yield* source.setActive(o, false)
+          if (!options.unsafeSkipDeactivation)
+            for (const o of outputsOf(w)) yield* source.setActive(o, false, exit._tag === "Failure")
           options.onWorkerReleased?.(w, exit)
         })
     )

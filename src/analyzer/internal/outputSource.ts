@@ -53,8 +53,11 @@ export interface OutputSource {
   readonly unread?: ((output: number, count: number) => void) | undefined
   /** DynamoRIO's schedule statistics of `output` (schedule_statistic_t order), when scheduled. */
   readonly stats?: ((output: number) => ReadonlyArray<number>) | undefined
-  /** DynamoRIO's `set_active`: an inactive output gets no more work; its work goes to the others. */
-  readonly setActive: (output: number, active: boolean) => Effect.Effect<void>
+  /**
+   * DynamoRIO's `set_active`: an inactive output gets no more work; its work goes to the others.
+   * `failed`: the output's worker failed (what it leaves behind is then reported as lost to it).
+   */
+  readonly setActive: (output: number, active: boolean, failed?: boolean) => Effect.Effect<void>
   /**
    * The worker of `output` is done early (every tool soft-exited, or
    * exit_after_records was reached): its unstarted work is dropped, as

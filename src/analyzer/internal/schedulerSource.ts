@@ -130,6 +130,8 @@ export const makeSchedulerSource = (
     // 0 = the core's own logical clock.
     const now: () => number = schedulesByTime(p, scheduler) ? clock : () => 0
     const idles: Array<number> = Array.from({ length: p.outputs }, () => 0)
+    // Outputs deactivated because their worker failed (not because it ended).
+    const failedOutputs = new Set<number>()
     const made = Core.make(
       inputs.map((i) => ({
         tid: i.info.tid,
@@ -280,28 +282,37 @@ export const makeSchedulerSource = (
       unread: (output, count) => {
         core.unread(output, count)
       },
-      setActive: (output, active) =>
+      setActive: (output, active, failed) =>
         Effect.sync(() => {
+          if (!active && failed === true) failedOutputs.add(output)
           core.setActive(output, active)
         }),
-      abandon: () => undefined,
+      // A worker done early leaves its unstarted inputs unread, as DynamoRIO's does.
+      abandon: (output) => core.abandon(output),
       inputsDone: () => done,
+      // Only inputs a failed worker's core could have run: one that ended normally left nothing to report.
       unrunnable: () =>
-        core.unrunnable.map((i) => {
-          const inp = core.inputs[i]!
-          const info = inputs[i]!.info
-          const cores = core.opts.binding[i]!.join(", ")
-          return {
-            reason: "SchedulerError",
-            worker: -1,
-            shard: -1,
-            shardType: p.shardType,
-            tid: info.tid,
-            input: info.name,
-            record: inp.recordsDelivered + 1,
-            message: `input ${info.name} may run only on cores ${cores}, whose workers failed: its records from ${inp.recordsDelivered + 1} on were not analyzed`
-          } as const
-        }),
+        core.unrunnable
+          .filter((i) => core.opts.binding[i]!.some((o) => failedOutputs.has(o)))
+          .map((i) => {
+            const inp = core.inputs[i]!
+            const info = inputs[i]!.info
+            const cores = core.opts.binding[i]!.join(", ")
+            return {
+              reason: "SchedulerError",
+              worker: -1,
+              shard: -1,
+              shardType: p.shardType,
+              tid: info.tid,
+              input: info.name,
+              record: inp.recordsDelivered + 1,
+              message: `input ${info.name} may run only on cores ${cores}, and none of them runs any more (failed: ${core.opts.binding[
+                i
+              ]!.filter((o) => failedOutputs.has(o)).join(
+                ", "
+              )}): its records from ${inp.recordsDelivered + 1} on were not analyzed`
+            } as const
+          }),
       stats: (output) => core.stats(output),
       outputCpuid: (output) => core.outputCpuid(output),
       recordedSchedule: () => (core.opts.recordSchedule ? core.recordedSchedule() : []),

@@ -306,6 +306,12 @@ export const makeThreadBackend = (
                   if (!holding) lastChange = yield* Clock.currentTimeMillis
                   holding = true
                   log?.add(m.output, step.input, step.end - step.start)
+                  // What the thread now works on, should it crash before it reports progress.
+                  last[w] = {
+                    shard: p.shardType === "thread" ? step.input : w,
+                    input: step.input,
+                    record: RecordBatch.firstRecordOrdinal(step.batch) + step.start
+                  }
                   const copy = RecordBatch.slice(step.batch, step.start, step.end)
                   const name = basename(files[step.input] ?? `input ${step.input}`)
                   h.thread.postMessage(
@@ -366,6 +372,8 @@ export const makeThreadBackend = (
                 lists[w] = []
                 if (unstarted[w]! >= 0 && fromPool.has(unstarted[w]!)) pool.push(unstarted[w]!)
                 unstarted[w] = -1
+                // Scheduled: the thread's unstarted inputs stay unread too, as on fibers.
+                for (const o of outputsOf(w)) source?.abandon(o)
               }
               // Records past exit_after_records go back to the scheduler, as on fibers.
               if ((m.unconsumed ?? 0) > 0 && m.output !== undefined) source?.unread?.(m.output, m.unconsumed!)
@@ -396,7 +404,7 @@ export const makeThreadBackend = (
               pool.push(...lists[w]!.splice(0))
             }
             if (source !== undefined && !options.unsafeSkipDeactivation) {
-              for (const o of outputsOf(w)) yield* source.setActive(o, false)
+              for (const o of outputsOf(w)) yield* source.setActive(o, false, exit._tag === "Failure")
             }
             yield* Effect.promise(() => h.thread.terminate().catch(() => 0))
             options.onWorkerReleased?.(w, exit)

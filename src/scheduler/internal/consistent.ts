@@ -24,6 +24,11 @@ export class ConsistentMode implements Mode {
   private readonly core: Core
   /** Unstarted inputs of outputs made inactive, in input order of hand-off (handOffInputs only). */
   private readonly pool: Array<number> = []
+  /**
+   * Per output, its delivered-record count when it took its current input: equal now means none of
+   * the input reached it (the input's own ordinals count what init skipped, so they cannot tell).
+   */
+  private readonly takenAt: Array<number> = []
 
   constructor(core: Core) {
     this.core = core
@@ -48,7 +53,9 @@ export class ConsistentMode implements Mode {
 
   swapOutInput(): void {}
 
-  swapInInput(): void {}
+  swapInInput(output: number, input: number): void {
+    if (input >= 0) this.takenAt[output] = this.core.outputs[output]!.records
+  }
 
   pickNextInputForMode(output: number, _blockedTime: number, _prevIndex: number, out: Pick): void {
     const o = this.core.outputs[output]!
@@ -109,9 +116,20 @@ export class ConsistentMode implements Mode {
     if (o.active === active) return Status.OK
     o.active = active
     if (!active) {
-      const from = o.curInput === INVALID && o.inputIndicesIndex === 0 ? 0 : o.inputIndicesIndex + 1
+      // The current input goes too if none of it was delivered (a worker that died before its first record).
+      const cur = o.curInput
+      const unstarted = cur === INVALID || o.records === (this.takenAt[output] ?? 0)
+      const from =
+        unstarted && o.inputIndicesIndex < o.inputIndices.length ? o.inputIndicesIndex : o.inputIndicesIndex + 1
+      if (cur !== INVALID && unstarted) this.core.setCurInput(output, INVALID)
       this.pool.push(...o.inputIndices.splice(from))
+      this.pool.sort((a, b) => a - b)
     }
     return Status.OK
+  }
+
+  abandonOutput(output: number): void {
+    const o = this.core.outputs[output]!
+    o.inputIndices.length = Math.min(o.inputIndices.length, o.inputIndicesIndex + 1)
   }
 }

@@ -1105,7 +1105,10 @@ export class Core {
     if (recording) {
       const ord = this.readerInstrOrdinal(inp)
       const first = inp.regionStart[0]
-      if (first !== undefined && inp.initSkipUnrecorded && inp.curRegion === 0 && inp.inCurRegion) {
+      if (inp.skipUnrecordedTo >= 0) {
+        this.recordSkip(out, inp, ord, inp.skipUnrecordedTo)
+        inp.skipUnrecordedTo = -1
+      } else if (first !== undefined && inp.initSkipUnrecorded && inp.curRegion === 0 && inp.inCurRegion) {
         // Skipped at init, with no output to record it on then (once: DynamoRIO
         // tests the ordinal instead, which matches again after a region
         // starting at instruction 1 or 2 has run an instruction).
@@ -1638,6 +1641,15 @@ export class Core {
     step.end -= count
     out.lastRange -= count
     return true
+  }
+
+  /**
+   * The worker of `output` returned early (its tools are done): the inputs it
+   * has not started are left unread, as DynamoRIO's worker leaves them,
+   * rather than handed off by the `setActive(false)` that follows.
+   */
+  abandon(output: number): void {
+    this.mode.abandonOutput?.(output)
   }
 
   /** DynamoRIO's set_output_active; OK, INVALID (mode without it) or IMPOSSIBLE_BINDING. */

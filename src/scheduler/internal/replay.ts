@@ -79,6 +79,7 @@ export class ReplayMode implements Mode {
   private readonly core: Core
   /** Inputs with segments on an output made inactive (handOffInputs): their next segment elsewhere need not wait. */
   private readonly dropped = new Set<number>()
+  private initialized = false
 
   constructor(core: Core) {
     this.core = core
@@ -95,7 +96,13 @@ export class ReplayMode implements Mode {
   // Set-up.
 
   setInitialSchedule(): ReplayFault | undefined {
-    return this.asTraced ? this.instantiateTraced() : this.readRecorded()
+    const fault = this.asTraced ? this.instantiateTraced() : this.readRecorded()
+    this.initialized = true
+    if (fault === undefined) {
+      // Outputs made inactive before the segments were read drop theirs now.
+      for (let o = 0; o < this.segs.length; o++) if (!this.core.outputs[o]!.active) this.drop(o)
+    }
+    return fault
   }
 
   private readRecorded(): ReplayFault | undefined {
@@ -277,6 +284,14 @@ export class ReplayMode implements Mode {
     if (out.active === active) return Status.OK
     if (active) return Status.INVALID
     out.active = false
+    // Before the segments are read, setInitialSchedule drops them.
+    if (this.initialized) this.drop(output)
+    return Status.OK
+  }
+
+  private drop(output: number): void {
+    const core = this.core
+    const out = core.outputs[output]!
     const segs = this.segs[output]!
     const from = Math.max(0, this.recordIndex[output]!)
     for (let k = from; k < segs.length; k++) {
@@ -294,7 +309,6 @@ export class ReplayMode implements Mode {
       this.liveReplayOutputs--
     }
     this.endOrphans()
-    return Status.OK
   }
 
   /** Ends the inputs of dropped segments that no live output will advance any more (their rest was the failed shard's). */
@@ -383,7 +397,9 @@ export class ReplayMode implements Mode {
         return
       }
       if (this.dropped.has(index) && !this.runByOther(index, output, seg.start)) {
-        // Only an inactive output's dropped segments stood before this one: skip what they held.
+        // Only an inactive output's dropped segments stood before this one: skip what they held
+        // (and record the skip, so that a replay of this run's recording skips it too).
+        if (core.opts.recordSchedule) inp.skipUnrecordedTo = seg.start
         core.startSkip(inp, seg.start, false, Status.INVALID)
         res.index = index
         this.recordIndex[output] = ri + 1

@@ -301,6 +301,8 @@ export class InputState {
 
   /** Recording: the skip to the first region, done at init, still has to be recorded on an output. */
   initSkipUnrecorded = false
+  /** A replay skipped it ahead past a dropped segment (handOffInputs): its next output records that skip (≥ 0). */
+  skipUnrecordedTo = -1
   /** The current candidate had been read before (DynamoRIO's cur_from_queue). */
   candFromQueue = false
   /** Recording: the output let go of the input with nothing read ahead (DynamoRIO's switching_pre_instruction). */
@@ -484,8 +486,10 @@ export interface Mode {
   extendRun(output: number, input: InputState, batch: RecordBatch, from: number, stop: number, now: number): number
   eofOrIdleForMode(output: number, prevInput: number): number
   markInputEofForMode(input: InputState): void
-  /** DynamoRIO's set_output_active: INVALID for modes other than dynamic. */
+  /** DynamoRIO's set_output_active: INVALID for modes other than dynamic (unless handOffInputs). */
   setOutputActive(output: number, active: boolean): number
+  /** The output's worker is done early: what it has not started stays unread rather than handed off (consistent). */
+  abandonOutput?(output: number): void
   /**
    * Replay only: called before picking for a waiting output; IDLE while a
    * replayed idle segment lasts (DynamoRIO's idle_duration check).
