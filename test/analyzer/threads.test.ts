@@ -1,9 +1,11 @@
+import { basename } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
 import * as Registry from "../../src/tools/Registry.ts"
+import * as Trace from "../../src/trace/Trace.ts"
 import { counterSpec, type FaultPlan, type ShardCount } from "../utils/faultTools.ts"
 import { make as twoFault } from "../utils/twoFaultTool.ts"
 
@@ -112,6 +114,25 @@ describe("Analyzer (worker-thread backend)", () => {
         [0, 2, 3, 4, 5, 6, 7, 8]
       )
       for (const s of shards) assert.deepStrictEqual(s.runs, [[s.shard, 1, s.records]])
+    })
+  )
+
+  it.live("continue, through the scheduler: a crashed thread is named with its input, the rest analyzed once", () =>
+    Effect.gen(function* () {
+      const result = yield* Analyzer.run(THREADSIG, {
+        tools: [counterSpec({ fault: "processExit", shard: 1, record: 2000 })],
+        backend: "threads",
+        jobs: 2,
+        skipInstrs: 1,
+        failure: "continue"
+      })
+      const inputs = yield* Trace.list(THREADSIG)
+      assert.deepStrictEqual(
+        result.failures.map((f) => [f.reason, f.shard, f.input]),
+        [["WorkerCrashed", 1, basename(inputs[1]!)]]
+      )
+      const shards = result.tools[0]!.result as ReadonlyArray<ShardCount>
+      assert.deepStrictEqual(shards.map((s) => s.shard).sort(), [0, 2, 3, 4, 5, 6, 7, 8])
     })
   )
 
