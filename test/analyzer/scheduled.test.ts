@@ -32,23 +32,33 @@ const toolErrorsInputs = Effect.forEach([0, 1, 2, 3, 4], (i) =>
   )
 )
 
-const errorTool = Tool.make<{ readonly shard: number }, number, number, string>({
-  name: "error_tool",
-  makeShard: (info) => ({ shard: info.shardIndex }),
-  processBatch: (_, batch, start, end) => {
-    for (let i = start; i < end; i++) {
-      if (batch.type[i] === TraceType.MARKER && batch.size[i] === MarkerType.CPU_ID)
-        return Tool.fail("cpuid not supported", i)
-    }
-    return undefined
-  },
-  finishShard: () => 0,
-  merge: (shards) => shards.length,
-  print: () => "",
-  shardResultSchema: Schema.Number,
-  resultSchema: Schema.Number,
-  describeError: (e) => e
-})
+/** A tool that meets each CPU_ID marker with `onCpuid` (a failure to return, or a throw). */
+const cpuidTool = (name: string, onCpuid: (i: number) => Tool.Fail<string>) =>
+  Tool.make<null, number, number, string>({
+    name,
+    makeShard: () => null,
+    processBatch: (_, batch, start, end) => {
+      for (let i = start; i < end; i++) {
+        if (batch.type[i] === TraceType.MARKER && batch.size[i] === MarkerType.CPU_ID) return onCpuid(i)
+      }
+      return undefined
+    },
+    finishShard: () => 0,
+    merge: (shards) => shards.length,
+    print: () => "",
+    shardResultSchema: Schema.Number,
+    resultSchema: Schema.Number,
+    describeError: (e) => e
+  })
+
+const errorTool = cpuidTool("error_tool", (i) => Tool.fail("cpuid not supported", i))
+
+/** Per shard other than `failed`, its instruction count, by shard. */
+const liveInstrs = (result: Analyzer.AnalysisResult, failed = 0) =>
+  (result.tools[0]!.result as ReadonlyArray<ShardCount>)
+    .filter((c) => c.shard !== failed)
+    .map((c) => [c.shard, c.instrs] as const)
+    .sort((a, b) => a[0] - b[0])
 
 const sched = { deps: "ignore" as const }
 
@@ -184,23 +194,18 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
                 stallTimeout: "20 seconds",
                 backend
               })
-            const instrs = (list: ReadonlyArray<ShardCount>) =>
-              [...list]
-                .filter((c) => c.shard !== 0)
-                .map((c) => [c.shard, c.instrs] as const)
-                .sort((a, b) => a[0] - b[0])
-            const clean = (yield* run(false)).tools[0]!.result as ReadonlyArray<ShardCount>
+            const clean = yield* run(false)
             const faulty = yield* run(true)
             assert.deepStrictEqual(
               faulty.failures.map((f) => [f.reason, f.shard]),
               [["ToolError", 0]]
             )
-            const got = instrs(faulty.tools[0]!.result as ReadonlyArray<ShardCount>)
+            const got = liveInstrs(faulty)
             assert.deepStrictEqual(
               got.map(([shard]) => shard),
               Array.from({ length: schedule.cores - 1 }, (_, k) => k + 1)
             )
-            assert.deepStrictEqual(got, instrs(clean))
+            assert.deepStrictEqual(got, liveInstrs(clean))
           })
       )
     }
@@ -238,20 +243,8 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
   it.effect("a throw under continue: its segment is not given back, so a poisonous record fails one core only", () =>
     Effect.gen(function* () {
       const inputs = yield* toolErrorsInputs
-      const throwing = Tool.make<null, number, number, string>({
-        name: "throwing_tool",
-        makeShard: () => null,
-        processBatch: (_, batch, start, end) => {
-          for (let i = start; i < end; i++)
-            if (batch.type[i] === TraceType.MARKER && batch.size[i] === MarkerType.CPU_ID) throw new Error("no cpuid")
-          return undefined
-        },
-        finishShard: () => 0,
-        merge: (shards) => shards.length,
-        print: () => "",
-        shardResultSchema: Schema.Number,
-        resultSchema: Schema.Number,
-        describeError: (e) => e
+      const throwing = cpuidTool("throwing_tool", () => {
+        throw new Error("no cpuid")
       })
       const result = yield* Analyzer.runInputs(inputs, {
         tools: [throwing, counter()],
@@ -311,11 +304,6 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
           (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
         )
         const recordFile = join(dir, "schedule.zip")
-        const instrs = (r: Analyzer.AnalysisResult) =>
-          (r.tools[0]!.result as ReadonlyArray<ShardCount>)
-            .filter((c) => c.shard !== 0)
-            .map((c) => [c.shard, c.instrs] as const)
-            .sort((a, b) => a[0] - b[0])
         const recorded = yield* Analyzer.run(THREADSIG, {
           tools: [counter({ fault: "error", shard: 0, record: 20_000 })],
           mode: "core-sharded",
@@ -335,7 +323,7 @@ describe("Analyzer over the scheduler (fiber backend)", () => {
           cores: 11,
           replayFile: recordFile
         })
-        assert.deepStrictEqual(instrs(replayed), instrs(recorded))
+        assert.deepStrictEqual(liveInstrs(replayed), liveInstrs(recorded))
       }).pipe(Effect.scoped)
   )
 

@@ -292,27 +292,25 @@ export const makeSchedulerSource = (
       inputsDone: () => done,
       // Only inputs a failed worker's core could have run: one that ended normally left nothing to report.
       unrunnable: () =>
-        core.unrunnable
-          .filter((i) => core.opts.binding[i]!.some((o) => failedOutputs.has(o)))
-          .map((i) => {
-            const inp = core.inputs[i]!
-            const info = inputs[i]!.info
-            const cores = core.opts.binding[i]!.join(", ")
-            return {
+        core.unrunnable.flatMap((i) => {
+          const bound = core.opts.binding[i]!
+          const failed = bound.filter((o) => failedOutputs.has(o))
+          if (failed.length === 0) return []
+          const info = inputs[i]!.info
+          const from = core.inputs[i]!.recordsDelivered + 1
+          return [
+            {
               reason: "SchedulerError",
               worker: -1,
               shard: -1,
               shardType: p.shardType,
               tid: info.tid,
               input: info.name,
-              record: inp.recordsDelivered + 1,
-              message: `input ${info.name} may run only on cores ${cores}, and none of them runs any more (failed: ${core.opts.binding[
-                i
-              ]!.filter((o) => failedOutputs.has(o)).join(
-                ", "
-              )}): its records from ${inp.recordsDelivered + 1} on were not analyzed`
+              record: from,
+              message: `input ${info.name} may run only on cores ${bound.join(", ")}, and none of them runs any more (failed: ${failed.join(", ")}): its records from ${from} on were not analyzed`
             } as const
-          }),
+          ]
+        }),
       stats: (output) => core.stats(output),
       outputCpuid: (output) => core.outputCpuid(output),
       recordedSchedule: () => (core.opts.recordSchedule ? core.recordedSchedule() : []),

@@ -172,7 +172,7 @@ export class ReplayMode implements Mode {
    * advance the input towards that instruction counts: a later segment
    * starting before it, or the current one while that output holds the input.
    */
-  private runByOther(input: number, output: number, before = Number.POSITIVE_INFINITY): boolean {
+  private runByOther(input: number, output: number, before?: number): boolean {
     for (let o = 0; o < this.segs.length; o++) {
       if (o === output) continue
       const segs = this.segs[o]!
@@ -181,7 +181,7 @@ export class ReplayMode implements Mode {
         const seg = segs[k]!
         const t = seg.type
         if (seg.input !== input || (t !== RecordType.DEFAULT && t !== RecordType.SKIP)) continue
-        if (before === Number.POSITIVE_INFINITY) return true
+        if (before === undefined) return true
         if (k === ri ? this.core.outputs[o]!.curInput === input : seg.start < before) return true
       }
     }
@@ -315,7 +315,7 @@ export class ReplayMode implements Mode {
   private endOrphans(): void {
     for (const index of this.dropped) {
       const inp = this.core.inputs[index]!
-      if (!inp.atEof && !this.runByOther(index, -1, Number.MAX_VALUE)) this.core.markInputEof(inp)
+      if (!inp.atEof && !this.runByOther(index, -1, Number.POSITIVE_INFINITY)) this.core.markInputEof(inp)
       if (inp.atEof) this.dropped.delete(index)
     }
   }
