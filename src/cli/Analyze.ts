@@ -391,7 +391,7 @@ export const runAnalysis = (
           }).pipe(Effect.catch((e) => Effect.succeed([`report: ${e.message}`])))
     return {
       text: Analyzer.formatText(result),
-      json: Json.encode(result, tools, options.tools),
+      json: Json.encode(result, tools, options.tools, { shards: options.jsonShards }),
       failures: [...result.failures.map((f) => f.line), ...reportFailed]
     }
   })

@@ -1,9 +1,10 @@
 /**
  * The `--json` document of `memtrace analyze`: one JSON object with the run's
- * mode, workers and timings, every tool's merged and per-shard results (each
- * encoded with the tool's own Schema), the scheduler's statistics per output
- * in scheduled runs, load balancing's waits and sleeps when the run balanced
- * load, and the failures tolerated under `--failure continue`.
+ * mode, workers and timings, every tool's merged result (with `--json-shards`
+ * also its per-shard results; each encoded with the tool's own Schema), the
+ * scheduler's statistics per output in scheduled runs, load balancing's waits
+ * and sleeps when the run balanced load, and the failures tolerated under
+ * `--failure continue`.
  *
  * **When to use**: decode the CLI's stdout with {@link AnalyzeJson} to read
  * results from another program; `docs/reference/json.md` describes each key.
@@ -52,13 +53,18 @@ export const AnalyzeJson = Schema.Struct({
       name: Schema.String,
       /** The merged result, encoded with the tool's `resultSchema`. */
       result: Schema.Unknown,
-      /** Per-shard results, encoded with the tool's `shardResultSchema`. */
-      shards: Schema.Array(
-        Schema.Struct({
-          shardIndex: Schema.Number,
-          shardType: Schema.Literals(["thread", "core"]),
-          result: Schema.Unknown
-        })
+      /**
+       * Per-shard results, encoded with the tool's `shardResultSchema`: the
+       * merge's input, present only when asked for (`--json-shards`).
+       */
+      shards: Schema.optional(
+        Schema.Array(
+          Schema.Struct({
+            shardIndex: Schema.Number,
+            shardType: Schema.Literals(["thread", "core"]),
+            result: Schema.Unknown
+          })
+        )
       )
     })
   ),
@@ -121,14 +127,18 @@ export const AnalyzeJson = Schema.Struct({
 export type AnalyzeJson = typeof AnalyzeJson.Type
 
 /**
- * The JSON document of a run (already encoded: plain JSON values).
+ * The JSON document of a run (already encoded: plain JSON values). Per-shard
+ * results are left out unless `options.shards`: they are the tools' merge
+ * inputs, and can be far larger than the results (basic_counts keeps every
+ * unique PC of every shard: 42 MB for 30 copies of threadsig, 0.3 MB without).
  *
  * @category encoding
  */
 export const encode = (
   result: Analyzer.AnalysisResult,
   tools: ReadonlyArray<Tool.Any>,
-  names: ReadonlyArray<string>
+  names: ReadonlyArray<string>,
+  options?: { readonly shards?: boolean | undefined }
 ): unknown =>
   Schema.encodeUnknownSync(AnalyzeJson)({
     mode: result.mode,
@@ -138,11 +148,15 @@ export const encode = (
     tools: result.tools.map((t, i) => ({
       name: names[i] ?? t.name,
       result: Schema.encodeUnknownSync(Schema.toCodecJson(tools[i]!.resultSchema))(t.result),
-      shards: t.shards.map((s) => ({
-        shardIndex: s.shardIndex,
-        shardType: s.shardType,
-        result: Schema.encodeUnknownSync(Schema.toCodecJson(tools[i]!.shardResultSchema))(s.result)
-      }))
+      ...(options?.shards
+        ? {
+            shards: t.shards.map((s) => ({
+              shardIndex: s.shardIndex,
+              shardType: s.shardType,
+              result: Schema.encodeUnknownSync(Schema.toCodecJson(tools[i]!.shardResultSchema))(s.result)
+            }))
+          }
+        : {})
     })),
     ...(result.schedule !== undefined
       ? {

@@ -366,6 +366,15 @@ export const table = [
   ),
   // memtrace's own.
   spec("json", "json", V.bool, false, "memtrace", "Print results as JSON instead of DynamoRIO's text", ours),
+  spec(
+    "jsonShards",
+    "json_shards",
+    V.bool,
+    false,
+    "memtrace",
+    "With -json: also print each shard's raw result, the input of the tool's merge (large: basic_counts lists every unique PC)",
+    ours
+  ),
   spec("quiet", "quiet", V.bool, false, "memtrace", "No progress bar and no notes on stderr", ours),
   spec(
     "failure",
@@ -729,6 +738,9 @@ export const resolve = (parsed: Parsed): Result.Result<Options, UsageError> => {
         name("intervalInstrCount")
       )
     )
+  }
+  if (v.jsonShards && !v.json) {
+    return Result.fail(conflict(`${name("jsonShards")} requires ${name("json")}`, name("jsonShards")))
   }
   if (v.skipToTimestamp > 0n && v.cpuScheduleFile === "") {
     return Result.fail(

@@ -75,6 +75,7 @@ export const drDefaults = (inputs: ReadonlyArray<Options.Input>): Options.Option
   tlbL2Assoc: 4,
   tlbReplacePolicy: "LFU",
   json: false,
+  jsonShards: false,
   quiet: false,
   failure: "fail-fast",
   runTimeout: 0,

@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import * as Schema from "effect/Schema"
 import { AnalyzeJson } from "../../src/cli/Json.ts"
+import * as BasicCounts from "../../src/tools/BasicCounts.ts"
 
 const entry = path.resolve("src/cli/main.ts")
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
@@ -26,12 +27,46 @@ describe("memtrace analyze --json", () => {
     assert.isUndefined(doc.schedule)
     const tool = doc.tools[0]!
     assert.strictEqual(tool.name, "basic_counts")
-    assert.strictEqual(tool.shards.length, 9)
-    assert.deepStrictEqual(
-      tool.shards.map((s) => s.shardIndex),
-      [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    // Without --json-shards, the merged result only: its own per-thread counts.
+    assert.isUndefined(tool.shards)
+    const result = Schema.decodeUnknownSync(BasicCounts.Result)(tool.result)
+    assert.strictEqual(result.shards.length, 9)
+    assert.strictEqual(
+      result.shards.reduce((a, s) => a + s.counts.counters.instrs, 0),
+      result.total.counters.instrs
     )
     assert.deepStrictEqual(doc.failures, [])
+  })
+
+  it("--json-shards adds each shard's raw result, which merge back into the printed result", () => {
+    const doc = analyze("--tool", "basic_counts", "--jobs", "2", "--json-shards")
+    const tool = doc.tools[0]!
+    const shards = tool.shards!
+    assert.deepStrictEqual(
+      shards.map((s) => s.shardIndex),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    )
+    const outcomes = shards.map((s) => ({
+      shardIndex: s.shardIndex,
+      shardType: s.shardType,
+      result: Schema.decodeUnknownSync(Schema.toCodecJson(BasicCounts.ShardResult))(s.result)
+    }))
+    const merged = BasicCounts.basicCounts.merge(outcomes)
+    assert.deepStrictEqual(Schema.encodeUnknownSync(Schema.toCodecJson(BasicCounts.Result))(merged), tool.result)
+  })
+
+  it("--json-shards without --json is a usage error", () => {
+    const r = spawnSync(
+      process.execPath,
+      [entry, "analyze", "--indir", THREADSIG, "--tool", "basic_counts", "--json-shards"],
+      {
+        encoding: "utf8",
+        env: { ...process.env, CI: "true" }
+      }
+    )
+    assert.strictEqual(r.status, 2)
+    assert.match(r.stderr, /--json-shards requires --json/)
+    assert.strictEqual(r.stdout, "")
   })
 
   it("a core-sharded run carries each core's scheduler statistics and record counts", () => {
@@ -52,7 +87,7 @@ describe("memtrace analyze --json", () => {
       schedule.reduce((a, o) => a + o.statistics.switchInputToInput + o.statistics.switchIdleToInput, 0),
       0
     )
-    assert.strictEqual(doc.tools[0]!.shards.length, 2)
+    assert.isUndefined(doc.tools[0]!.shards)
   })
 })
 

@@ -155,8 +155,8 @@ describe("memtrace (spawned)", () => {
 
   it.live("exit 1 with results (--failure continue): stdout is written whole through a pipe before the exit", () =>
     Effect.gen(function* () {
-      // threadsig with one input corrupt mid-file: its shard fails, the others' results (≈ 1.2 MB of JSON,
-      // far more than a pipe holds) must all reach the reader before the process exits.
+      // threadsig with one input corrupt mid-file: its shard fails, the others' results (with their raw shard
+      // results ≈ 1.2 MB of JSON, far more than a pipe holds) must all reach the reader before the process exits.
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "memtrace-pipe-"))
       try {
         const src = `${TRACES}/drmemtrace.threadsig.x64.tracedir`
@@ -165,7 +165,7 @@ describe("memtrace (spawned)", () => {
         const bytes = fs.readFileSync(bad)
         bytes.fill(0x55, 60_000, 60_400)
         fs.writeFileSync(bad, bytes)
-        const r = yield* memtrace(["-indir", dir, "-tool", "basic_counts", "-failure", "continue", "-json"])
+        const r = yield* memtrace(["-indir", dir, "-tool", "basic_counts", "-failure", "continue", "-json", "-json_shards"])
         assert.strictEqual(r.code, 1)
         assert.isAbove(r.stdout.length, 1 << 20)
         const json = JSON.parse(r.stdout) as { failures: ReadonlyArray<{ reason: string }> }
