@@ -30,7 +30,10 @@
  *   core-sharded threads backend; otherwise the page says so and shows the
  *   tool results only.
  * - A core with more than {@link MAX_RECTS_PER_CORE} runs is drawn as 2,000
- *   columns, each coloured by the input holding most of its records.
+ *   columns, each coloured by the input holding most of its records. With
+ *   more than 4 cores the lanes share {@link MAX_RECTS} rectangles (each
+ *   at least {@link MIN_RECTS_PER_CORE}), so the page stays a few megabytes:
+ *   with 64 cores a lane draws 250 runs one by one, else 125 columns.
  *
  * @example
  * ```ts
@@ -53,10 +56,18 @@ import * as Schema from "effect/Schema"
 import type { AnalysisResult } from "../analyzer/Analyzer.ts"
 import * as Trace from "../trace/Trace.ts"
 import type { TraceError } from "../trace/TraceError.ts"
-import { type InputLabel, MAX_RECTS_PER_CORE, type RenderOptions, render, STATISTICS } from "./internal/render.ts"
+import {
+  type InputLabel,
+  MAX_RECTS,
+  MAX_RECTS_PER_CORE,
+  MIN_RECTS_PER_CORE,
+  type RenderOptions,
+  render,
+  STATISTICS
+} from "./internal/render.ts"
 
 export type { InputLabel }
-export { MAX_RECTS_PER_CORE }
+export { MAX_RECTS, MAX_RECTS_PER_CORE, MIN_RECTS_PER_CORE }
 
 /**
  * DynamoRIO's schedule statistic names (`SCHED_STAT_…` without the prefix)

@@ -165,7 +165,16 @@ describe("memtrace (spawned)", () => {
         const bytes = fs.readFileSync(bad)
         bytes.fill(0x55, 60_000, 60_400)
         fs.writeFileSync(bad, bytes)
-        const r = yield* memtrace(["-indir", dir, "-tool", "basic_counts", "-failure", "continue", "-json", "-json_shards"])
+        const r = yield* memtrace([
+          "-indir",
+          dir,
+          "-tool",
+          "basic_counts",
+          "-failure",
+          "continue",
+          "-json",
+          "-json_shards"
+        ])
         assert.strictEqual(r.code, 1)
         assert.isAbove(r.stdout.length, 1 << 20)
         const json = JSON.parse(r.stdout) as { failures: ReadonlyArray<{ reason: string }> }

@@ -76,6 +76,33 @@ describe("Report.html", () => {
     assert.strictEqual(recordsOf(html), total)
   })
 
+  it("many cores share the page's rectangles: each lane draws its share as columns, and keeps every record", () => {
+    const cores = 64
+    const schedule = Array.from({ length: cores }, (_, output) => {
+      const runs: Array<readonly [number, number]> = []
+      for (let k = 0; k < 1000 + output; k++) runs.push([(k + output) % 7, 1 + ((k * 31 + output) % 9)])
+      return { output, runs, stats: [] }
+    })
+    const total = schedule.reduce((a, o) => a + o.runs.reduce((b, [, n]) => b + n, 0), 0)
+    const html = Report.html({ ...base, schedule })
+    assert.isAtMost(count(html, /<rect /g), Report.MAX_RECTS)
+    assert.strictEqual(recordsOf(html), total)
+    // Every lane is drawn, each within its share.
+    const lanes = [...html.matchAll(/<svg class="lane" data-core="(\d+)"[^>]*>(.*?)<\/svg>/g)]
+    assert.strictEqual(lanes.length, cores)
+    for (const [, , body] of lanes) {
+      const n = count(body!, /<rect /g)
+      assert.isAbove(n, 0)
+      assert.isAtMost(n, Report.MAX_RECTS / cores)
+    }
+    // A few cores keep the full per-core budget: 1,000 runs are drawn one by one.
+    const few = Report.html({ ...base, schedule: schedule.slice(0, 4) })
+    assert.strictEqual(
+      count(few, /<rect /g),
+      schedule.slice(0, 4).reduce((a, o) => a + o.runs.length, 0)
+    )
+  })
+
   it.effect("write fails with a ReportError naming the path", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(Report.write("/nonexistent-dir/x/report.html", base))

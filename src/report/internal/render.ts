@@ -41,7 +41,17 @@ export const STATISTICS: ReadonlyArray<readonly [name: string, label: string]> =
 
 /** Above this many runs on one core, runs are drawn as columns coloured by their dominant input. */
 export const MAX_RECTS_PER_CORE = 4000
-const COLUMNS = 2000
+/**
+ * Rectangles the whole timeline draws at most (≈ 240 bytes each): with many
+ * cores each lane gets its share, down to {@link MIN_RECTS_PER_CORE}.
+ */
+export const MAX_RECTS = 16_000
+/** The smallest share of a lane, so that a run on hundreds of cores still shows each core's shape. */
+export const MIN_RECTS_PER_CORE = 100
+
+/** What a lane of a timeline of `lanes` cores may draw one by one; it draws half as many columns past that. */
+const laneBudget = (lanes: number): number =>
+  Math.max(MIN_RECTS_PER_CORE, Math.min(MAX_RECTS_PER_CORE, Math.floor(MAX_RECTS / Math.max(1, lanes))))
 /** Lane width in SVG user units; the lane stretches to the page width. */
 const WIDTH = 1000
 
@@ -94,11 +104,11 @@ const labelOf = (input: number, inputs: ReadonlyArray<InputLabel> | undefined): 
   return l.tid !== undefined && l.tid > 0 ? `input ${input} (tid ${l.tid}, ${l.name})` : `input ${input} (${l.name})`
 }
 
-/** The rectangles of one lane: one per run, or per column when there are too many runs to draw. */
-const rects = (lane: Lane, scale: number, inputs: ReadonlyArray<InputLabel> | undefined): string => {
+/** The rectangles of one lane: one per run, or per column when it has more runs than `budget`. */
+const rects = (lane: Lane, scale: number, inputs: ReadonlyArray<InputLabel> | undefined, budget: number): string => {
   const out: Array<string> = []
   const minWidth = 0.2
-  if (lane.runs.length <= MAX_RECTS_PER_CORE) {
+  if (lane.runs.length <= budget) {
     let at = 0
     for (const [input, records] of lane.runs) {
       const x = at * scale
@@ -113,7 +123,7 @@ const rects = (lane: Lane, scale: number, inputs: ReadonlyArray<InputLabel> | un
   }
   // Too many runs to draw one by one: fixed columns, each coloured by the
   // input (or idle/wait) holding most of its records.
-  const columnRecords = Math.max(1, Math.ceil(lane.total / COLUMNS))
+  const columnRecords = Math.max(1, Math.ceil(lane.total / Math.floor(budget / 2)))
   let column = 0
   let filled = 0
   let counts = new Map<number, number>()
@@ -216,11 +226,12 @@ const timelineSection = (
   const lanes = schedule.map(laneOf)
   const max = Math.max(1, ...lanes.map((l) => l.total))
   const scale = WIDTH / max
+  const budget = laneBudget(lanes.length)
   const rows = lanes
     .map(
       (lane) =>
         `<div class="row"><div class="name">core ${lane.output}<small>${pct(lane.busy, lane.total)}% busy</small></div>` +
-        `<svg class="lane" data-core="${lane.output}" viewBox="0 0 ${WIDTH} 10" preserveAspectRatio="none" shape-rendering="crispEdges" role="img" aria-label="core ${lane.output} timeline">${rects(lane, scale, inputs)}</svg></div>`
+        `<svg class="lane" data-core="${lane.output}" viewBox="0 0 ${WIDTH} 10" preserveAspectRatio="none" shape-rendering="crispEdges" role="img" aria-label="core ${lane.output} timeline">${rects(lane, scale, inputs, budget)}</svg></div>`
     )
     .join("\n")
   return `<h2 id="timeline-title">Timeline</h2>
