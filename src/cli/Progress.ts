@@ -82,7 +82,13 @@ const compact = (n: number): string => {
     v /= 1000
     u++
   }
-  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)}${units[u]}`
+  // Three significant digits of the value as rounded: 9,999,999 is 10.0M (not 10.00M), 999,999 is 1.00M.
+  for (;;) {
+    const text = v.toFixed(v < 9.995 ? 2 : v < 99.95 ? 1 : 0)
+    if (Number(text) < 1000 || u === units.length - 1) return `${text}${units[u]}`
+    v /= 1000
+    u++
+  }
 }
 
 const bytes = (n: number): string => {

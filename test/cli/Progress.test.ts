@@ -36,6 +36,23 @@ describe("Progress", () => {
     assert.isFalse(Progress.isEnabled({ quiet: false, isTTY: true, env: { CI: "true" } }))
   })
 
+  it("rounds counts to three significant digits before choosing the unit", () => {
+    const records = (n: number) => Progress.describe({ records: n, instructions: 0, inputsDone: 0, inputsTotal: 1 })
+    const cases: ReadonlyArray<readonly [number, string]> = [
+      [9_999, "9999"],
+      [10_000, "10.0K"],
+      [99_999, "100K"],
+      [999_499, "999K"],
+      [999_999, "1.00M"],
+      [1_234_567, "1.23M"],
+      [9_999_999, "10.0M"],
+      [99_999_999, "100M"],
+      [999_999_999, "1.00G"],
+      [2 ** 50, "1126T"]
+    ]
+    for (const [n, text] of cases) assert.strictEqual(records(n), `${text} records | inputs 0/1`, String(n))
+  })
+
   it("describes records, instructions, inputs and bytes", () => {
     assert.strictEqual(Progress.describe(snapshot), "928K records | 651K instrs | inputs 3/9 | 300.0 KiB/628.4 KiB")
     assert.strictEqual(
