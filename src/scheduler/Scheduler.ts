@@ -117,6 +117,7 @@ import { TraceError } from "../trace/TraceError.ts"
 import { Core } from "./internal/core.ts"
 import { BatchLeases } from "./internal/leases.ts"
 import { type Options as CoreOptions, defaults as coreDefaults, type InputOptions } from "./internal/options.ts"
+import { clockSeed } from "./internal/random.ts"
 import { Stat, Status } from "./internal/state.ts"
 import { SchedulerError } from "./SchedulerError.ts"
 
@@ -423,7 +424,8 @@ export const make = (
         chunkInstrCount: inp.info.chunkInstrCount
       })),
       outputCount,
-      { ...options, randomInitialLayout, inputs: perInput }
+      { ...options, randomInitialLayout, inputs: perInput },
+      options?.randomizeNextInput ? yield* clockSeed : undefined
     )
     if (!(made instanceof Core))
       return yield* new SchedulerError({ reason: "InvalidOption", option: made.option, detail: made.detail })
@@ -515,7 +517,14 @@ export const make = (
         case "Eof":
           return Effect.succeed(s)
         case "Error":
-          return Effect.fail(new SchedulerError({ reason: errorReason(s.reason), output, detail: s.detail }))
+          return Effect.fail(
+            new SchedulerError({
+              reason: errorReason(s.reason),
+              output,
+              ...(s.option !== undefined ? { option: s.option } : {}),
+              detail: s.detail
+            })
+          )
       }
     }
 

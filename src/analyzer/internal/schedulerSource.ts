@@ -31,6 +31,7 @@ import * as Option from "effect/Option"
 import { Core } from "../../scheduler/internal/core.ts"
 import { BatchLeases } from "../../scheduler/internal/leases.ts"
 import type { Options as SchedulerOptions } from "../../scheduler/internal/options.ts"
+import { clockSeed } from "../../scheduler/internal/random.ts"
 import type { Step as CoreStep } from "../../scheduler/internal/state.ts"
 import type { ScheduleRecord } from "../../trace/internal/scheduleFile.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
@@ -139,7 +140,8 @@ export const makeSchedulerSource = (
         chunkInstrCount: i.info.chunkInstrCount
       })),
       p.outputs,
-      resolved
+      resolved,
+      resolved.randomizeNextInput ? yield* clockSeed : undefined
     )
     if (!(made instanceof Core)) {
       return yield* new AnalyzerOptionError({ option: `scheduler.${made.option}`, message: made.detail })

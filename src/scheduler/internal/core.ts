@@ -126,10 +126,7 @@ export interface CoreInput {
 }
 
 /** A step of `init`: ready, or data needed, or a failure naming an option. */
-export type InitStep =
-  | { readonly _tag: "Ready" }
-  | NeedDataStep
-  | (ErrorStep & { readonly option?: string; readonly input?: number })
+export type InitStep = { readonly _tag: "Ready" } | NeedDataStep | (ErrorStep & { readonly input?: number })
 
 const readyStep = Object.freeze({ _tag: "Ready" as const })
 
@@ -142,6 +139,8 @@ interface MutableNeedData {
 /** @internal */
 export class Core {
   readonly opts: Resolved
+  /** Seed of the run queues' random picks (see {@link Core.make}). */
+  readonly randomSeed: number
   readonly inputs: Array<InputState>
   readonly outputs: Array<OutputState>
   readonly mode: Mode
@@ -172,6 +171,8 @@ export class Core {
   private defaultSyscallSequence: Sequence | undefined
   /** System-call sequences are configured: runs stop at SYSCALL markers. */
   syscallInjection = false
+  /** An input whose file type the options cannot run was read: every later step fails with this. */
+  private modeFault: ErrorStep | undefined = undefined
   /** Why the last replay pick failed (STATUS_INVALID). */
   replayError = ""
   /**
@@ -182,16 +183,28 @@ export class Core {
   /** The logical clock of recorded segments. */
   private recordClock = 0n
 
-  static make(inputs: ReadonlyArray<CoreInput>, outputCount: number, options?: Options): Core | OptionFault {
+  /**
+   * `randomSeed` seeds the run queues' random picks (`randomizeNextInput`;
+   * output `o` uses `randomSeed + o`). DynamoRIO seeds them from the wall
+   * clock, so its randomized runs differ; callers that want that pass a
+   * seed from the clock, the default keeps runs reproducible.
+   */
+  static make(
+    inputs: ReadonlyArray<CoreInput>,
+    outputCount: number,
+    options?: Options,
+    randomSeed: number = 1
+  ): Core | OptionFault {
     const resolved = resolve(options, inputs.length, outputCount)
     if (isFault(resolved)) return resolved
-    const core = new Core(inputs, outputCount, resolved)
+    const core = new Core(inputs, outputCount, resolved, randomSeed)
     const fault = core.setUp()
     return fault ?? core
   }
 
-  private constructor(inputs: ReadonlyArray<CoreInput>, outputCount: number, opts: Resolved) {
+  private constructor(inputs: ReadonlyArray<CoreInput>, outputCount: number, opts: Resolved, randomSeed: number) {
     this.opts = opts
+    this.randomSeed = randomSeed
     this.inputs = inputs.map(
       (inp, i) =>
         new InputState(
@@ -498,6 +511,24 @@ export class Core {
       inp.version = batch.addrLo[i]!
     } else if (m === MarkerType.FILETYPE) {
       inp.filetype = batch.addrLo[i]!
+      if (this.modeFault === undefined) this.modeFault = this.wholeSystemFault(inp)
+    }
+  }
+
+  /**
+   * DynamoRIO's check_scheduler_mode_valid for an input's file type: a
+   * whole-system trace is already per core, so only the consistent mapping
+   * without timestamp ordering may run it.
+   */
+  private wholeSystemFault(inp: InputState): ErrorStep | undefined {
+    const o = this.opts
+    if ((inp.filetype & FileType.WHOLE_SYSTEM) === 0 || (o.mapping === "consistent" && !o.timestampDeps))
+      return undefined
+    return {
+      _tag: "Error",
+      reason: "InvalidOption",
+      option: "mapping",
+      detail: `input ${inp.index} is a whole-system trace: only MAP_TO_CONSISTENT_OUTPUT and DEPENDENCY_IGNORE are supported for whole-system traces`
     }
   }
 
@@ -578,18 +609,11 @@ export class Core {
       this.initStarted = false
       this.initRegionEntered = false
     }
-    if (o.readInputsInInit) {
-      // Whole-system traces are already per core (DynamoRIO's check_scheduler_mode_valid on the first input).
-      const first = this.inputs[0]
-      if (first !== undefined && (first.filetype & 0x40000) !== 0 && (o.mapping !== "consistent" || o.timestampDeps)) {
-        return {
-          _tag: "Error",
-          reason: "InvalidOption",
-          option: "mapping",
-          detail: "Only MAP_TO_CONSISTENT_OUTPUT and DEPENDENCY_IGNORE are supported for whole-system traces"
-        }
-      }
-    }
+    // Whole-system traces are already per core: DynamoRIO checks the first input at init, and
+    // every input when its file type is read (`modeFault`, returned by the next step).
+    const first = this.inputs[0]
+    const wholeSystem = o.readInputsInInit && first !== undefined ? this.wholeSystemFault(first) : undefined
+    if (wholeSystem !== undefined) return wholeSystem
     const fault = this.mode.setInitialSchedule()
     if (fault !== undefined)
       return { _tag: "Error", reason: "InvalidOption", option: fault.option, detail: fault.detail }
@@ -1269,6 +1293,7 @@ export class Core {
       const s = this.init()
       if (s._tag !== "Ready") return s
     }
+    if (this.modeFault !== undefined) return this.modeFault
     out.lastRange = 0
     const curTime = now > 0 ? now : this.defaultTime(out)
     if (out.initialCurTime === 0) out.initialCurTime = curTime

@@ -99,8 +99,7 @@ export class DynamicMode implements Mode {
       numBlocked: 0,
       settledVersion: -1,
       settledUntil: 0,
-      // DynamoRIO seeds these from the wall clock; a fixed seed keeps runs reproducible.
-      rand: new MinStdRand(o + 1)
+      rand: new MinStdRand(core.randomSeed + o)
     }))
     this.unscheduled = {
       heap: new Heap(n, worse),

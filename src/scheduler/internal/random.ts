@@ -5,6 +5,9 @@
  * same recurrence makes a seeded layout identical to DynamoRIO's.
  */
 
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+
 const MODULUS = 2147483647
 const MULTIPLIER = 48271
 
@@ -34,3 +37,15 @@ export class MinStdRand {
     return r
   }
 }
+
+/**
+ * A seed from the clock in microseconds (DynamoRIO's `get_time_micros`), for
+ * the randomness DynamoRIO seeds from the wall clock: runs differ, and under
+ * `TestClock` they repeat.
+ *
+ * @internal
+ */
+export const clockSeed: Effect.Effect<number> = Effect.map(
+  Clock.currentTimeNanos,
+  (nanos) => Number((nanos / 1000n) % BigInt(MODULUS)) || 1
+)

@@ -175,6 +175,8 @@ export interface ErrorStep {
     | "RegionInvalid"
     | "ReplayInvalid"
   readonly detail: string
+  /** The option the failure is about, when it is one. */
+  readonly option?: string
 }
 
 export type Step = RecordsStep | IdleStep | WaitStep | EofStep | NeedDataStep | ErrorStep
