@@ -12,7 +12,7 @@ import * as Scheduler from "../../src/scheduler/Scheduler.ts"
 import { MarkerType, TraceType } from "../../src/trace/Record.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 import * as Synthetic from "../../src/trace/Synthetic.ts"
-import { Driver, decode, type Entry, marker, timestamp } from "./fixtures.ts"
+import { Driver, decode, type Entry, marker, mockThread, timestamp, version } from "./fixtures.ts"
 
 const instr = Synthetic.instr
 
@@ -352,3 +352,74 @@ const inputsOf = (n: number): Array<Array<Entry>> =>
     Synthetic.exit(200 + k),
     Synthetic.footer()
   ])
+
+describe("kernel code traced in the input (DynamoRIO's in_syscall_code / in_context_switch_code)", () => {
+  const kernelInput = (tid: number, start: number, end: number, kernelInstrs: number): Array<Entry> =>
+    mockThread(tid, [
+      version(7),
+      timestamp(10),
+      instr(0x1000),
+      marker(start, 0),
+      ...Array.from({ length: kernelInstrs }, (_, k) => instr(0xffff_8000_0000 + k * 4)),
+      marker(end, 0),
+      ...Array.from({ length: 4 }, (_, k) => instr(0x1004 + k * 4)),
+      Synthetic.exit(tid)
+    ])
+  const plainInput = (tid: number): Array<Entry> =>
+    mockThread(tid, [
+      version(7),
+      timestamp(10),
+      ...Array.from({ length: 6 }, (_, k) => instr(0x2000 + k * 4)),
+      Synthetic.exit(tid)
+    ])
+  const options: Options = { mapping: "dynamic", deps: "ignore", quantumDurationInstrs: 2, randomInitialLayout: -1 }
+
+  /** Output 0's records as (tid, type) pairs, taking at most `maxRecords` a step. */
+  const records = (inputs: ReadonlyArray<ReadonlyArray<Entry>>, maxRecords: number): Array<string> => {
+    const d = new Driver(inputs, 1, options)
+    const seen: Array<string> = []
+    for (let guard = 0; guard < 10_000; guard++) {
+      const s = d.next(0, 0, maxRecords)
+      if (s._tag === "Eof") return seen
+      if (s._tag === "Error") throw new Error(s.detail)
+      if (s._tag !== "Records") continue
+      for (let i = s.start; i < s.end; i++) seen.push(`${s.batch.tid[i]}:${s.batch.type[i]}`)
+    }
+    throw new Error("no EOF")
+  }
+  /** Instructions of each input's runs on output 0, in order: [tid, instructions] per run. */
+  const runs = (seen: ReadonlyArray<string>): Array<readonly [number, number]> => {
+    const out: Array<[number, number]> = []
+    for (const r of seen) {
+      const [tid, type] = r.split(":").map(Number) as [number, number]
+      if (out.length === 0 || out[out.length - 1]![0] !== tid) out.push([tid, 0])
+      if (type === TraceType.INSTR) out[out.length - 1]![1]++
+    }
+    return out
+  }
+
+  it("a system call's trace is not preempted inside; the quantum ends at the first instruction after it", () => {
+    const inputs = [kernelInput(100, MarkerType.SYSCALL_TRACE_START, MarkerType.SYSCALL_TRACE_END, 4), plainInput(101)]
+    const seen = records(inputs, 1)
+    // 1 user instruction + the 4 of the trace, though the quantum is 2; then the other input.
+    assert.deepStrictEqual(runs(seen).slice(0, 2), [
+      [100, 5],
+      [101, 2]
+    ])
+    assert.deepStrictEqual(records(inputs, Number.POSITIVE_INFINITY), seen)
+  })
+
+  it("a context switch's instructions do not count in the quantum", () => {
+    const inputs = [
+      kernelInput(100, MarkerType.CONTEXT_SWITCH_START, MarkerType.CONTEXT_SWITCH_END, 3),
+      plainInput(101)
+    ]
+    const seen = records(inputs, 1)
+    // 1 user instruction, the 3 of the switch (not counted), 1 more user instruction: the quantum of 2.
+    assert.deepStrictEqual(runs(seen).slice(0, 2), [
+      [100, 5],
+      [101, 2]
+    ])
+    assert.deepStrictEqual(records(inputs, Number.POSITIVE_INFINITY), seen)
+  })
+})

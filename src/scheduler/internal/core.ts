@@ -87,6 +87,7 @@ import {
   INVALID,
   InputState,
   idleStep,
+  inKernelCode,
   type Mode,
   type MutableRecordsStep,
   type NeedDataStep,
@@ -99,6 +100,7 @@ import {
   type Step,
   SwitchDecision,
   TWO32,
+  updateSyscallState,
   waitStep
 } from "./state.ts"
 
@@ -1354,6 +1356,7 @@ export class Core {
       } else {
         inp.candFromQueue = true
       }
+      if (inp.injecting === INJECT_NONE) updateSyscallState(out, batch, i)
       const prevTimeInQuantum = inp.prevTimeInQuantum
       decision.reset()
       this.mode.checkForInputSwitch(output, inp, batch, i, curTime, decision)
@@ -1458,7 +1461,8 @@ export class Core {
       inp.toInjectSyscall >= 0 ||
       inp.processingSyscall ||
       inp.processingMaybeBlockingSyscall ||
-      inp.prevTimeInQuantum === 0
+      inp.prevTimeInQuantum === 0 ||
+      inKernelCode(out)
     )
       return 0
     const budget = Math.min(inp.roiStop - inp.instrsDelivered, this.opts.quantumDurationInstrs - inp.instrsInQuantum)

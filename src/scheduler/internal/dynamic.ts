@@ -43,6 +43,7 @@ import {
   CLASS_MARKER,
   INVALID,
   type InputState,
+  inKernelCode,
   type Mode,
   type Pick,
   recordClass,
@@ -755,7 +756,7 @@ export class DynamicMode implements Mode {
       // pending syscall is judged (time quanta decide at every record).
       if (!byTime) {
         const budget =
-          inp.processingSyscall || inp.processingMaybeBlockingSyscall
+          inp.processingSyscall || inp.processingMaybeBlockingSyscall || inKernelCode(out)
             ? 0
             : Math.min(inp.roiStop - inp.instrsDelivered, quantum - inp.instrsInQuantum)
         const spanStart = end
@@ -792,7 +793,20 @@ export class DynamicMode implements Mode {
       const cls = recordClass[types[end]!]!
       const t = now > 0 ? now : core.defaultTime(out)
       out.curTime = t
-      if ((cls & CLASS_MARKER) !== 0 && end >= seenRel) core.noteMarker(inp, batch, end)
+      // The kernel-code flags as updateSyscallState and the switch-code end would leave them at
+      // this record; kept only if the record does not end the run.
+      let inSys = out.inSyscallCode
+      let sysEnd = out.hitSyscallCodeEnd
+      if (sysEnd) inSys = sysEnd = false
+      const switchEnd = out.hitSwitchCodeEnd
+      const inSwitch = out.inSwitchCode && !switchEnd
+      const quantumStart = switchEnd && byTime ? t : inp.prevTimeInQuantum
+      if ((cls & CLASS_MARKER) !== 0) {
+        const m = sizes[end]!
+        if (m === MarkerType.SYSCALL_TRACE_START) inSys = true
+        else if (m === MarkerType.SYSCALL_TRACE_END) sysEnd = true
+        if (end >= seenRel) core.noteMarker(inp, batch, end)
+      }
       if ((cls & CLASS_INSTR) !== 0) {
         // Past the region of interest: the candidate loop moves to the next one.
         if (inp.instrsDelivered >= inp.roiStop) {
@@ -800,18 +814,15 @@ export class DynamicMode implements Mode {
           break
         }
         if (byTime) {
-          if (
-            t < inp.prevTimeInQuantum ||
-            (inp.timeSpentInQuantum + t - inp.prevTimeInQuantum) / unitsPerUs >= quantumUs
-          ) {
+          if (t < quantumStart || (!inSys && (inp.timeSpentInQuantum + t - quantumStart) / unitsPerUs >= quantumUs)) {
             brokeAt = end
             break
           }
-        } else if (inp.instrsInQuantum + 1 > quantum) {
+        } else if (!inSwitch && !inSys && inp.instrsInQuantum + 1 > quantum) {
           brokeAt = end
           break
         }
-        if (inp.processingSyscall || inp.processingMaybeBlockingSyscall) {
+        if ((inp.processingSyscall || inp.processingMaybeBlockingSyscall) && !inSys) {
           if (this.syscallSwitches(inp)) {
             brokeAt = end
             break
@@ -828,35 +839,37 @@ export class DynamicMode implements Mode {
           inp.preSyscallTsLo = 0
           inp.syscallTimeoutArg = 0
         }
+        if (switchEnd) out.inSwitchCode = out.hitSwitchCodeEnd = false
         if (byTime) {
-          inp.timeSpentInQuantum += t - inp.prevTimeInQuantum
+          inp.timeSpentInQuantum += t - quantumStart
           inp.prevTimeInQuantum = t
-        } else {
+        } else if (!inSwitch) {
           inp.instrsInQuantum++
         }
       } else {
-        if (byTime && t < inp.prevTimeInQuantum) {
+        if (byTime && t < quantumStart) {
           brokeAt = end
           break
         }
-        if ((cls & CLASS_MARKER) !== 0) {
-          const m = sizes[end]!
-          // A SYSCALL marker is delivered alone when its sequence may have to go in.
-          if (
-            m === MarkerType.CORE_IDLE ||
-            m === MarkerType.CORE_WAIT ||
-            ((m === MarkerType.SYSCALL || m === MarkerType.FILETYPE) && injection)
-          ) {
-            brokeAt = end
-            break
-          }
-          this.processMarker(inp, output, m, batch, end)
+        const m = (cls & CLASS_MARKER) !== 0 ? sizes[end]! : -1
+        // A SYSCALL marker is delivered alone when its sequence may have to go in.
+        if (
+          m === MarkerType.CORE_IDLE ||
+          m === MarkerType.CORE_WAIT ||
+          ((m === MarkerType.SYSCALL || m === MarkerType.FILETYPE) && injection)
+        ) {
+          brokeAt = end
+          break
         }
+        if (switchEnd) out.inSwitchCode = out.hitSwitchCodeEnd = false
+        if (m >= 0) this.processMarker(inp, output, m, batch, end)
         if (byTime) {
-          inp.timeSpentInQuantum += t - inp.prevTimeInQuantum
+          inp.timeSpentInQuantum += t - quantumStart
           inp.prevTimeInQuantum = t
         }
       }
+      out.inSyscallCode = inSys
+      out.hitSyscallCodeEnd = sysEnd
       // Delivery (update_next_record and the stream's counters).
       if (canon) {
         const n = canonicalize(batch, end)
@@ -893,8 +906,10 @@ export class DynamicMode implements Mode {
   ): void {
     const core = this.core
     const o = core.opts
+    const out = core.outputs[output]!
     const isInstr = (recordClass[batch.type[i]!]! & CLASS_INSTR) !== 0
-    if ((inp.processingSyscall || inp.processingMaybeBlockingSyscall) && isInstr) {
+    // A system call traced in the input switches after its trace, not inside it.
+    if ((inp.processingSyscall || inp.processingMaybeBlockingSyscall) && isInstr && !out.inSyscallCode) {
       // Past the syscall's markers: decide whether it blocks.
       if (inp.switchToInput !== INVALID) {
         decision.needNewInput = true
@@ -920,11 +935,17 @@ export class DynamicMode implements Mode {
       inp.preSyscallTsLo = 0
       inp.syscallTimeoutArg = 0
     }
+    if (out.hitSwitchCodeEnd) {
+      out.inSwitchCode = false
+      out.hitSwitchCodeEnd = false
+      // Back on the clock after the context switch's code.
+      if (o.quantumByTime) inp.prevTimeInQuantum = curTime
+    }
     if (batch.type[i] === TraceType.MARKER) this.processMarker(inp, output, batch.size[i]!, batch, i)
     if (!o.quantumByTime) {
-      if (isInstr) {
+      if (isInstr && !out.inSwitchCode) {
         inp.instrsInQuantum++
-        if (inp.instrsInQuantum > o.quantumDurationInstrs) {
+        if (inp.instrsInQuantum > o.quantumDurationInstrs && !out.inSyscallCode) {
           // Preempt even if this input has the oldest timestamp: quanta beat timestamp order.
           decision.preempt = true
           decision.needNewInput = true
@@ -939,7 +960,7 @@ export class DynamicMode implements Mode {
       }
       inp.timeSpentInQuantum += curTime - inp.prevTimeInQuantum
       inp.prevTimeInQuantum = curTime
-      if (inp.timeSpentInQuantum / o.timeUnitsPerUs >= o.quantumDurationUs && isInstr) {
+      if (inp.timeSpentInQuantum / o.timeUnitsPerUs >= o.quantumDurationUs && isInstr && !out.inSyscallCode) {
         decision.preempt = true
         decision.needNewInput = true
         inp.timeSpentInQuantum = 0
@@ -976,6 +997,12 @@ export class DynamicMode implements Mode {
         inp.processingMaybeBlockingSyscall = true
         inp.preSyscallTsHi = inp.lastTsHi
         inp.preSyscallTsLo = inp.lastTsLo
+        break
+      case MarkerType.CONTEXT_SWITCH_START:
+        core.outputs[output]!.inSwitchCode = true
+        break
+      case MarkerType.CONTEXT_SWITCH_END:
+        core.outputs[output]!.hitSwitchCodeEnd = true
         break
       case MarkerType.DIRECT_THREAD_SWITCH: {
         if (!o.honorDirectSwitches) break

@@ -425,11 +425,41 @@ export class OutputState {
   idleStartCount = -1
   /** DynamoRIO's as_traced_cpuid (as-traced replay), else -1. */
   asTracedCpuid = -1
+  // Kernel code read from the input itself (DynamoRIO's in_syscall_code,
+  // hit_syscall_code_end, in_context_switch_code, hit_switch_code_end): no
+  // switch inside a system call's trace, and a context switch's instructions
+  // do not count in the quantum. An end marker still counts as inside: the
+  // flag drops at the next record. Inserted sequences are delivered apart
+  // (`Core.deliverKernel`) and do not touch these.
+  inSyscallCode = false
+  hitSyscallCodeEnd = false
+  inSwitchCode = false
+  hitSwitchCodeEnd = false
 
   constructor(index: number, step: MutableRecordsStep) {
     this.index = index
     this.step = step
   }
+}
+
+/** The output is in (or just past the end of) kernel code read from its input: records are judged one by one. */
+export const inKernelCode = (out: OutputState): boolean =>
+  out.inSyscallCode || out.hitSyscallCodeEnd || out.inSwitchCode || out.hitSwitchCodeEnd
+
+/**
+ * DynamoRIO's update_syscall_state for the candidate record `batch[i]`: a
+ * system call's trace starts at its start marker and ends one record after
+ * its end marker.
+ */
+export const updateSyscallState = (out: OutputState, batch: RecordBatch, i: number): void => {
+  if (out.hitSyscallCodeEnd) {
+    out.inSyscallCode = false
+    out.hitSyscallCodeEnd = false
+  }
+  if (batch.type[i] !== TraceType.MARKER) return
+  const m = batch.size[i]
+  if (m === MarkerType.SYSCALL_TRACE_START) out.inSyscallCode = true
+  else if (m === MarkerType.SYSCALL_TRACE_END) out.hitSyscallCodeEnd = true
 }
 
 /**
