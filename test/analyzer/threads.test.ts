@@ -4,6 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
+import { heartbeatMillis } from "../../src/analyzer/internal/threadBackend.ts"
 import * as Registry from "../../src/tools/Registry.ts"
 import * as Trace from "../../src/trace/Trace.ts"
 import { counterSpec, type FaultPlan, type ShardCount } from "../utils/faultTools.ts"
@@ -345,7 +346,16 @@ describe("worker threads agree with fibers", () => {
     })
   )
 
-  it.live("a core that only idles is not a stall while another core works; a short stall timeout beats faster", () =>
+  it("a stall timeout shorter than four heartbeats shortens the heartbeat to a quarter of it", () => {
+    assert.strictEqual(heartbeatMillis(60_000), 250)
+    assert.strictEqual(heartbeatMillis(1000), 250)
+    assert.strictEqual(heartbeatMillis(600), 150)
+    assert.strictEqual(heartbeatMillis(900), 225)
+    assert.strictEqual(heartbeatMillis(200), 50)
+    assert.strictEqual(heartbeatMillis(20), 10)
+  })
+
+  it.live("a core that only idles is not a stall while another core works; a busy thread is heard from in time", () =>
     Effect.gen(function* () {
       // One thread on two cores: core 1 idles the whole run, longer than the stall timeout.
       const tools = yield* Effect.forEach(["reuse_distance", "reuse_time", "histogram", "basic_counts"], (n) =>
@@ -361,12 +371,13 @@ describe("worker threads agree with fibers", () => {
       })
       assert.strictEqual(result.failures.length, 0)
       assert.isAbove(result.records, 0)
-      // Below the default 250 ms heartbeat, a busy thread is still heard from in time.
+      // Below four default heartbeats the heartbeat shortens (225 ms here), and busy threads are heard
+      // from in time. The bound stays well above it: on a loaded machine a thread can wait 200 ms to run.
       const quick = yield* Analyzer.run(THREADSIG, {
         tools: [yield* Registry.make("basic_counts")],
         backend: "threads",
         jobs: 2,
-        stallTimeout: "200 millis"
+        stallTimeout: "900 millis"
       })
       assert.strictEqual(quick.records, 928_110)
     })

@@ -56,6 +56,14 @@ type Event =
 const STARTUP_MS = 30_000
 let live = 0
 /** Worker threads spawned by this backend and not yet exited (diagnostics: leak checks in tests). */
+/**
+ * How often a worker thread reports (ms) under a stall timeout of `stallMs`:
+ * the default heartbeat, or a quarter of a shorter timeout (at least 10 ms), so
+ * that a thread is heard from within the timeout however short it is.
+ */
+export const heartbeatMillis = (stallMs: number): number =>
+  Math.max(10, Math.min(Duration.toMillis(defaults.heartbeat), Math.floor(stallMs / 4)))
+
 export const liveThreads = (): number => live
 
 const workerUrl = new URL("./threadEntry.ts", import.meta.url)
@@ -110,8 +118,7 @@ export const makeThreadBackend = (
     let localSchedule: ReadonlyArray<OutputSchedule> | undefined
     const decodeIv = decodeIntervals(options.tools)
     const stallMs = Duration.toMillis(Duration.fromInputUnsafe(options.stallTimeout ?? defaults.stallTimeout))
-    // A thread must be heard from within the stall timeout, however short it is.
-    const heartbeatMs = Math.max(10, Math.min(Duration.toMillis(defaults.heartbeat), Math.floor(stallMs / 4)))
+    const heartbeatMs = heartbeatMillis(stallMs)
 
     // Inputs a thread took from the pool (a failed worker's): if it ends early without starting one,
     // it goes back there, not away with the thread's own list (DynamoRIO's abandoned work).
