@@ -67,6 +67,35 @@ describe("serial mapping (timestamp interleave)", () => {
     mockThread(99, [version(4), timestamp(20), instr(20), timestamp(40), instr(40), timestamp(60), instr(60), exit(99)])
   ]
 
+  it("an input whose next timestamp is 0 is a typed error naming it, not an idle output forever", () => {
+    // DynamoRIO never picks an input whose next timestamp is 0: once the other input ends, its output
+    // would idle forever.
+    const d = new Driver(
+      [
+        mockThread(42, [version(4), timestamp(10), instr(10), timestamp(0), instr(11), exit(42)]),
+        mockThread(99, [version(4), timestamp(20), instr(20), timestamp(40), instr(40), exit(99)])
+      ],
+      1,
+      { mapping: "recorded", deps: "timestamps" }
+    )
+    const steps: Array<string> = []
+    for (let k = 0; k < 100; k++) {
+      const s = d.next(0)
+      steps.push(s._tag)
+      if (s._tag === "Error") {
+        assert.strictEqual(s.reason, "InvalidInput")
+        assert.strictEqual(s.option, "deps")
+        assert.match(s.detail, /^input 0 has a timestamp of 0/)
+        // Every later step fails the same way.
+        assert.deepStrictEqual(d.next(0), s)
+        break
+      }
+      assert.notStrictEqual(s._tag, "Idle", "an idle step: the output would wait forever")
+      assert.notStrictEqual(s._tag, "Eof", "input 0's last instruction was never delivered")
+    }
+    assert.strictEqual(steps[steps.length - 1], "Error")
+  })
+
   it("test_serial: alternates on every timestamp; the old input re-reads its timestamp later", () => {
     const d = new Driver(serialInputs(), 1, { mapping: "recorded", deps: "timestamps" })
     // A (first timestamp 10) starts. At A's TIMESTAMP 30, B (next 20) is

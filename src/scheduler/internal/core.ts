@@ -173,8 +173,11 @@ export class Core {
   private defaultSyscallSequence: Sequence | undefined
   /** System-call sequences are configured: runs stop at SYSCALL markers. */
   syscallInjection = false
-  /** An input whose file type the options cannot run was read: every later step fails with this. */
-  private modeFault: ErrorStep | undefined = undefined
+  /**
+   * A failure every later step repeats: an input the options cannot run was
+   * read (a whole-system file type), or the mapping can never go on.
+   */
+  private fault: ErrorStep | undefined = undefined
   /** Why the last replay pick failed (STATUS_INVALID). */
   replayError = ""
   /**
@@ -513,7 +516,7 @@ export class Core {
       inp.version = batch.addrLo[i]!
     } else if (m === MarkerType.FILETYPE) {
       inp.filetype = batch.addrLo[i]!
-      if (this.modeFault === undefined) this.modeFault = this.wholeSystemFault(inp)
+      if (this.fault === undefined) this.fault = this.wholeSystemFault(inp)
     }
   }
 
@@ -612,7 +615,7 @@ export class Core {
       this.initRegionEntered = false
     }
     // Whole-system traces are already per core: DynamoRIO checks the first input at init, and
-    // every input when its file type is read (`modeFault`, returned by the next step).
+    // every input when its file type is read (`fault`, returned by the next step).
     const first = this.inputs[0]
     const wholeSystem = o.readInputsInInit && first !== undefined ? this.wholeSystemFault(first) : undefined
     if (wholeSystem !== undefined) return wholeSystem
@@ -1223,6 +1226,12 @@ export class Core {
     return Status.IDLE
   }
 
+  /** Fails this step and every later one with `step` (the first failure given stays). */
+  failWith(step: ErrorStep): number {
+    if (this.fault === undefined) this.fault = step
+    return Status.INVALID
+  }
+
   private statusStep(status: number): Step {
     switch (status) {
       case Status.EOF:
@@ -1240,6 +1249,7 @@ export class Core {
           detail: "a region of interest starts past the end of its input (too-far skip)"
         }
       case Status.INVALID:
+        if (this.fault !== undefined) return this.fault
         if (this.replayError !== "") return { _tag: "Error", reason: "ReplayInvalid", detail: this.replayError }
         return { _tag: "Error", reason: "Invalid", detail: "the mapping refused the call (STATUS_INVALID)" }
       default:
@@ -1295,7 +1305,7 @@ export class Core {
       const s = this.init()
       if (s._tag !== "Ready") return s
     }
-    if (this.modeFault !== undefined) return this.modeFault
+    if (this.fault !== undefined) return this.fault
     out.lastRange = 0
     const curTime = now > 0 ? now : this.defaultTime(out)
     if (out.initialCurTime === 0) out.initialCurTime = curTime

@@ -56,14 +56,29 @@ export class SerialMode implements Mode {
     }
     const inputs = this.core.inputs
     let index = INVALID
+    let zero = INVALID
     for (let i = 0; i < inputs.length; i++) {
       const inp = inputs[i]!
-      if (inp.atEof || (inp.nextTsHi === 0 && inp.nextTsLo === 0)) continue
+      if (inp.atEof) continue
+      if (inp.nextTsHi === 0 && inp.nextTsLo === 0) {
+        if (zero < 0) zero = i
+        continue
+      }
       if (index < 0 || before(inp, inputs[index]!)) index = i
     }
     if (index < 0) {
-      out.status = this.core.eofOrIdle(output, prevIndex)
       out.index = INVALID
+      // An input whose next timestamp is 0 is never picked, and nothing else can run: DynamoRIO
+      // idles forever here.
+      out.status =
+        zero >= 0
+          ? this.core.failWith({
+              _tag: "Error",
+              reason: "InvalidInput",
+              option: "deps",
+              detail: `input ${zero} has a timestamp of 0: ordering inputs by timestamp needs timestamps above 0, and no other input is left to run`
+            })
+          : this.core.eofOrIdle(output, prevIndex)
       return
     }
     out.status = Status.OK
