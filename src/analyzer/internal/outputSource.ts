@@ -10,7 +10,8 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import type { RecordBatch } from "../../trace/RecordBatch.ts"
+import { FileType, MarkerType, TraceType } from "../../trace/Record.ts"
+import * as RecordBatch from "../../trace/RecordBatch.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { FailureInfo } from "./worker.ts"
@@ -19,7 +20,7 @@ export type Step =
   | {
       readonly _tag: "Records"
       readonly input: number
-      readonly batch: RecordBatch
+      readonly batch: RecordBatch.RecordBatch
       readonly start: number
       readonly end: number
     }
@@ -101,6 +102,28 @@ export type StaticInput = Effect.Effect<TraceInput, TraceError, Scope.Scope>
  * Each input is opened in a child of `scope` when its output starts it and
  * closed once read to its end; whatever is still open closes with `scope`.
  */
+/**
+ * Gives the CORE_IDLE and CORE_WAIT markers stored in a core-sharded-on-disk
+ * file the tids and pids of the idle and wait records the analyzer makes
+ * (-1 and 0), as DynamoRIO's scheduler turns stored markers into idle and
+ * wait statuses: the reader leaves them those of the thread before. Static
+ * runs hand stored markers to the tools as they are read; scheduled runs
+ * turn them into Idle and Wait steps.
+ */
+export const markStoredIdles = (batch: RecordBatch.RecordBatch): void => {
+  // -1: no FILETYPE seen yet, so every bit may be set.
+  if ((RecordBatch.filetype(batch) & FileType.CORE_SHARDED) === 0) return
+  const markers = RecordBatch.indexedMarkers(batch, false)
+  const n = markers >= 0 ? markers : RecordBatch.length(batch)
+  for (let k = 0; k < n; k++) {
+    const i = markers >= 0 ? batch.markerAt[k]! : k
+    if (batch.type[i] !== TraceType.MARKER) continue
+    const m = batch.size[i]
+    if (m === MarkerType.CORE_IDLE) batch.tid[i] = batch.pid[i] = -1
+    else if (m === MarkerType.CORE_WAIT) batch.tid[i] = batch.pid[i] = 0
+  }
+}
+
 export const makeStatic = (
   inputs: ReadonlyArray<StaticInput>,
   outputCount: number,
@@ -112,7 +135,7 @@ export const makeStatic = (
   const opened: Array<TraceInput | undefined> = Array.from({ length: outputCount }, () => undefined)
   const scopes: Array<Scope.Closeable | undefined> = Array.from({ length: outputCount }, () => undefined)
   // The batch each output was handed last: processed by the time it asks again.
-  const handed: Array<RecordBatch | undefined> = Array.from({ length: outputCount }, () => undefined)
+  const handed: Array<RecordBatch.RecordBatch | undefined> = Array.from({ length: outputCount }, () => undefined)
   const active: Array<boolean> = Array.from({ length: outputCount }, () => true)
   const pool: Array<number> = []
   let done = 0
@@ -149,6 +172,7 @@ export const makeStatic = (
           continue
         }
         handed[output] = batch
+        markStoredIdles(batch)
         const step: Step = { _tag: "Records", input: current[output]!, batch, start: 0, end: batch.header[0]! }
         return step
       }

@@ -395,10 +395,7 @@ export class ShardChecker {
         this.streamInstr = inputInstrs
       }
       if (mt === MarkerType.CORE_IDLE) {
-        // Idle records on disk keep the last thread's tid: DynamoRIO's scheduler
-        // delivers them as idle status, with tid -1.
-        if (!(tid === -1 || (this.fileType & FileType.CORE_SHARDED) !== 0))
-          this.fail("Unexpected tid for core_idle marker", i)
+        if (tid !== -1) this.fail("Unexpected tid for core_idle marker", i)
         this.tid = -1
         continue
       }
