@@ -45,7 +45,6 @@ import * as Effect from "effect/Effect"
 import * as Analyzer from "../analyzer/Analyzer.ts"
 import type * as Tool from "../analyzer/Tool.ts"
 import * as Report from "../report/Report.ts"
-import * as Scheduler from "../scheduler/Scheduler.ts"
 import * as Registry from "../tools/Registry.ts"
 import * as Trace from "../trace/Trace.ts"
 import * as ClusterCli from "./Cluster.ts"
@@ -292,13 +291,6 @@ export const schedulingOptions = (o: Options.Options, mode: Analyzer.Mode) => {
 }
 
 /** The traced cpu ids (sorted) when a core run replays the as-traced schedule: the cores' ids in the simulators. */
-const tracedCpus = (o: Options.Options) =>
-  Effect.gen(function* () {
-    if (o.cpuScheduleFile === "" || o.skipToTimestamp > 0n || o.sharding === "thread") return undefined
-    const schedule = yield* Scheduler.readCpuSchedule(o.cpuScheduleFile)
-    return [...new Set(schedule.flatMap((c) => c.entries.map((e) => e.cpu)))].sort((a, b) => a - b)
-  })
-
 /**
  * The analyzer mode DynamoRIO would run (`analyzer_multi.cpp`), or a usage
  * error for tools that disagree on their shard type.
@@ -344,14 +336,10 @@ export const runAnalysis = (
     const files = yield* Trace.list(paths[0]!)
     // DynamoRIO reports the input's own ordinals when the run (after filters) has one input.
     const singleInput = files.length === 1 || options.onlyThreads.length === 1 || options.onlyShards.length === 1
-    const cpus = yield* tracedCpus(options)
     const tools = yield* Effect.forEach(options.tools, (name) =>
       Registry.make(registryName(name), {
         ...toolOptions(name, options, singleInput),
-        ...(name === "view" && hooks.write !== undefined ? { write: hooks.write } : {}),
-        ...(cpus !== undefined && (name === "cache_simulator" || name === "TLB_simulator")
-          ? { outputCpuids: cpus }
-          : {})
+        ...(name === "view" && hooks.write !== undefined ? { write: hooks.write } : {})
       })
     )
     const mode = chooseMode(options, tools)

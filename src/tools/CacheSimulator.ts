@@ -210,19 +210,30 @@ export const validate = (o: Options): SimulatorError | undefined => {
   const policyOk = o.replacePolicy === "LRU" || o.replacePolicy === "LFU" || o.replacePolicy === "FIFO"
   // DynamoRIO passes sizes as `int`: from 2^31 on they are negative (or wrap) and no lines fit.
   const lines = (size: number) => (o.lineSize >= 1 && size <= INT_MAX ? Math.floor(size / o.lineSize) : 0)
-  if (!policyOk || o.lineSize < 1 || geometryProblem(o.llAssoc, o.lineSize, lines(o.llSize)) !== undefined) {
-    return invalid(
-      "failed to initialize LL cache.  Ensure size divided by associativity is a power of 2, " +
-        "that the total size is a multiple of the line size, and that any miss file path is writable."
-    )
+  // DynamoRIO's sentence says which cache failed; the part in parentheses says which option and why.
+  const geometry = (size: number, sizeName: string, assoc: number, assocName: string): string | undefined => {
+    if (size > INT_MAX) return `${sizeName} ${size}: sizes from 2^31 on do not fit DynamoRIO's int`
+    const problem = geometryProblem(assoc, o.lineSize, lines(size))
+    return problem === undefined
+      ? undefined
+      : `${sizeName} ${size}, ${assocName} ${assoc} and line_size ${o.lineSize}: ${problem.replace("capacity", "the number of lines")}`
   }
-  if (
-    geometryProblem(o.l1iAssoc, o.lineSize, lines(o.l1iSize)) !== undefined ||
-    geometryProblem(o.l1dAssoc, o.lineSize, lines(o.l1dSize)) !== undefined
-  ) {
+  const llFailed =
+    "failed to initialize LL cache.  Ensure size divided by associativity is a power of 2, " +
+    "that the total size is a multiple of the line size, and that any miss file path is writable."
+  const lineProblem = geometryProblem(1, o.lineSize, 1)
+  const ll = !policyOk
+    ? `replace_policy '${String(o.replacePolicy)}': LRU, LFU or FIFO`
+    : lineProblem !== undefined
+      ? `line_size ${o.lineSize}: ${lineProblem.replace("block size", "the line size")}`
+      : geometry(o.llSize, "LL_size", o.llAssoc, "LL_assoc")
+  if (ll !== undefined) return invalid(`${llFailed} (${ll})`)
+  const l1 =
+    geometry(o.l1iSize, "L1I_size", o.l1iAssoc, "L1I_assoc") ?? geometry(o.l1dSize, "L1D_size", o.l1dAssoc, "L1D_assoc")
+  if (l1 !== undefined) {
     return invalid(
       "failed to initialize L1 caches.  Ensure sizes divided by associativities are powers of 2 " +
-        "and that the total sizes are multiples of the line size."
+        `and that the total sizes are multiples of the line size. (${l1})`
     )
   }
   return undefined
@@ -284,7 +295,8 @@ const build = (options: Options): Tool.Tool<State, Result, Result, SimulatorErro
   simulatorTool({
     name: TOOL,
     cpuScheduling: options.cpuScheduling,
-    simulation: (byCore) => new CacheSimulation({ ...options, outputCpuids: options.outputCpuids }, byCore),
+    simulation: (byCore, outputCpuids) =>
+      new CacheSimulation({ ...options, outputCpuids: options.outputCpuids ?? outputCpuids }, byCore),
     resultOf,
     sum: sumResults,
     print: (result) => print(result, options.digitSeparator),

@@ -209,7 +209,8 @@ const build = (options: Options): Tool.Tool<State, Result, Result, SimulatorErro
   simulatorTool({
     name: TOOL,
     cpuScheduling: options.cpuScheduling,
-    simulation: (byCore) => new TlbSimulation({ ...options, outputCpuids: options.outputCpuids }, byCore),
+    simulation: (byCore, outputCpuids) =>
+      new TlbSimulation({ ...options, outputCpuids: options.outputCpuids ?? outputCpuids }, byCore),
     resultOf,
     sum: sumResults,
     print: (result) => print(result, options.digitSeparator),

@@ -73,7 +73,8 @@ describe("tool usage errors on the command line", () => {
         yield* dr("-tool", "cache_simulator", "-L1D_size", "100"),
         usage(
           "cache_simulator: failed to initialize L1 caches.  Ensure sizes divided by associativities are powers of 2 " +
-            "and that the total sizes are multiples of the line size."
+            "and that the total sizes are multiples of the line size. (L1D_size 100, L1D_assoc 8 and line_size 64: " +
+            "the number of lines must be a multiple of the associativity)"
         )
       )
       assert.deepStrictEqual(
@@ -87,7 +88,8 @@ describe("tool usage errors on the command line", () => {
     Effect.gen(function* () {
       const ll =
         "cache_simulator: failed to initialize LL cache.  Ensure size divided by associativity is a power of 2, " +
-        "that the total size is a multiple of the line size, and that any miss file path is writable."
+        "that the total size is a multiple of the line size, and that any miss file path is writable. " +
+        "(LL_size 1099511627776: sizes from 2^31 on do not fit DynamoRIO's int)"
       assert.deepStrictEqual(yield* dr("-tool", "cache_simulator", "-LL_size", "1024G"), usage(ll))
       assert.deepStrictEqual(yield* modern("--tool", "cache_simulator", "--ll-size", "1024G"), usage(ll))
       assert.deepStrictEqual(

@@ -308,7 +308,8 @@ describe("options and errors", () => {
     assert.strictEqual(
       failure({ l1dSize: 100 }).message,
       "cache_simulator: failed to initialize L1 caches.  Ensure sizes divided by associativities are powers of 2 " +
-        "and that the total sizes are multiples of the line size."
+        "and that the total sizes are multiples of the line size. (L1D_size 100, L1D_assoc 8 and line_size 64: " +
+        "the number of lines must be a multiple of the associativity)"
     )
     assert.strictEqual(
       failure({ warmupRefs: 5, warmupFraction: 0.5 }).detail,

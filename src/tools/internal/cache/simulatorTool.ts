@@ -85,7 +85,8 @@ const signalOf = (tool: string, sim: Simulation, at: number): Tool.Signal<Simula
 export const simulatorTool = <Sim extends Simulation, R>(spec: {
   readonly name: string
   readonly cpuScheduling: boolean
-  readonly simulation: (byCore: boolean) => Sim
+  /** `outputCpuids`: the run's traced cpu of each output (`ShardInfo.outputCpuids`), when it has them. */
+  readonly simulation: (byCore: boolean, outputCpuids: ReadonlyArray<number> | undefined) => Sim
   readonly resultOf: (sim: Sim, shardType: Tool.ShardType, cpuScheduling: boolean) => R
   readonly sum: (a: R, b: R) => R
   readonly print: (result: R) => string
@@ -102,7 +103,10 @@ export const simulatorTool = <Sim extends Simulation, R>(spec: {
             "Usage error: -cpu_scheduling not supported with -core_serial; use -cpu_schedule_file with -core_serial instead"
           )
         : undefined,
-    makeShard: (info) => ({ sim: spec.simulation(info.shardType === "core"), shardType: info.shardType }),
+    makeShard: (info) => ({
+      sim: spec.simulation(info.shardType === "core", info.outputCpuids),
+      shardType: info.shardType
+    }),
     processBatch: (state, batch, start, end, ctx) => {
       const at = state.sim.run(batch, start, end, ctx.output)
       return at < 0 ? undefined : signalOf(spec.name, state.sim, at)
@@ -130,7 +134,7 @@ export const simulatorTool = <Sim extends Simulation, R>(spec: {
     },
     finishShard: (state) => spec.resultOf(state.sim, state.shardType, spec.cpuScheduling),
     merge: (shards) => {
-      if (shards.length === 0) return spec.resultOf(spec.simulation(false), "thread", spec.cpuScheduling)
+      if (shards.length === 0) return spec.resultOf(spec.simulation(false, undefined), "thread", spec.cpuScheduling)
       let acc = shards[0]!.result
       for (let i = 1; i < shards.length; i++) acc = spec.sum(acc, shards[i]!.result)
       return acc
