@@ -142,13 +142,20 @@ export const validate = (o: Options): SimulatorError | undefined => {
   if (o.warmupRefs > 0 && o.warmupFraction > 0) return invalid("Either warmup_refs OR warmup_fraction can be set")
   const policyOk = o.replacePolicy === "LRU" || o.replacePolicy === "LFU" || o.replacePolicy === "FIFO"
   const levels = [
-    ["itlbs_", o.l1iAssoc, o.l1iEntries],
-    ["dtlbs_", o.l1dAssoc, o.l1dEntries],
-    ["lltlbs_", o.l2Assoc, o.l2Entries]
+    ["itlbs_", o.l1iAssoc, o.l1iEntries, "TLB_L1I"],
+    ["dtlbs_", o.l1dAssoc, o.l1dEntries, "TLB_L1D"],
+    ["lltlbs_", o.l2Assoc, o.l2Entries, "TLB_L2"]
   ] as const
-  for (const [name, assoc, entries] of levels) {
-    if (!policyOk || geometryProblem(assoc, o.pageSize, entries) !== undefined) {
-      return invalid(`failed to initialize ${name}. Ensure (entry number / associativity) is a power of 2.`)
+  // DynamoRIO's sentence says which TLB failed; the part in parentheses says which option and why.
+  for (const [name, assoc, entries, option] of levels) {
+    const problem = policyOk ? geometryProblem(assoc, o.pageSize, entries) : undefined
+    if (!policyOk || problem !== undefined) {
+      const why = !policyOk
+        ? `TLB_replace_policy '${String(o.replacePolicy)}': LRU, LFU or FIFO`
+        : `${option}_entries ${entries}, ${option}_assoc ${assoc} and page_size ${o.pageSize}: ${problem!
+            .replace("capacity", "the number of entries")
+            .replace("block size", "the page size")}`
+      return invalid(`failed to initialize ${name}. Ensure (entry number / associativity) is a power of 2. (${why})`)
     }
   }
   return undefined

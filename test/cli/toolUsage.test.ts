@@ -79,7 +79,10 @@ describe("tool usage errors on the command line", () => {
       )
       assert.deepStrictEqual(
         yield* dr("-tool", "TLB_simulator", "-page_size", "3000"),
-        usage("TLB: failed to initialize itlbs_. Ensure (entry number / associativity) is a power of 2.")
+        usage(
+          "TLB: failed to initialize itlbs_. Ensure (entry number / associativity) is a power of 2. " +
+            "(TLB_L1I_entries 32, TLB_L1I_assoc 32 and page_size 3000: the page size must be a power of 2, at least 4 and below 2^31)"
+        )
       )
     })
   )
@@ -94,7 +97,10 @@ describe("tool usage errors on the command line", () => {
       assert.deepStrictEqual(yield* modern("--tool", "cache_simulator", "--ll-size", "1024G"), usage(ll))
       assert.deepStrictEqual(
         yield* dr("-tool", "TLB_simulator", "-TLB_L2_entries", "4294967295", "-TLB_L2_assoc", "4294967295"),
-        usage("TLB: failed to initialize lltlbs_. Ensure (entry number / associativity) is a power of 2.")
+        usage(
+          "TLB: failed to initialize lltlbs_. Ensure (entry number / associativity) is a power of 2. " +
+            "(TLB_L2_entries 4294967295, TLB_L2_assoc 4294967295 and page_size 4096: associativity and the number of entries must be below 2^31)"
+        )
       )
     })
   )
