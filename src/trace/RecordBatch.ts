@@ -91,12 +91,13 @@ export const ENCODING_BYTES_PER_RECORD = 16
 
 // length, input, firstRecordOrdinal, instrOrdinalBefore, capacity, encodingCapacity,
 // then the marker index: valid (1), markers, instructions, all canonical (1); then the input's file type.
-const HEADER_SLOTS = 11
+const HEADER_SLOTS = 12
 const H_INDEXED = 6
 const H_MARKERS = 7
 const H_INSTRS = 8
 const H_CANONICAL = 9
 const H_FILETYPE = 10
+const H_VERSION = 11
 
 /** Markers a batch's index can hold: a batch with more is not indexed. @category constants */
 export const markerIndexCapacity = (capacity: number): number => Math.max(8, capacity >> 2)
@@ -194,6 +195,7 @@ export const make = (
   batch.header[4] = capacity
   batch.header[5] = encodingCapacity
   batch.header[H_FILETYPE] = -1
+  batch.header[H_VERSION] = 0
   return batch
 }
 
@@ -311,6 +313,19 @@ export const setFiletype = (batch: RecordBatch, filetype: number): void => {
   batch.header[H_FILETYPE] = filetype
 }
 
+/**
+ * The trace version of the input the batch was read from, as its reader knew
+ * it: DynamoRIO's stream `get_version()`, which still holds after a skip past
+ * the VERSION marker. 0 when unknown (batches the scheduler or a tool made).
+ *
+ * @category getters
+ */
+export const version = (batch: RecordBatch): number => batch.header[H_VERSION]!
+/** @category mutations */
+export const setVersion = (batch: RecordBatch, version: number): void => {
+  batch.header[H_VERSION] = version
+}
+
 /** True if the batch can take `n` more records. @category getters */
 export const hasRoom = (batch: RecordBatch, n: number): boolean => batch.header[0]! + n <= batch.capacity
 
@@ -416,5 +431,6 @@ export const slice = (batch: RecordBatch, start: number, end: number): RecordBat
   out.header[2] = batch.header[2]! + start
   out.header[3] = instrs
   out.header[H_FILETYPE] = batch.header[H_FILETYPE]!
+  out.header[H_VERSION] = batch.header[H_VERSION]!
   return out
 }

@@ -35,6 +35,7 @@ export const decodeBytesSync = (
     if (decoder.fault !== undefined) throw fail(decoder.fault.reason, decoder.fault.detail, decoder.fault.entry * 12)
     if (pos >= entries) decoder.finish(batch)
     if (decoder.foundFiletype) RecordBatch.setFiletype(batch, decoder.filetype)
+    RecordBatch.setVersion(batch, decoder.version)
     if (RecordBatch.length(batch) > 0) out.push(batch)
   } while (pos < entries)
   if (bytes.length % 12 !== 0) throw fail("Truncated", "the bytes end inside an entry", aligned.length)

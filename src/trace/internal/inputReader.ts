@@ -259,6 +259,7 @@ export class InputReader {
     }
     if (RecordBatch.length(batch) === 0 && this.ended) return undefined
     if (d.foundFiletype) RecordBatch.setFiletype(batch, d.filetype)
+    RecordBatch.setVersion(batch, d.version)
     return batch
   }
 

@@ -10,7 +10,7 @@
  */
 import type { BatchContext } from "../../../analyzer/Tool.ts"
 import { FileType, MarkerType, TraceType, TraceVersion } from "../../../trace/Record.ts"
-import type { RecordBatch } from "../../../trace/RecordBatch.ts"
+import * as RecordBatch from "../../../trace/RecordBatch.ts"
 import type { SubShardOrigin } from "../shards.ts"
 
 /** `kSwitchBinSize`: instructions-per-switch histogram bins. */
@@ -137,7 +137,7 @@ export class CoreState {
    * reads it from the input stream, which the scheduler has advanced to the
    * instruction boundary.
    */
-  private nextInputInstr(batch: RecordBatch, i: number): number {
+  private nextInputInstr(batch: RecordBatch.RecordBatch, i: number): number {
     // Batches are recycled, never kept: one is known again by its input and first record ordinal.
     const h = batch.header
     if (h[1] !== this.ordInput || h[2] !== this.ordFirst || this.ordIndex > i) {
@@ -178,7 +178,7 @@ export class CoreState {
     tid: number,
     input: number,
     hasInput: boolean,
-    batch: RecordBatch,
+    batch: RecordBatch.RecordBatch,
     i: number
   ): void {
     // Neither the first entry on a core nor a switch away from WAIT counts,
@@ -250,8 +250,12 @@ export class CoreState {
   }
 
   /** Records `[start, end)`; returns the batch index of a record the tool cannot accept, or -1. */
-  process(batch: RecordBatch, start: number, end: number, ctx: BatchContext): number {
+  process(batch: RecordBatch.RecordBatch, start: number, end: number, ctx: BatchContext): number {
     const { type: types, size: sizes, tid: tids, addrLo, addrHi, auxLo, auxHi } = batch
+    // Until the stream's own markers say, the input's version and file type as its reader knows them
+    // (DynamoRIO sets the stream's at its first input: a skip may pass over the markers).
+    if (this.version === 0) this.version = RecordBatch.version(batch)
+    if (this.filetype === 0 && RecordBatch.filetype(batch) > 0) this.filetype = RecordBatch.filetype(batch)
     const printEvery = this.printEvery
     const input = ctx.input
     for (let i = start; i < end; i++) {
