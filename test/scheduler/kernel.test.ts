@@ -423,3 +423,50 @@ describe("kernel code traced in the input (DynamoRIO's in_syscall_code / in_cont
     assert.deepStrictEqual(records(inputs, Number.POSITIVE_INFINITY), seen)
   })
 })
+
+describe("the next pc of an injected system call's sequence", () => {
+  it("is read ahead when the input's next instruction is in a batch not loaded yet", () => {
+    const NEXT_PC = 0x7000
+    // The system call's KERNEL_XFER (the injection point) ends the input's first batch of 16 (the
+    // decoder fills 8 of them at most); the next instruction opens the second batch.
+    const input = [
+      Synthetic.header(),
+      Synthetic.threadEntry(100),
+      Synthetic.pid(1),
+      Synthetic.version(7),
+      timestamp(10),
+      instr(0x1000),
+      marker(MarkerType.SYSCALL, 42),
+      marker(MarkerType.FUNC_ID, 2 ** 32 + 42),
+      marker(MarkerType.FUNC_ARG, 1),
+      marker(MarkerType.KERNEL_XFER, 0x1004),
+      marker(MarkerType.CPU_ID, 0),
+      timestamp(20),
+      instr(NEXT_PC),
+      Synthetic.exit(100),
+      Synthetic.footer()
+    ]
+    const batches = decode(input, 16)
+    const nextPcBatch = batches.findIndex((b) => {
+      for (let i = 0; i < RecordBatch.length(b); i++)
+        if (b.type[i] === TraceType.INSTR && b.addrLo[i] === NEXT_PC) return true
+      return false
+    })
+    assert.isAbove(nextPcBatch, 0, "the next instruction is not in the first batch")
+    const d = new Driver(
+      [input],
+      1,
+      { mapping: "dynamic", deps: "ignore", kernelSyscallSequences: decode(syscallTemplates(42)) },
+      16
+    )
+    const targets: Array<number> = []
+    for (let guard = 0; guard < 1000; guard++) {
+      const s = d.next(0, 0, 1)
+      if (s._tag === "Eof") break
+      if (s._tag !== "Records") continue
+      for (let i = s.start; i < s.end; i++) if (s.batch.type[i] === INDIRECT) targets.push(s.batch.auxLo[i]!)
+    }
+    // The sequence for system call 42 ends in one indirect jump: to the input's next instruction.
+    assert.deepStrictEqual(targets, [NEXT_PC])
+  })
+})

@@ -1356,6 +1356,9 @@ export class Core {
       if (inp.injecting === INJECT_SWITCH || inp.injecting === INJECT_SYSCALL)
         return this.deliverKernel(out, inp, batch, i, maxRecords)
       if (inp.toInjectSyscall >= 0 && inp.injecting === INJECT_NONE && this.isSyscallInjectionPoint(inp, batch, i)) {
+        // The sequence's last branch goes to the input's next instruction: read ahead until it is
+        // known (DynamoRIO's reader does), unless the input ends first.
+        if (this.nextPc(inp) === 0 && !inp.eofKnown) return this.needData(inp.index)
         this.injectSyscall(out, inp)
         continue
       }
