@@ -91,13 +91,14 @@ export const ENCODING_BYTES_PER_RECORD = 16
 
 // length, input, firstRecordOrdinal, instrOrdinalBefore, capacity, encodingCapacity,
 // then the marker index: valid (1), markers, instructions, all canonical (1); then the input's file type.
-const HEADER_SLOTS = 12
+const HEADER_SLOTS = 13
 const H_INDEXED = 6
 const H_MARKERS = 7
 const H_INSTRS = 8
 const H_CANONICAL = 9
 const H_FILETYPE = 10
 const H_VERSION = 11
+const H_INSERTED = 12
 
 /** Markers a batch's index can hold: a batch with more is not indexed. @category constants */
 export const markerIndexCapacity = (capacity: number): number => Math.max(8, capacity >> 2)
@@ -196,6 +197,7 @@ export const make = (
   batch.header[5] = encodingCapacity
   batch.header[H_FILETYPE] = -1
   batch.header[H_VERSION] = 0
+  batch.header[H_INSERTED] = 0
   return batch
 }
 
@@ -326,6 +328,21 @@ export const setVersion = (batch: RecordBatch, version: number): void => {
   batch.header[H_VERSION] = version
 }
 
+/**
+ * True when the scheduler inserted the batch's records into its input (a
+ * kernel context-switch or system-call sequence): like DynamoRIO's injected
+ * records, they do not advance the input's ordinals, so each of them reports
+ * the batch's `firstRecordOrdinal` and `instrOrdinalBefore`. Output ordinals
+ * count them.
+ *
+ * @category getters
+ */
+export const inserted = (batch: RecordBatch): boolean => batch.header[H_INSERTED] === 1
+/** @category mutations */
+export const setInserted = (batch: RecordBatch, value: boolean): void => {
+  batch.header[H_INSERTED] = value ? 1 : 0
+}
+
 /** True if the batch can take `n` more records. @category getters */
 export const hasRoom = (batch: RecordBatch, n: number): boolean => batch.header[0]! + n <= batch.capacity
 
@@ -432,5 +449,6 @@ export const slice = (batch: RecordBatch, start: number, end: number): RecordBat
   out.header[3] = instrs
   out.header[H_FILETYPE] = batch.header[H_FILETYPE]!
   out.header[H_VERSION] = batch.header[H_VERSION]!
+  out.header[H_INSERTED] = batch.header[H_INSERTED]!
   return out
 }

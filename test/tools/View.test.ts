@@ -1,8 +1,12 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import * as Analyzer from "../../src/analyzer/Analyzer.ts"
+import * as Analyze from "../../src/cli/Analyze.ts"
+import * as DrArgs from "../../src/cli/DrArgs.ts"
+import * as Progress from "../../src/cli/Progress.ts"
 import { dec } from "../../src/tools/internal/view/format.ts"
 import * as View from "../../src/tools/View.ts"
 import { FileType, MarkerType, TraceType } from "../../src/trace/Record.ts"
@@ -721,4 +725,32 @@ describe("View number formatting", () => {
     assert.strictEqual(dec(0xffffffff, 0xffffffff), "18446744073709551615")
     assert.strictEqual(dec(0x2f8ed8, 0xdc8507c3), "13386385969186755")
   })
+})
+
+describe("view of inserted kernel sequences", () => {
+  it.live("an injected system call's records keep the input's ordinals of the marker before them", () =>
+    Effect.gen(function* () {
+      const parsed = DrArgs.parseOptions([
+        "-indir",
+        "../shared/traces/drmemtrace.threadsig.x64.tracedir",
+        "-only_thread",
+        "872805",
+        "-tool",
+        "view",
+        "-sched_syscall_file",
+        "../shared/traces/mock_syscall_sequences.x64",
+        "-exit_after_records",
+        "48"
+      ])
+      if (Result.isFailure(parsed)) return assert.fail(parsed.failure.message)
+      const out = yield* Analyze.runAnalysis(parsed.success, { progress: Progress.none })
+      const lines = out.text.split("\n")
+      const at = lines.findIndex((l) => l.includes("<marker: system call 15>"))
+      const ordinals = lines.slice(at, at + 6).map((l) => l.trim().split(/\s+/).slice(0, 2).join(" "))
+      // DynamoRIO's offline-allasm-dyn-inject-view template shows the same: the sequence's records
+      // (trace start, its instruction, trace end) report the system call marker's ordinals.
+      assert.deepStrictEqual(ordinals, ["43 15:", "43 15:", "43 15:", "43 15:", "44 15:", "45 15:"])
+      assert.include(lines[at + 2]!, "ifetch")
+    })
+  )
 })

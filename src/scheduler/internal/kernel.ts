@@ -140,5 +140,6 @@ export const instantiate = (
     break
   }
   RecordBatch.setOrigin(out, inputOrdinal, recordsBefore, instrsBefore)
+  RecordBatch.setInserted(out, true)
   return out
 }

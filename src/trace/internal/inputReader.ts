@@ -299,6 +299,8 @@ export class InputReader {
     b.auxLo.fill(0)
     b.auxHi.fill(0)
     RecordBatch.setLength(b, 0)
+    // A batch given back to the pool may have been any: only the reader's own count as read.
+    RecordBatch.setInserted(b, false)
     return b
   }
 

@@ -9,7 +9,12 @@
  */
 import type { BatchContext } from "../../../analyzer/Tool.ts"
 import { FileType, MarkerType, TraceType, TraceVersion } from "../../../trace/Record.ts"
-import { filetype as batchFiletype, type RecordBatch } from "../../../trace/RecordBatch.ts"
+import {
+  filetype as batchFiletype,
+  firstRecordOrdinal,
+  inserted as isInserted,
+  type RecordBatch
+} from "../../../trace/RecordBatch.ts"
 
 const TWO32 = 4294967296
 /** `func_trace_t::TRACE_FUNC_ID_SYSCALL_BASE` on 64-bit hosts (2^32). */
@@ -134,6 +139,9 @@ export class ShardChecker {
   tid = -1
   private refCount = 0
   private instrCount = 0
+  /** Of those, records and instructions the scheduler inserted (kernel sequences): not in the input's ordinals. */
+  private insertedRefs = 0
+  private insertedInstrs = 0
   private sinceTimestamp = 0
   private lastTsHi = 0
   private lastTsLo = 0
@@ -256,6 +264,7 @@ export class ShardChecker {
       this.sinceTimestamp = 0
       this.refCount = this.streamRef
       this.instrCount = this.streamInstr
+      this.insertedRefs = this.insertedInstrs = 0
     }
     this.prevType = this.prevMarker = this.prevValueLo = 0
     this.prevPrevType = this.prevPrevMarker = 0
@@ -363,7 +372,9 @@ export class ShardChecker {
       inputInstrs = this.countInstrs
       k = this.countIndex
     } else inputInstrs = h[3]!
-    if (!opts.coreSharded || (this.fileType & FileType.CORE_SHARDED) !== 0) {
+    // Records the scheduler inserted (kernel sequences) leave their input's ordinals where they were.
+    const inserted = isInserted(batch)
+    if (!inserted && (!opts.coreSharded || (this.fileType & FileType.CORE_SHARDED) !== 0)) {
       for (; k < start; k++) if (isInstrType(types[k]!)) inputInstrs++
     }
     const inputRefBase = ctx.inputRecordsBefore - start
@@ -378,10 +389,12 @@ export class ShardChecker {
       const isInstr = isInstrType(t)
       this.refCount++
       this.outputRecords++
+      if (inserted) this.insertedRefs++
       if (isInstr) {
         this.instrCount++
         this.sinceTimestamp++
-        inputInstrs++
+        if (inserted) this.insertedInstrs++
+        else inputInstrs++
         this.outputInstrs++
       }
       if (opts.coreSharded && (this.fileType & FileType.CORE_SHARDED) === 0) {
@@ -391,7 +404,7 @@ export class ShardChecker {
         this.streamRef = this.outputRecords
         this.streamInstr = this.outputInstrs
       } else {
-        this.streamRef = inputRefBase + i + 1
+        this.streamRef = inserted ? firstRecordOrdinal(batch) : inputRefBase + i + 1
         this.streamInstr = inputInstrs
       }
       if (mt === MarkerType.CORE_IDLE) {
@@ -433,15 +446,17 @@ export class ShardChecker {
             this.prevWasSyscallMarker = false
         }
       }
-      if (this.instrCount <= 1 && !this.skippedInstrs && this.streamInstr > 1) this.skippedInstrs = true
+      // The input's ordinals leave out inserted records; a core's (dynamically scheduled) count them.
+      const ownRefs = this.dynamicallyCoreSharded() ? this.refCount : this.refCount - this.insertedRefs
+      const ownInstrs = this.dynamicallyCoreSharded() ? this.instrCount : this.instrCount - this.insertedInstrs
+      if (ownInstrs <= 1 && !this.skippedInstrs && this.streamInstr > 1) this.skippedInstrs = true
       if (!this.skippedInstrs && checkOrdinals) {
-        if (opts.traceIncomplete && !this.adjustedOrdinals && this.refCount < this.streamRef) {
+        if (opts.traceIncomplete && !this.adjustedOrdinals && ownRefs < this.streamRef) {
           // Records were skipped from the start (-skip_records).
-          this.refCount = this.streamRef
+          this.refCount += this.streamRef - ownRefs
           this.adjustedOrdinals = true
-        }
-        if (this.refCount !== this.streamRef) this.fail("Stream record ordinal inaccurate", i)
-        if (this.instrCount !== this.streamInstr) this.fail("Stream instr ordinal inaccurate", i)
+        } else if (ownRefs !== this.streamRef) this.fail("Stream record ordinal inaccurate", i)
+        if (ownInstrs !== this.streamInstr) this.fail("Stream instr ordinal inaccurate", i)
       }
       if (isMarker && this.prevType === TraceType.MARKER && this.prevMarker === MarkerType.RSEQ_ABORT) {
         if (mt !== MarkerType.KERNEL_EVENT) this.fail("Rseq marker not immediately prior to kernel marker", i)
@@ -572,7 +587,7 @@ export class ShardChecker {
             !(
               (this.fileType & FileType.KERNEL_SYSCALL_TRACE_TEMPLATES) !== 0 ||
               this.skippedInstrs ||
-              (this.chunkInstrCount !== 0 && this.instrCount % this.chunkInstrCount === 0)
+              (this.chunkInstrCount !== 0 && (this.instrCount - this.insertedInstrs) % this.chunkInstrCount === 0)
             )
           )
             this.fail("Chunk instruction counts are inconsistent", i)

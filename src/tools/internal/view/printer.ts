@@ -18,7 +18,9 @@ import {
   FLAG_ENCODING_IS_NEW,
   FLAG_HAS_ENCODING,
   FLAG_SYNTHETIC,
+  firstRecordOrdinal,
   instrOrdinalBefore,
+  inserted as isInserted,
   type RecordBatch
 } from "../../../trace/RecordBatch.ts"
 import {
@@ -114,6 +116,8 @@ export class Printer {
   private instrOrd = 0
   private readonly inputInstrs: Array<number> = []
   private totalInstrs = 0
+  /** Instructions of inserted kernel sequences so far: in the output's instruction ordinal only. */
+  private insertedInstrs = 0
   private cacheBatch: RecordBatch | undefined = undefined
   private cacheEnd = -1
   private cacheInstrs = 0
@@ -140,27 +144,37 @@ export class Printer {
     const types = batch.type
     const flags = batch.flags
     const inputOrdinals = this.config.inputOrdinals
+    // Records the scheduler inserted (kernel sequences) do not advance their input's ordinals; the
+    // output's count them.
+    const inserted = isInserted(batch)
     let inputInstrs = 0
     if (input >= 0) {
       if (batch === this.cacheBatch && start === this.cacheEnd) inputInstrs = this.cacheInstrs
       else {
         inputInstrs = instrOrdinalBefore(batch)
-        for (let k = 0; k < start; k++) inputInstrs += INSTR[types[k]!]!
+        if (!inserted) for (let k = 0; k < start; k++) inputInstrs += INSTR[types[k]!]!
       }
     }
     const base = this.totalInstrs - (input >= 0 ? (this.inputInstrs[input] ?? 0) : 0)
     let outRecords = outputRecordsBefore
+    let insertedInstrs = this.insertedInstrs
     let failed = -1
     for (let i = start; i < end; i++) {
       if ((flags[i]! & FLAG_SYNTHETIC) === 0) outRecords++
-      inputInstrs += INSTR[types[i]!]!
-      this.recordOrd = inputOrdinals ? inputRecordsBefore + 1 + (i - start) : outRecords
-      this.instrOrd = inputOrdinals ? inputInstrs : base + inputInstrs
+      if (inserted) insertedInstrs += INSTR[types[i]!]!
+      else inputInstrs += INSTR[types[i]!]!
+      this.recordOrd = inputOrdinals
+        ? inserted
+          ? firstRecordOrdinal(batch)
+          : inputRecordsBefore + 1 + (i - start)
+        : outRecords
+      this.instrOrd = inputOrdinals ? inputInstrs : base + inputInstrs + insertedInstrs
       if (!this.record(batch, i)) {
         failed = i
         break
       }
     }
+    this.insertedInstrs = insertedInstrs
     if (input >= 0) {
       this.inputInstrs[input] = inputInstrs
       this.cacheBatch = batch
