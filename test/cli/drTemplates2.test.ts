@@ -6,8 +6,7 @@
  * shared traces come from), ported: memtrace's command line runs with
  * DynamoRIO's options on the same trace files, and its whole output must match
  * the test's clients/drcachesim/tests/<name>.templatex as DynamoRIO's CMake
- * matches it. A failing case documents a difference from DynamoRIO
- * (.scratch/review-templates-2/findings.md).
+ * matches it. A failing case documents a difference from DynamoRIO.
  *
  * How DynamoRIO's suite turns a .templatex into the regex it applies (torun()
  * in suite/tests/CMakeLists.txt, then runmulti.cmake or ctest):
