@@ -225,6 +225,10 @@ export class DynamicMode implements Mode {
     const out = core.outputs[output]!
     if (out.active === active) return Status.OK
     out.active = active
+    // Every input has ended: nothing to give back or move. Workers deactivate their output however
+    // they end, where DynamoRIO's deactivate only failed ones: a finished worker's output must not
+    // count a rebalance.
+    if (!active && core.liveInputCount === 0) return Status.OK
     const ordinals: Array<number> = []
     if (!active) {
       // Give the current input back (it resumes at its next undelivered record);
