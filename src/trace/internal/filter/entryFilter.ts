@@ -53,6 +53,7 @@ const M_TIMESTAMP = MarkerType.TIMESTAMP
 const M_CPU_ID = MarkerType.CPU_ID
 const M_FILETYPE = MarkerType.FILETYPE
 const M_WINDOW_ID = MarkerType.WINDOW_ID
+const M_CORE_WAIT = MarkerType.CORE_WAIT
 const M_BRANCH_TARGET = MarkerType.BRANCH_TARGET
 const M_CHUNK_INSTR_COUNT = MarkerType.CHUNK_INSTR_COUNT
 const M_CHUNK_FOOTER = MarkerType.CHUNK_FOOTER
@@ -94,6 +95,14 @@ export class EntryFilter {
   private windowStarted = false
   private windowEnded = false
   private windowIdSeen = false
+  /** The first WINDOW_ID value read (-1 before one). */
+  private firstWindow = -1
+  /**
+   * Trimming read a second window (DynamoRIO's message), or "": DynamoRIO's
+   * trim filter refuses such traces, as windows need not be in time order;
+   * the caller fails the run.
+   */
+  multipleWindows = ""
   private lastTsLo = 0
   private lastTsHi = 0
   private lastCpuLo = 0
@@ -126,6 +135,14 @@ export class EntryFilter {
     this.pushed++
     if (type === T_MARKER) {
       if (this.artifact(size, lo, hi)) return
+      // DynamoRIO's record_filter always drops wait records (a filtered core-sharded trace has no waits).
+      if (size === M_CORE_WAIT) return
+      if (size === M_WINDOW_ID && this.trimming) {
+        const id = hi * 4294967296 + lo
+        if (this.firstWindow < 0) this.firstWindow = id
+        else if (id !== this.firstWindow && this.multipleWindows === "")
+          this.multipleWindows = `Previous window_id = ${this.firstWindow}, current window_id = ${id}`
+      }
       if (size === M_FILETYPE) {
         this.filetype = lo
         if (this.c.dropEncodings) lo = (lo & ~FileType.ENCODINGS) >>> 0

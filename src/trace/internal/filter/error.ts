@@ -16,12 +16,15 @@ import * as Schema from "effect/Schema"
  *   through a symbolic link).
  * - `OutputNameTaken`: two inputs would be written under one name
  *   (`t.trace` and `t.trace.gz` both become `t.trace.zip`).
+ * - `Unsupported`: the trace holds what the requested filter cannot handle
+ *   (a trim of a trace with several windows, as DynamoRIO's trim filter).
  */
 export const FilterErrorReason = Schema.Literals([
   "InvalidOptions",
   "NoMatchingThreads",
   "WouldOverwriteInput",
-  "OutputNameTaken"
+  "OutputNameTaken",
+  "Unsupported"
 ])
 
 export type FilterErrorReason = typeof FilterErrorReason.Type

@@ -11,6 +11,7 @@ import { TraceError } from "../../TraceError.ts"
 import * as TraceWriter from "../../TraceWriter.ts"
 import { type ByteSource, openSource, type SourceChunk } from "../source.ts"
 import { EntryFilter, type FilterConfig } from "./entryFilter.ts"
+import { FilterError } from "./error.ts"
 
 export interface FileResult {
   readonly source: string
@@ -90,7 +91,7 @@ export const filterFile = (
   outPath: string,
   config: FilterConfig,
   options: TraceWriter.Options
-): Effect.Effect<FileResult, TraceError | TraceWriter.TraceWriterError, Scope.Scope> =>
+): Effect.Effect<FileResult, TraceError | TraceWriter.TraceWriterError | FilterError, Scope.Scope> =>
   Effect.gen(function* () {
     const sink = yield* TraceWriter.make(outPath, options)
     const filter = new EntryFilter(sink, config)
@@ -147,6 +148,14 @@ export const filterFile = (
         if (filter.full) {
           filter.full = false
           yield* sink.drain
+        }
+        if (filter.multipleWindows !== "") {
+          // Not closed: the sink's scope drops the partial file.
+          return yield* new FilterError({
+            reason: "Unsupported",
+            path: source.path,
+            detail: `Trimming a trace with multiple windows is not supported. ${filter.multipleWindows}`
+          })
         }
       }
     }
