@@ -91,6 +91,24 @@ describe("runShard", () => {
     })
   )
 
+  it.live("a core-sharded-on-disk shard sees its stored idle records as the local run does (tid -1)", () =>
+    Effect.gen(function* () {
+      const dir = "../shared/traces/drmemtrace.threadsig-core-sharded.x64.tracedir"
+      const files = yield* Trace.list(dir)
+      const tools = [Registry.makeSync("invariant_checker"), Registry.makeSync("basic_counts")]
+      const local = yield* Analyzer.run(dir, { tools })
+      assert.strictEqual(local.tools[0]!.text.trim(), "Trace invariant checks passed")
+      const shard = 0
+      const reply = yield* runShard({ ...request(files, shard, tools), coreOnDisk: true }, context)
+      assert.deepStrictEqual(
+        decoded(tools, reply),
+        local.tools.map((t) =>
+          t.shards.filter((s) => s.shardIndex === shard).map((s) => ({ shard: s.shardIndex, result: s.result }))
+        )
+      )
+    })
+  )
+
   it.live("reports a typed tool error with its record and encoded error", () =>
     Effect.gen(function* () {
       const files = yield* Trace.list(THREADSIG)
