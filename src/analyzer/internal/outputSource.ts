@@ -10,8 +10,7 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { FileType, MarkerType, TraceType } from "../../trace/Record.ts"
-import * as RecordBatch from "../../trace/RecordBatch.ts"
+import type * as RecordBatch from "../../trace/RecordBatch.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { FailureInfo } from "./worker.ts"
@@ -102,28 +101,6 @@ export type StaticInput = Effect.Effect<TraceInput, TraceError, Scope.Scope>
  * Each input is opened in a child of `scope` when its output starts it and
  * closed once read to its end; whatever is still open closes with `scope`.
  */
-/**
- * Gives the CORE_IDLE and CORE_WAIT markers stored in a core-sharded-on-disk
- * file the tids and pids of the idle and wait records the analyzer makes
- * (-1 and 0), as DynamoRIO's scheduler turns stored markers into idle and
- * wait statuses: the reader leaves them those of the thread before. Static
- * runs hand stored markers to the tools as they are read; scheduled runs
- * turn them into Idle and Wait steps.
- */
-export const markStoredIdles = (batch: RecordBatch.RecordBatch): void => {
-  // -1: no FILETYPE seen yet, so every bit may be set.
-  if ((RecordBatch.filetype(batch) & FileType.CORE_SHARDED) === 0) return
-  const markers = RecordBatch.indexedMarkers(batch, false)
-  const n = markers >= 0 ? markers : RecordBatch.length(batch)
-  for (let k = 0; k < n; k++) {
-    const i = markers >= 0 ? batch.markerAt[k]! : k
-    if (batch.type[i] !== TraceType.MARKER) continue
-    const m = batch.size[i]
-    if (m === MarkerType.CORE_IDLE) batch.tid[i] = batch.pid[i] = -1
-    else if (m === MarkerType.CORE_WAIT) batch.tid[i] = batch.pid[i] = 0
-  }
-}
-
 export const makeStatic = (
   inputs: ReadonlyArray<StaticInput>,
   outputCount: number,
@@ -172,7 +149,6 @@ export const makeStatic = (
           continue
         }
         handed[output] = batch
-        markStoredIdles(batch)
         const step: Step = { _tag: "Records", input: current[output]!, batch, start: 0, end: batch.header[0]! }
         return step
       }

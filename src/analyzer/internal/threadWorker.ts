@@ -16,7 +16,6 @@ import * as RecordBatch from "../../trace/RecordBatch.ts"
 import { TraceError } from "../../trace/TraceError.ts"
 import type { Options as AnalyzerOptions } from "../Analyzer.ts"
 import type * as Tool from "../Tool.ts"
-import { markStoredIdles } from "./outputSource.ts"
 import { threadCodec } from "./plainData.ts"
 import { encodeIntervals, type FromWorker, type InitData, type ToWorker } from "./threadProtocol.ts"
 import { type FailureInfo, type SegmentOutcome, WorkerCore } from "./worker.ts"
@@ -127,7 +126,6 @@ const runInputs = async (core: WorkerCore, names: Map<number, string>, counters:
         encodings: init.encodings
       })
       for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
-        markStoredIdles(b)
         const outcome = core.processSegment(b, 0, b.header[0]!, m.ordinal, init.coreOnDisk ? m.ordinal : init.worker)
         if (outcome !== undefined) {
           discard(next)

@@ -8,7 +8,7 @@
  * Concurrency: one WorkerCore belongs to one worker (one fiber or one worker
  * thread) and is never touched by another.
  */
-import { isInstr, MarkerType, TraceType } from "../../trace/Record.ts"
+import { FileType, isInstr, MarkerType, TraceType } from "../../trace/Record.ts"
 import * as RecordBatch from "../../trace/RecordBatch.ts"
 import type { FailureReason } from "../AnalyzerError.ts"
 import type * as Tool from "../Tool.ts"
@@ -142,6 +142,31 @@ export const encodeToolError = (error: unknown): unknown => {
     return JSON.parse(JSON.stringify(plain, (_k, v) => (typeof v === "bigint" ? v.toString() : v)))
   } catch {
     return String(error)
+  }
+}
+
+/**
+ * Gives the CORE_IDLE and CORE_WAIT markers stored in a core-sharded-on-disk
+ * file, in records `[start, end)`, the tids and pids of the idle and wait
+ * records the analyzer makes (-1 and 0), as DynamoRIO's scheduler turns
+ * stored markers into idle and wait statuses: the reader leaves them those of
+ * the thread before. Only runs without the scheduler (one file per shard, on
+ * any backend) hand stored markers on; scheduled ones make Idle and Wait
+ * steps of them. Other batches cost one header test.
+ */
+const markStoredIdles = (batch: RecordBatch.RecordBatch, start: number, end: number): void => {
+  const filetype = RecordBatch.filetype(batch)
+  // -1: not read from a file (or before its FILETYPE), so not core-sharded on disk.
+  if (filetype < 0 || (filetype & FileType.CORE_SHARDED) === 0) return
+  const markers = RecordBatch.indexedMarkers(batch, false)
+  const n = markers >= 0 ? markers : end
+  for (let k = markers >= 0 ? 0 : start; k < n; k++) {
+    const i = markers >= 0 ? batch.markerAt[k]! : k
+    if (i < start || batch.type[i] !== TraceType.MARKER) continue
+    if (i >= end) break
+    const m = batch.size[i]
+    if (m === MarkerType.CORE_IDLE) batch.tid[i] = batch.pid[i] = -1
+    else if (m === MarkerType.CORE_WAIT) batch.tid[i] = batch.pid[i] = 0
   }
 }
 
@@ -325,6 +350,7 @@ export class WorkerCore {
     const origStart = start
     const origEnd = end
     this.unconsumed = 0
+    if (input >= 0) markStoredIdles(batch, start, end)
     // Synthetic idle/wait records do not count as output records (DynamoRIO's
     // output record ordinal skips them), so skip/exit-after ignore them; nor
     // do the duplicate timestamp and cpu markers a skip re-inserts (flagged

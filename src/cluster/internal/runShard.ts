@@ -10,7 +10,6 @@ import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { toFailure } from "../../analyzer/internal/orchestrate.ts"
-import { markStoredIdles } from "../../analyzer/internal/outputSource.ts"
 import { type FailureInfo, refusedShardType, WorkerCore } from "../../analyzer/internal/worker.ts"
 import type * as Tool from "../../analyzer/Tool.ts"
 import { InputReader } from "../../trace/internal/inputReader.ts"
@@ -123,7 +122,6 @@ export const runShard = (request: Request, context: RunnerContext): Effect.Effec
               catch: asTraceError(request.path)
             }).pipe(Effect.mapError(readFailed))
             if (batch === undefined) return
-            markStoredIdles(batch)
             const outcome = core.processSegment(batch, 0, RecordBatch.length(batch), request.shard, output)
             if (outcome !== undefined) {
               if (outcome._tag === "Failed")
