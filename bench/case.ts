@@ -15,6 +15,7 @@
  * usage: node bench/case.ts CASE_KEY TRACE_DIR
  */
 import { loadavg } from "node:os"
+import { exitGently } from "../src/cli/internal/exit.ts"
 import { tuneGc } from "../src/cli/internal/gc.ts"
 import { byKey } from "./lib/cases.ts"
 
@@ -56,4 +57,5 @@ console.log(
     load
   })
 )
-process.exit(0)
+// Not process.exit: it can deadlock (src/cli/internal/exit.ts).
+exitGently(0)

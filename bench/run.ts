@@ -30,7 +30,7 @@
  *   --v8-defaults  run the cases with V8's own GC triggers instead of the memtrace command's
  *                  (src/cli/internal/gc.ts), to see what a library user gets without them
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { dirname, join, relative } from "node:path"
@@ -150,7 +150,7 @@ const ensureTrace = async (n: number): Promise<{ readonly dir: string; readonly 
   rmSync(dir, { recursive: true, force: true })
   renameSync(building, dir)
   // Records: what read + decode delivers, counted once here (the floor's rate uses it).
-  const counted = runCase("read-decode", dir)
+  const counted = await runCase("read-decode", dir)
   const size: TraceSize = {
     copies: n,
     inputs: summary.files.length,
@@ -167,21 +167,9 @@ const ensureTrace = async (n: number): Promise<{ readonly dir: string; readonly 
 
 const caseScript = join(here, "case.ts")
 
-function runCase(key: string, dir: string): Omit<Sample, "copies"> {
-  const r = spawnSync(process.execPath, [caseScript, key, dir], {
-    env: { ...process.env, MEMTRACE_BENCH_V8_DEFAULTS: v8Defaults ? "1" : "0" },
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  const line = r.stdout.trim().split("\n").at(-1) ?? ""
-  if (r.status !== 0 || !line.startsWith("{")) {
-    throw new Error(
-      `case ${key} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ""}):\n${r.stderr.slice(-4000)}`
-    )
-  }
-  return JSON.parse(line) as Omit<Sample, "copies">
-}
+/** One case in a child process of its own: its result line. */
+const runCase = async (key: string, dir: string): Promise<Omit<Sample, "copies">> =>
+  startChild(key, dir, false).result()
 
 /**
  * The inputs of `dir` in two halves (every other input, so each half has
@@ -200,33 +188,76 @@ const halves = async (dir: string): Promise<readonly [string, string]> => {
   return out
 }
 
-/** One child of a pair: started, loaded, waiting for the go line. */
-const startChild = (key: string, dir: string) => {
+/**
+ * A case's child that printed its result is given this long to exit before it is killed and the
+ * result kept: Node's process exit can deadlock (nodejs/node#54918; src/cli/internal/exit.ts).
+ */
+const EXIT_WAIT_MS = 10_000
+
+/** A case's child that has printed nothing after this long is killed and the case fails: nothing waits forever. */
+const CASE_TIMEOUT_MS = 20 * 60_000
+
+/**
+ * A case's child process. With `barrier`, it loads, prints `ready` and waits for a line on stdin
+ * (the two children of a pair start together).
+ */
+const startChild = (key: string, dir: string, barrier: boolean) => {
   const child = spawn(process.execPath, [caseScript, key, dir], {
-    env: { ...process.env, MEMTRACE_BENCH_V8_DEFAULTS: v8Defaults ? "1" : "0", MEMTRACE_BENCH_BARRIER: "1" },
+    env: {
+      ...process.env,
+      MEMTRACE_BENCH_V8_DEFAULTS: v8Defaults ? "1" : "0",
+      MEMTRACE_BENCH_BARRIER: barrier ? "1" : "0"
+    },
     stdio: ["pipe", "pipe", "pipe"]
   })
+  if (!barrier) child.stdin.end()
   let stdout = ""
   let stderr = ""
   let onReady: (() => void) | undefined
+  let killedAfterResult = false
+  let timedOut = false
+  let exitWatch: ReturnType<typeof setTimeout> | undefined
+  const caseWatch = setTimeout(() => {
+    timedOut = true
+    child.kill("SIGKILL")
+  }, CASE_TIMEOUT_MS)
   child.stdout.setEncoding("utf8").on("data", (d: string) => {
     stdout += d
     if (onReady !== undefined && stdout.includes("ready\n")) {
       onReady()
       onReady = undefined
     }
+    if (exitWatch === undefined && /(^|\n)\{[^\n]*\n/.test(stdout)) {
+      exitWatch = setTimeout(() => {
+        killedAfterResult = true
+        child.kill("SIGKILL")
+      }, EXIT_WAIT_MS)
+    }
   })
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
-  const exited = new Promise<number | null>((done) => child.on("close", (code) => done(code)))
-  const ready = new Promise<void>((r, fail) => {
-    onReady = r
-    void exited.then((code) =>
-      fail(new Error(`case ${key} exited (${code}) before it was ready:\n${stderr.slice(-4000)}`))
-    )
-  })
+  const exited = new Promise<number | null>((done) =>
+    child.on("close", (code) => {
+      clearTimeout(caseWatch)
+      clearTimeout(exitWatch)
+      done(code)
+    })
+  )
+  const ready = barrier
+    ? new Promise<void>((r, fail) => {
+        onReady = r
+        void exited.then((code) =>
+          fail(new Error(`case ${key} exited (${code}) before it was ready:\n${stderr.slice(-4000)}`))
+        )
+      })
+    : Promise.resolve()
   const result = async (): Promise<Omit<Sample, "copies">> => {
     const code = await exited
     const line = stdout.trim().split("\n").at(-1) ?? ""
+    if (timedOut) throw new Error(`case ${key} printed no result in ${CASE_TIMEOUT_MS / 60_000} minutes: killed`)
+    if (killedAfterResult && line.startsWith("{")) {
+      log(`  (case ${key} did not exit ${EXIT_WAIT_MS / 1000} s after its result: killed, result kept)`)
+      return JSON.parse(line) as Omit<Sample, "copies">
+    }
     if (code !== 0 || !line.startsWith("{"))
       throw new Error(`case ${key} failed (exit ${code}):\n${stderr.slice(-4000)}`)
     return JSON.parse(line) as Omit<Sample, "copies">
@@ -236,7 +267,7 @@ const startChild = (key: string, dir: string) => {
 
 /** A `ceiling` case: its `pairOf` case in two processes at once, one per half of the inputs; timed by the slower. */
 const runPair = async (c: Case, dir: string): Promise<Omit<Sample, "copies">> => {
-  const [a, b] = (await halves(dir)).map((half) => startChild(c.pairOf!, half))
+  const [a, b] = (await halves(dir)).map((half) => startChild(c.pairOf!, half, true))
   try {
     await Promise.all([a!.ready, b!.ready])
     a!.child.stdin.end("go\n")
@@ -284,7 +315,7 @@ const main = async () => {
     chosen.filter((c) => i === 0 || onLarge(c) || c.key === FLOOR).map((c) => ({ c, t }))
   )
   // Warm the page cache so the first measured case does not pay for the disk.
-  for (const t of traces) runCase(FLOOR, t.dir)
+  for (const t of traces) await runCase(FLOOR, t.dir)
   const samples: Array<Sample> = []
   const spent = new Map<string, number>()
   const failures: Array<string> = []
@@ -295,7 +326,7 @@ const main = async () => {
       if (round > 0 && c.key !== FLOOR && (spent.get(id) ?? 0) >= budgetS * 1000) continue
       if (failures.includes(id)) continue
       try {
-        const s = c.pairOf === undefined ? runCase(c.key, t.dir) : await runPair(c, t.dir)
+        const s = c.pairOf === undefined ? await runCase(c.key, t.dir) : await runPair(c, t.dir)
         samples.push({ ...s, copies: t.size.copies })
         spent.set(id, (spent.get(id) ?? 0) + s.ms)
         log(

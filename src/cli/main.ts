@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
 import * as Cli from "./Cli.ts"
+import { exitGently } from "./internal/exit.ts"
 import { tuneGc } from "./internal/gc.ts"
 
 tuneGc()
@@ -45,12 +46,13 @@ Cli.run(process.argv.slice(2)).pipe(
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
-    teardown: (exit, onExit) => {
+    // Every path ends through exitGently, not runMain's process.exit (see internal/exit.ts).
+    teardown: (exit) => {
       if (Exit.isSuccess(exit)) {
         // Exiting drops what a pipe has not taken yet (the results of a run that exits 1 under
         // --failure continue, piped to jq): let stdout and stderr drain first.
         const status = exit.value as number
-        void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => onExit(status))
+        void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => exitGently(status))
         return
       }
       // Interrupted (SIGINT/SIGTERM): every finalizer has run by now, worker
@@ -59,12 +61,12 @@ Cli.run(process.argv.slice(2)).pipe(
       if (Exit.hasInterrupts(exit)) {
         if (process.argv[2] === "runner") {
           process.stderr.write("memtrace runner: stopped; its shards go to the other runners\n")
-          onExit(0)
+          exitGently(0)
           return
         }
         process.stderr.write("memtrace: interrupted; the run was stopped and its workers shut down\n")
       }
-      return Runtime.defaultTeardown(exit, onExit)
+      Runtime.defaultTeardown(exit, exitGently)
     }
   })
 )
