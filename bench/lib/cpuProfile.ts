@@ -6,8 +6,9 @@
  * Work Node does on its thread pool (zlib inflate/deflate) does not appear as
  * main-thread samples: the main thread shows it as `(idle)` while it waits.
  */
-import { writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
+import { dirname } from "node:path"
 
 interface CallFrame {
   readonly functionName: string
@@ -45,7 +46,11 @@ export const profile = async <A>(
   }
 }
 
-export const save = (p: CpuProfile, path: string): void => writeFileSync(path, JSON.stringify(p))
+/** Writes the profile to `path`, making its directory if missing. */
+export const save = (p: CpuProfile, path: string): void => {
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, JSON.stringify(p))
+}
 
 const shortUrl = (url: string): string => {
   if (url === "") return ""
