@@ -97,8 +97,8 @@ export interface TraceInput {
   readonly next: Effect.Effect<RecordBatch.RecordBatch | undefined, TraceError>
   /**
    * Hands back a batch of this input once nothing refers to it any more; the
-   * next `next` may refill it rather than allocate. Optional: never calling it
-   * is correct, only slower.
+   * next `next` of any input read in the same thread may refill it rather
+   * than allocate. Optional: never calling it is correct, only slower.
    */
   readonly recycle: (batch: RecordBatch.RecordBatch) => void
   /** The decoder's running ordinals (records and fetched instructions delivered so far). */

@@ -192,6 +192,38 @@ describe("Trace.open on the shipped traces", () => {
     })
   )
 
+  it.effect(
+    "a batch handed back by one input is refilled by the next input that reads, once, with that input's records",
+    () =>
+      Effect.gen(function* () {
+        // A capacity no other test uses: the thread's pool holds only this test's batches.
+        const options = { batchCapacity: 1001 }
+        const [a, b, c] = yield* Trace.open(`${TRACES}/drmemtrace.threadsig.x64.tracedir`, options)
+        const full = function* (input: Trace.TraceInput) {
+          // The first batch is the small one decoded at opening; the second has the asked capacity.
+          yield* input.next
+          const batch = (yield* input.next)!
+          assert.strictEqual(batch.capacity, 1001)
+          return batch
+        }
+        const fromA = yield* full(a!)
+        a!.recycle(fromA)
+        const fromB = yield* full(b!)
+        assert.strictEqual(fromB, fromA, "b refills the batch a handed back")
+        assert.strictEqual(fromB.tid[0], b!.info.tid)
+        assert.notStrictEqual(b!.info.tid, a!.info.tid)
+        // Handed back twice, it is still refilled once: two readers never fill one batch.
+        b!.recycle(fromB)
+        b!.recycle(fromB)
+        const fromC = yield* full(c!)
+        const nextOfA = (yield* a!.next)!
+        assert.strictEqual(fromC, fromB)
+        assert.notStrictEqual(nextOfA, fromC)
+        assert.strictEqual(fromC.tid[0], c!.info.tid)
+        assert.strictEqual(nextOfA.tid[0], a!.info.tid)
+      })
+  )
+
   it.effect("every batch carries its input's file type (the stream's), slices too; a made batch has none", () =>
     Effect.gen(function* () {
       const path = `${TRACES}/drmemtrace.threadsig.x64.tracedir/drmemtrace.threadsig.872905.5783.trace.zip`

@@ -37,9 +37,9 @@ let open = 0
 /** Readers created and not yet closed in this thread (diagnostics: leak checks in tests). */
 export const openReaders = (): number => open
 
-// Batches and realignment buffers of closed readers, for the next readers of
-// this thread: a reader per input would otherwise allocate both afresh, and
-// over hundreds of inputs those external allocations drive major GCs.
+// Batches handed back and realignment buffers of closed readers, for the
+// readers of this thread: a reader per input would otherwise allocate both
+// afresh, and over hundreds of inputs those external allocations drive major GCs.
 const POOL_LIMIT = 8
 /** Records in an input's first batch. */
 const FIRST_CAPACITY = 512
@@ -269,16 +269,19 @@ export class InputReader {
   get isClosed(): boolean {
     return this.closed
   }
-  private spare: RecordBatch.RecordBatch | undefined = undefined
-
   /**
-   * Hands back a batch this reader produced, once the consumer is done with
-   * it: the next `next()` refills it instead of allocating (fresh batches
-   * cost an allocation, a zero-fill and, in bulk, major GCs).
+   * Hands back a batch this reader (or another of this thread) produced,
+   * once the consumer is done with it: the next `next()` of any reader of
+   * this thread refills it instead of allocating (fresh batches cost an
+   * allocation, a zero-fill and, in bulk, major GCs). Batches go to one pool
+   * per thread, not one per reader: a scheduler keeps hundreds of inputs
+   * open and reads a few at a time, and a spare per reader would hold a batch
+   * for every input it ever read.
    */
   recycle(batch: RecordBatch.RecordBatch): void {
     // A batch whose buffer was transferred away (detached) has nothing left to refill.
-    if (this.fits(batch) && batch.header.length > 0) this.spare = batch
+    if (this.fits(batch) && batch.header.length > 0 && batchPool.length < POOL_LIMIT && !batchPool.includes(batch))
+      batchPool.push(batch)
   }
 
   private fits(batch: RecordBatch.RecordBatch): boolean {
@@ -286,14 +289,10 @@ export class InputReader {
   }
 
   private takeBatch(): RecordBatch.RecordBatch {
-    let b = this.spare
-    if (b === undefined) {
-      const at = batchPool.findIndex((p) => this.fits(p))
-      if (at < 0) return RecordBatch.make(this.capacity, { encodings: this.encodings })
-      b = batchPool[at]!
-      batchPool.splice(at, 1)
-    }
-    this.spare = undefined
+    const at = batchPool.findLastIndex((p) => this.fits(p))
+    if (at < 0) return RecordBatch.make(this.capacity, { encodings: this.encodings })
+    const b = batchPool[at]!
+    batchPool.splice(at, 1)
     // The decoder's fast paths rely on zeroed flags and aux fields.
     b.flags.fill(0)
     b.auxLo.fill(0)
@@ -308,10 +307,7 @@ export class InputReader {
     if (!this.closed) {
       this.closed = true
       open--
-      // Only what no one else can hold: a spare the consumer handed back, and
-      // the realignment buffer (no more words are decoded after close).
-      if (this.spare !== undefined && batchPool.length < POOL_LIMIT) batchPool.push(this.spare)
-      this.spare = undefined
+      // The realignment buffer: no one else holds it, and no more words are decoded after close.
       if (this.scratch.byteLength > 0 && scratchPool.length < POOL_LIMIT) scratchPool.push(this.scratch)
       this.scratch = new ArrayBuffer(0)
       this.words = new Uint32Array(0)
