@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import type * as RecordBatch from "../../trace/RecordBatch.ts"
+import type { RecordBatch } from "../../trace/RecordBatch.ts"
 import type { TraceInput } from "../../trace/Trace.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { FailureInfo } from "./worker.ts"
@@ -19,7 +19,7 @@ export type Step =
   | {
       readonly _tag: "Records"
       readonly input: number
-      readonly batch: RecordBatch.RecordBatch
+      readonly batch: RecordBatch
       readonly start: number
       readonly end: number
     }
@@ -112,7 +112,7 @@ export const makeStatic = (
   const opened: Array<TraceInput | undefined> = Array.from({ length: outputCount }, () => undefined)
   const scopes: Array<Scope.Closeable | undefined> = Array.from({ length: outputCount }, () => undefined)
   // The batch each output was handed last: processed by the time it asks again.
-  const handed: Array<RecordBatch.RecordBatch | undefined> = Array.from({ length: outputCount }, () => undefined)
+  const handed: Array<RecordBatch | undefined> = Array.from({ length: outputCount }, () => undefined)
   const active: Array<boolean> = Array.from({ length: outputCount }, () => true)
   const pool: Array<number> = []
   let done = 0
