@@ -211,21 +211,22 @@ export const validate = (o: Options): SimulatorError | undefined => {
   // DynamoRIO passes sizes as `int`: from 2^31 on they are negative (or wrap) and no lines fit.
   const lines = (size: number) => (o.lineSize >= 1 && size <= INT_MAX ? Math.floor(size / o.lineSize) : 0)
   // DynamoRIO's sentence says which cache failed; the part in parentheses says which option and why.
+  const names = { blocks: "the number of lines", blockSize: "the line size" }
   const geometry = (size: number, sizeName: string, assoc: number, assocName: string): string | undefined => {
     if (size > INT_MAX) return `${sizeName} ${size}: sizes from 2^31 on do not fit DynamoRIO's int`
-    const problem = geometryProblem(assoc, o.lineSize, lines(size))
+    const problem = geometryProblem(assoc, o.lineSize, lines(size), names)
     return problem === undefined
       ? undefined
-      : `${sizeName} ${size}, ${assocName} ${assoc} and line_size ${o.lineSize}: ${problem.replace("capacity", "the number of lines")}`
+      : `${sizeName} ${size}, ${assocName} ${assoc} and line_size ${o.lineSize}: ${problem}`
   }
   const llFailed =
     "failed to initialize LL cache.  Ensure size divided by associativity is a power of 2, " +
     "that the total size is a multiple of the line size, and that any miss file path is writable."
-  const lineProblem = geometryProblem(1, o.lineSize, 1)
+  const lineProblem = geometryProblem(1, o.lineSize, 1, names)
   const ll = !policyOk
     ? `replace_policy '${String(o.replacePolicy)}': LRU, LFU or FIFO`
     : lineProblem !== undefined
-      ? `line_size ${o.lineSize}: ${lineProblem.replace("block size", "the line size")}`
+      ? `line_size ${o.lineSize}: ${lineProblem}`
       : geometry(o.llSize, "LL_size", o.llAssoc, "LL_assoc")
   if (ll !== undefined) return invalid(`${llFailed} (${ll})`)
   const l1 =

@@ -148,13 +148,13 @@ export const validate = (o: Options): SimulatorError | undefined => {
   ] as const
   // DynamoRIO's sentence says which TLB failed; the part in parentheses says which option and why.
   for (const [name, assoc, entries, option] of levels) {
-    const problem = policyOk ? geometryProblem(assoc, o.pageSize, entries) : undefined
+    const problem = policyOk
+      ? geometryProblem(assoc, o.pageSize, entries, { blocks: "the number of entries", blockSize: "the page size" })
+      : undefined
     if (!policyOk || problem !== undefined) {
       const why = !policyOk
         ? `TLB_replace_policy '${String(o.replacePolicy)}': LRU, LFU or FIFO`
-        : `${option}_entries ${entries}, ${option}_assoc ${assoc} and page_size ${o.pageSize}: ${problem!
-            .replace("capacity", "the number of entries")
-            .replace("block size", "the page size")}`
+        : `${option}_entries ${entries}, ${option}_assoc ${assoc} and page_size ${o.pageSize}: ${problem!}`
       return invalid(`failed to initialize ${name}. Ensure (entry number / associativity) is a power of 2. (${why})`)
     }
   }

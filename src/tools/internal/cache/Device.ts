@@ -65,19 +65,26 @@ const isPowerOf2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & 
 
 /**
  * Why DynamoRIO's `caching_device_t::init` would refuse this geometry, or
- * undefined when it accepts it.
+ * undefined when it accepts it. `names` words the reason for the device's
+ * options (a cache's lines and line size, a TLB's entries and page size).
  *
  * @internal
  */
-export const geometryProblem = (assoc: number, blockSize: number, numBlocks: number): string | undefined => {
+export const geometryProblem = (
+  assoc: number,
+  blockSize: number,
+  numBlocks: number,
+  names: { readonly blocks: string; readonly blockSize: string } = { blocks: "capacity", blockSize: "block size" }
+): string | undefined => {
   if (!Number.isInteger(assoc) || !Number.isInteger(numBlocks) || assoc < 1 || numBlocks < 1) {
-    return "associativity and capacity must be at least 1"
+    return `associativity and ${names.blocks} must be at least 1`
   }
-  if (assoc > INT_MAX || numBlocks > INT_MAX) return "associativity and capacity must be below 2^31"
-  if (!isPowerOf2(blockSize) || blockSize < 4) return "block size must be a power of 2, at least 4 and below 2^31"
+  if (assoc > INT_MAX || numBlocks > INT_MAX) return `associativity and ${names.blocks} must be below 2^31`
+  if (!isPowerOf2(blockSize) || blockSize < 4)
+    return `${names.blockSize} must be a power of 2, at least 4 and below 2^31`
   const perWay = numBlocks / assoc
-  if (!Number.isInteger(perWay)) return "capacity must be a multiple of the associativity"
-  if (!isPowerOf2(perWay)) return "capacity divided by associativity must be a power of 2"
+  if (!Number.isInteger(perWay)) return `${names.blocks} must be a multiple of the associativity`
+  if (!isPowerOf2(perWay)) return `${names.blocks} divided by associativity must be a power of 2`
   return undefined
 }
 
