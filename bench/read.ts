@@ -8,6 +8,11 @@
  *
  * - `floor`: every decompressed chunk of every input pulled through the byte
  *   source (`openSource`), not decoded: the inflate floor.
+ * - `floor, inputs opened up front`: the same, with the inputs opened as
+ *   `Trace.open` opens them (all at the start, `Trace.OPEN_CONCURRENCY` at a
+ *   time, each holding its first piece): the floor that `Trace.open` is
+ *   compared with on equal terms (opening overlaps the thread pool's
+ *   latencies and inflates first pieces on both cores, for both).
  * - `InputReader`: read + decode into record batches through the
  *   Promise-level reader (what worker threads use).
  * - `Trace.open`: the same through the Effect API, all inputs opened at once
@@ -35,8 +40,8 @@
  *                              [--profile] [--profile-dir DIR] [--json]
  *   --dir DIR   read an already replicated trace instead of building one
  *   --keep      keep the built trace (its path is printed)
- *   --only KEY  measure the floor and one phase: InputReader, Trace.open, Trace.openFile,
- *               decodeSync or reusedBatch (e.g. to run it under --trace-gc)
+ *   --only KEY  measure the floor and one phase: InputReader, Trace.open (with its own
+ *               floor), Trace.openFile, decodeSync or reusedBatch (e.g. to run it under --trace-gc)
  *   --v8-defaults  V8's own GC triggers instead of the memtrace command's (src/cli/internal/gc.ts)
  *   --readahead LIST  inflate read-ahead depths (ZlibPump.readAhead) to compare, e.g. 2,4,8:
  *               the floor and InputReader at each depth, in the same rounds (ratios to the
@@ -51,7 +56,7 @@ import { ZlibPump } from "../src/trace/internal/container/zlibPump.ts"
 import { Decoder } from "../src/trace/internal/decoder.ts"
 import { InputReader } from "../src/trace/internal/inputReader.ts"
 import { listInputs } from "../src/trace/internal/listing.ts"
-import { openSource } from "../src/trace/internal/source.ts"
+import { type ByteSource, openSource } from "../src/trace/internal/source.ts"
 import * as RecordBatch from "../src/trace/RecordBatch.ts"
 import * as Trace from "../src/trace/Trace.ts"
 import * as TraceWriter from "../src/trace/TraceWriter.ts"
@@ -113,6 +118,33 @@ const floor = async (paths: ReadonlyArray<string>): Promise<Pass> => {
   let bytes = 0
   for (const path of paths) {
     const source = await openSource(path)
+    source.stream()
+    for (let c = await source.pull(); c !== undefined; c = await source.pull()) bytes += c.bytes.length
+    await source.close()
+  }
+  return { records: 0, bytes }
+}
+
+/**
+ * The floor with the inputs opened as `Trace.open` opens them: all up front,
+ * a few at a time, each holding its first piece; then pulled through in order.
+ * The floor to compare `Trace.open` with: the same opening, no decoding.
+ */
+const floorUpFront = async (paths: ReadonlyArray<string>): Promise<Pass> => {
+  const opened: Array<{ source: ByteSource; first: number }> = []
+  let next = 0
+  const opener = async () => {
+    while (next < paths.length) {
+      const i = next++
+      const source = await openSource(paths[i]!)
+      const c = await source.pull()
+      opened[i] = { source, first: c === undefined ? 0 : c.bytes.length }
+    }
+  }
+  await Promise.all(Array.from({ length: Trace.OPEN_CONCURRENCY }, opener))
+  let bytes = 0
+  for (const { source, first } of opened) {
+    bytes += first
     source.stream()
     for (let c = await source.pull(); c !== undefined; c = await source.pull()) bytes += c.bytes.length
     await source.close()
@@ -256,6 +288,7 @@ const main = async () => {
     const entries = await loadEntries(src)
     const phases: Array<{ readonly key: string; readonly name: string; readonly run: () => Promise<Pass> }> = [
       { key: "floor", name: "floor: inflate only (openSource)", run: () => floor(paths) },
+      { key: "floorUpFront", name: "floor, inputs opened up front", run: () => floorUpFront(paths) },
       { key: "InputReader", name: "read+decode: InputReader (Promise)", run: () => inputReader(paths) },
       { key: "Trace.open", name: "read+decode: Trace.open (Effect)", run: () => traceOpen(traceDir) },
       { key: "Trace.openFile", name: "read+decode: Trace.openFile (Effect)", run: () => traceOpenFile(paths) },
@@ -285,7 +318,11 @@ const main = async () => {
       )
     }
     const chosen =
-      only === undefined || readAhead !== undefined ? phases : phases.filter((p) => p.key === "floor" || p.key === only)
+      only === undefined || readAhead !== undefined
+        ? phases
+        : phases.filter(
+            (p) => p.key === "floor" || p.key === only || (only === "Trace.open" && p.key === "floorUpFront")
+          )
     if (only !== undefined) {
       log(`only: ${chosen.map((p) => p.name).join(", ")} (the floor is always measured)`)
       phases.splice(0, phases.length, ...chosen)
@@ -381,11 +418,20 @@ const main = async () => {
         ])
       ])
     )
-    const reader = rows[phases.findIndex((p) => p.key === "InputReader")]
+    const row = (key: string) => rows[phases.findIndex((p) => p.key === key)]
+    const reader = row("InputReader")
     if (reader !== undefined) {
       log(
         `\ngoal (issue #2): read+decode ≤ 1.5 × floor; InputReader is at ${reader.ratio.toFixed(2)} × (wall), ` +
           `${reader.cpuRatio.toFixed(2)} × (CPU)`
+      )
+    }
+    const upFront = row("floorUpFront")
+    const opened = row("Trace.open")
+    if (upFront !== undefined && opened !== undefined) {
+      log(
+        `Trace.open against the floor opened the same way: ${(opened.medianMs / upFront.medianMs).toFixed(2)} × (wall), ` +
+          `${(opened.cpuMs / upFront.cpuMs).toFixed(2)} × (CPU)`
       )
     }
     if (keep && given === undefined) log(`the replicated trace is kept in ${traceDir}`)

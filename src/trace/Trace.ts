@@ -132,8 +132,10 @@ const basename = (path: string): string => path.slice(path.lastIndexOf("/") + 1)
  * Inputs opened at once by `open`: each open waits for its first inflated
  * piece (the thread pool's latency), so overlapping a few keeps the main
  * thread busy; results keep DynamoRIO's input order.
+ *
+ * @category constants
  */
-const OPEN_CONCURRENCY = 8
+export const OPEN_CONCURRENCY = 8
 
 const asTraceError = (path: string) => (cause: unknown) =>
   cause instanceof TraceError
