@@ -113,15 +113,19 @@ interface Pass {
 
 // --- the measured passes -------------------------------------------------
 
+/** Streams the rest of a source's decompressed bytes and closes it; returns how many there were. */
+const drain = async (source: ByteSource): Promise<number> => {
+  let bytes = 0
+  source.stream()
+  for (let c = await source.pull(); c !== undefined; c = await source.pull()) bytes += c.bytes.length
+  await source.close()
+  return bytes
+}
+
 /** Pulls every decompressed chunk of every input; no decoding. */
 const floor = async (paths: ReadonlyArray<string>): Promise<Pass> => {
   let bytes = 0
-  for (const path of paths) {
-    const source = await openSource(path)
-    source.stream()
-    for (let c = await source.pull(); c !== undefined; c = await source.pull()) bytes += c.bytes.length
-    await source.close()
-  }
+  for (const path of paths) bytes += await drain(await openSource(path))
   return { records: 0, bytes }
 }
 
@@ -143,12 +147,7 @@ const floorUpFront = async (paths: ReadonlyArray<string>): Promise<Pass> => {
   }
   await Promise.all(Array.from({ length: Trace.OPEN_CONCURRENCY }, opener))
   let bytes = 0
-  for (const { source, first } of opened) {
-    bytes += first
-    source.stream()
-    for (let c = await source.pull(); c !== undefined; c = await source.pull()) bytes += c.bytes.length
-    await source.close()
-  }
+  for (const { source, first } of opened) bytes += first + (await drain(source))
   return { records: 0, bytes }
 }
 
