@@ -326,11 +326,19 @@ const describeOpenFailure = async (path: string, handle: FileHandle, cause: unkn
 export const openZip = async (path: string, chunkSize: number): Promise<ByteSource> => {
   const archive = await ZipArchive.open(path, chunkSize)
   let inMember = false
+  // The first member, started by `stream()` before the first pull: an input
+  // opened ahead then reads its directory entry and local header and inflates
+  // its first pieces while the input before it is read.
+  let starting: Promise<Member | undefined> | undefined
+  let begun = false
   return guard(path, "zip", {
     next: async (): Promise<SourceChunk | undefined> => {
       for (;;) {
         if (!inMember) {
-          if ((await archive.nextMember()) === undefined) return undefined
+          const member = starting ?? archive.nextMember()
+          starting = undefined
+          begun = true
+          if ((await member) === undefined) return undefined
           inMember = true
         }
         const offset = archive.where.offset
@@ -341,7 +349,15 @@ export const openZip = async (path: string, chunkSize: number): Promise<ByteSour
         inMember = false
       }
     },
-    stream: () => archive.stream(),
+    stream: () => {
+      archive.stream()
+      if (!begun) {
+        begun = true
+        starting = archive.nextMember()
+        // Its failure is thrown by the pull that awaits it.
+        starting.catch(() => undefined)
+      }
+    },
     release: () => archive.close(),
     describe: (cause) => zipError(path, cause, archive.where)
   })
