@@ -32,6 +32,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
+import { workerExecArgv } from "../../trace/internal/workerArgv.ts"
 import * as RecordBatch from "../../trace/RecordBatch.ts"
 import type { TraceError } from "../../trace/TraceError.ts"
 import type { Options } from "../Analyzer.ts"
@@ -196,6 +197,7 @@ export const makeThreadBackend = (
         }
         const thread = new Worker(workerUrl, {
           workerData: init,
+          execArgv: workerExecArgv(),
           ...(options.workerMaxMemoryMb !== undefined
             ? { resourceLimits: { maxOldGenerationSizeMb: options.workerMaxMemoryMb } }
             : {})
