@@ -1,8 +1,9 @@
 /**
  * Zip archives: `yauzl` reads the central directory and local headers; member
- * data is read from our own file handle and inflated by a streaming raw
- * inflater (or passed through for stored members), so a member of any size is
- * never held whole. Members come in central-directory order (DynamoRIO's
+ * data is read from our own file handle and inflated piece by piece (by a
+ * zlib stream on Node's thread pool, or synchronously on the source thread:
+ * `syncInflate.ts`) or passed through for stored members, so a member of any
+ * size is never held whole. Members come in central-directory order (DynamoRIO's
  * `unzGoToNextFile` order); directory entries are skipped. Each member's size
  * and CRC-32 are checked when it ends.
  */
@@ -15,6 +16,7 @@ import type { ByteSource, SourceChunk } from "../source.ts"
 import { fromCodecError, fromIoError, isTraceError, traceError } from "./errors.ts"
 import { guard } from "./guard.ts"
 import { readFully } from "./readHandle.ts"
+import { SyncInflate, SyncPump } from "./syncInflate.ts"
 import { rangeStream, ZlibPump } from "./zlibPump.ts"
 
 /** Compressed bytes read from the file per step. */
@@ -77,7 +79,7 @@ class ZipArchive {
   private readonly chunkSize: number
   private index = -1
   private member: Member | undefined
-  private pump: ZlibPump | undefined
+  private pump: ZlibPump | SyncPump | undefined
   private storedRead = 0
   private produced = 0
   private crc = 0
@@ -171,7 +173,14 @@ class ZipArchive {
       this.produced = 0
       this.crc = 0
       this.storedRead = 0
-      if (member.method === 8) {
+      if (member.method === 8 && SyncInflate.enabled) {
+        this.pump = new SyncPump(
+          this.handle.fd,
+          member.dataStart,
+          member.dataStart + member.compressedSize,
+          this.chunkSize
+        )
+      } else if (member.method === 8) {
         this.pump = new ZlibPump(
           this.handle,
           zlib.createInflateRaw({ chunkSize: this.chunkSize }),
