@@ -55,6 +55,7 @@ import { decodeBytesSync } from "./internal/decodeSync.ts"
 import { InputReader, memorySource } from "./internal/inputReader.ts"
 import { listInputs } from "./internal/listing.ts"
 import { type ContainerKind, openSource, STDIN as STDIN_PATH } from "./internal/source.ts"
+import { SourceThread } from "./internal/sourceThread.ts"
 import type * as RecordBatch from "./RecordBatch.ts"
 import { type Entry, encode } from "./Synthetic.ts"
 import { TraceError } from "./TraceError.ts"
@@ -115,6 +116,14 @@ export interface Options {
   readonly batchCapacity?: number | undefined
   /** Keep instruction encodings in batches (for `view`). Default false. */
   readonly encodings?: boolean | undefined
+  /**
+   * Read zip inputs on the source thread, a worker thread that opens,
+   * inflates and checks them so that this thread only decodes. Faster when
+   * this thread is the bottleneck and a core is free (read + decode of a
+   * large trace here: 1.5–1.9 × as fast, docs/benchmarks.md, section 18);
+   * slower when no core is free or the trace is small. Default false.
+   */
+  readonly sourceThread?: boolean | undefined
 }
 
 /**
@@ -246,7 +255,10 @@ export const openFile = (
   options?: Options
 ): Effect.Effect<TraceInput, TraceError, Scope.Scope> =>
   Effect.gen(function* () {
-    const reader = yield* openReader(async () => new InputReader(await openSource(path), ordinal, options), path)
+    const reader = yield* openReader(
+      async () => new InputReader(await openSource(path, { thread: options?.sourceThread }), ordinal, options),
+      path
+    )
     return yield* makeInput(reader, ordinal, path)
   })
 
@@ -283,9 +295,13 @@ export const openFiles = (
   options?: Options,
   open?: (path: string, ordinal: number) => Effect.Effect<TraceInput, TraceError, Scope.Scope>
 ): Effect.Effect<ReadonlyArray<TraceInput>, TraceError, Scope.Scope> =>
-  Effect.forEach(paths, (p, i) => (open === undefined ? openFile(p, i, options) : open(p, i)), {
-    concurrency: OPEN_CONCURRENCY
-  })
+  Effect.andThen(
+    // A large zip workload read on the source thread is read there from its first input on.
+    options?.sourceThread === true ? Effect.promise(() => SourceThread.startFor(paths)) : Effect.void,
+    Effect.forEach(paths, (p, i) => (open === undefined ? openFile(p, i, options) : open(p, i)), {
+      concurrency: OPEN_CONCURRENCY
+    })
+  )
 
 /**
  * An input over raw trace bytes held in memory.

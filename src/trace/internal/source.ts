@@ -14,6 +14,8 @@
  *   anything else gzip when it starts with the gzip magic `1f 8b`, else raw.
  * - Zip members are read in central-directory order, one component each;
  *   single-stream containers have one component with `component` undefined.
+ *   With the `thread` option a zip input is read and inflated on the source
+ *   thread (`sourceThread.ts`), which hands its chunks over.
  * - `chunkSize` is the size of the decompressed pieces (the last piece of a
  *   component, and snappy/lz4 pieces, may be shorter; an lz4 block larger
  *   than `chunkSize` comes whole).
@@ -41,6 +43,7 @@ import { type ReadHandle, readFully, stdinHandle } from "./container/readHandle.
 import { openSnappy } from "./container/snappy.ts"
 import { openZip, readZipMembers } from "./container/zip.ts"
 import { openZstd } from "./container/zstd.ts"
+import { openOnThread, readyThread } from "./sourceThread.ts"
 
 export type ContainerKind = "zip" | "gzip" | "snappy" | "zstd" | "lz4" | "raw"
 
@@ -94,10 +97,35 @@ export const containerByName = (path: string): ContainerKind | undefined => {
   return undefined
 }
 
-export const openSource = async (path: string, options?: { readonly chunkSize?: number }): Promise<ByteSource> => {
+export interface SourceOptions {
+  readonly chunkSize?: number | undefined
+  /**
+   * Read ahead from the start, as `stream()` called at once would: for an
+   * input opened ahead of its turn, so that it is read while the one before
+   * it is consumed (a source on the source thread learns it with the open).
+   */
+  readonly stream?: boolean | undefined
+  /**
+   * Read a zip input on the source thread (`sourceThread.ts`) once it has
+   * started (this starts it); on the main thread only. Default false.
+   */
+  readonly thread?: boolean | undefined
+}
+
+export const openSource = async (path: string, options?: SourceOptions): Promise<ByteSource> => {
+  const source = await openSourceOnly(path, options)
+  if (options?.stream === true) source.stream()
+  return source
+}
+
+const openSourceOnly = async (path: string, options?: SourceOptions): Promise<ByteSource> => {
   const chunkSize = Math.max(MIN_CHUNK_SIZE, Math.floor(options?.chunkSize ?? DEFAULT_CHUNK_SIZE))
   const byName = path === STDIN ? undefined : containerByName(path)
-  if (byName === "zip") return openZip(path, chunkSize)
+  if (byName === "zip") {
+    return options?.thread === true && readyThread()
+      ? openOnThread(path, chunkSize, options.stream === true)
+      : openZip(path, chunkSize)
+  }
   let handle: ReadHandle
   try {
     handle = path === STDIN ? stdinHandle() : await openFile(path, "r")

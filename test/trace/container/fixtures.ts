@@ -59,8 +59,10 @@ export const drain = async (
   const chunks: Array<SourceChunk> = []
   const pieces: Array<Uint8Array> = []
   for (let chunk = await source.pull(); chunk !== undefined; chunk = await source.pull()) {
-    chunks.push({ ...chunk, bytes: chunk.bytes.slice() })
-    pieces.push(chunk.bytes.slice())
+    // Copies (a Buffer's slice() is a view): a chunk's bytes are only valid until the next pull.
+    const copy = new Uint8Array(chunk.bytes)
+    chunks.push({ ...chunk, bytes: copy })
+    pieces.push(copy)
   }
   return { bytes: new Uint8Array(Buffer.concat(pieces)), chunks }
 }
