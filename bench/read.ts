@@ -8,13 +8,22 @@
  *
  * - `floor`: every decompressed chunk of every input pulled through the byte
  *   source (`openSource`), not decoded: the inflate floor.
+ * - `floor, next input opened ahead`: the same with each input opened (and
+ *   read ahead) while the one before it is pulled, as an analysis worker
+ *   thread reads its inputs.
+ * - `floor on the source thread` (with and without the next input ahead):
+ *   the floors with zip inputs read on the source thread
+ *   (src/trace/internal/sourceThread.ts, the `thread` option), started
+ *   before the runs. The fastest floor of all is the one the goal line also
+ *   compares the fastest reader with.
  * - `floor, inputs opened up front`: the same, with the inputs opened as
  *   `Trace.open` opens them (all at the start, `Trace.OPEN_CONCURRENCY` at a
  *   time, each holding its first piece): the floor that `Trace.open` is
  *   compared with on equal terms (opening overlaps the thread pool's
  *   latencies and inflates first pieces on both cores, for both).
  * - `InputReader`: read + decode into record batches through the
- *   Promise-level reader (what worker threads use).
+ *   Promise-level reader (what worker threads use); also with the next input
+ *   opened ahead, and on the source thread (both ways).
  * - `Trace.open`: the same through the Effect API, all inputs opened at once
  *   as `Trace.open` does.
  * - `Trace.openFile`: the Effect API one input at a time (same shape as the
@@ -40,10 +49,11 @@
  *                              [--profile] [--profile-dir DIR] [--json]
  *   --dir DIR   read an already replicated trace instead of building one
  *   --keep      keep the built trace (its path is printed)
- *   --only KEY  measure the floor and one phase: InputReader, Trace.open (with its own
- *               floor), Trace.openFile, decodeSync or reusedBatch (e.g. to run it under --trace-gc)
+ *   --only KEY  measure the floor and one phase (with the floor read the same way): InputReader,
+ *               InputReaderAhead, InputReaderThread, InputReaderThreadAhead (with both floors read
+ *               ahead), Trace.open, Trace.openFile, decodeSync or reusedBatch (e.g. under --trace-gc)
  *   --v8-defaults  V8's own GC triggers instead of the memtrace command's (src/cli/internal/gc.ts)
- *   --readahead LIST  inflate read-ahead depths (ZlibPump.readAhead) to compare, e.g. 2,4,8:
+ *   --readahead LIST  read-ahead depths (ZlibPump.readAhead, SourceThread.readAhead) to compare, e.g. 2,4,8:
  *               the floor and InputReader at each depth, in the same rounds (ratios to the
  *               floor at the first depth)
  */
@@ -57,6 +67,7 @@ import { Decoder } from "../src/trace/internal/decoder.ts"
 import { InputReader } from "../src/trace/internal/inputReader.ts"
 import { listInputs } from "../src/trace/internal/listing.ts"
 import { type ByteSource, openSource } from "../src/trace/internal/source.ts"
+import { SourceThread } from "../src/trace/internal/sourceThread.ts"
 import * as RecordBatch from "../src/trace/RecordBatch.ts"
 import * as Trace from "../src/trace/Trace.ts"
 import * as TraceWriter from "../src/trace/TraceWriter.ts"
@@ -123,9 +134,29 @@ const drain = async (source: ByteSource): Promise<number> => {
 }
 
 /** Pulls every decompressed chunk of every input; no decoding. */
-const floor = async (paths: ReadonlyArray<string>): Promise<Pass> => {
+const floor = async (paths: ReadonlyArray<string>, thread = false): Promise<Pass> => {
   let bytes = 0
-  for (const path of paths) bytes += await drain(await openSource(path))
+  for (const path of paths) bytes += await drain(await openSource(path, { thread }))
+  return { records: 0, bytes }
+}
+
+/**
+ * The inputs in order, each opened (and read ahead: `stream`) while the one
+ * before it is consumed, as an analysis worker thread reads its inputs.
+ */
+async function* openedAhead(paths: ReadonlyArray<string>, thread: boolean): AsyncGenerator<ByteSource> {
+  let next = paths.length > 0 ? openSource(paths[0]!, { thread }) : undefined
+  for (let i = 0; i < paths.length; i++) {
+    const source = await next!
+    next = i + 1 < paths.length ? openSource(paths[i + 1]!, { stream: true, thread }) : undefined
+    yield source
+  }
+}
+
+/** The floor with each input opened ahead. */
+const floorAhead = async (paths: ReadonlyArray<string>, thread = false): Promise<Pass> => {
+  let bytes = 0
+  for await (const source of openedAhead(paths, thread)) bytes += await drain(source)
   return { records: 0, bytes }
 }
 
@@ -151,17 +182,30 @@ const floorUpFront = async (paths: ReadonlyArray<string>): Promise<Pass> => {
   return { records: 0, bytes }
 }
 
-/** Read + decode through the Promise-level reader, one input after another. */
-const inputReader = async (paths: ReadonlyArray<string>): Promise<Pass> => {
+/** Read + decode of one input through the Promise-level reader; its record count. */
+const readInput = async (source: ByteSource, ordinal: number): Promise<number> => {
   let records = 0
-  for (const [i, path] of paths.entries()) {
-    const reader = new InputReader(await openSource(path), i)
-    for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
-      records += RecordBatch.length(b)
-      reader.recycle(b)
-    }
-    await reader.close()
+  const reader = new InputReader(source, ordinal)
+  for (let b = await reader.next(); b !== undefined; b = await reader.next()) {
+    records += RecordBatch.length(b)
+    reader.recycle(b)
   }
+  await reader.close()
+  return records
+}
+
+/** Read + decode through the Promise-level reader, one input after another. */
+const inputReader = async (paths: ReadonlyArray<string>, thread = false): Promise<Pass> => {
+  let records = 0
+  for (const [i, path] of paths.entries()) records += await readInput(await openSource(path, { thread }), i)
+  return { records, bytes: 0 }
+}
+
+/** Read + decode with each input opened ahead. */
+const inputReaderAhead = async (paths: ReadonlyArray<string>, thread = false): Promise<Pass> => {
+  let records = 0
+  let i = 0
+  for await (const source of openedAhead(paths, thread)) records += await readInput(source, i++)
   return { records, bytes: 0 }
 }
 
@@ -287,8 +331,30 @@ const main = async () => {
     const entries = await loadEntries(src)
     const phases: Array<{ readonly key: string; readonly name: string; readonly run: () => Promise<Pass> }> = [
       { key: "floor", name: "floor: inflate only (openSource)", run: () => floor(paths) },
+      { key: "floorAhead", name: "floor, next input opened ahead", run: () => floorAhead(paths) },
+      { key: "floorThread", name: "floor on the source thread", run: () => floor(paths, true) },
+      {
+        key: "floorThreadAhead",
+        name: "floor on the source thread, next input ahead",
+        run: () => floorAhead(paths, true)
+      },
       { key: "floorUpFront", name: "floor, inputs opened up front", run: () => floorUpFront(paths) },
       { key: "InputReader", name: "read+decode: InputReader (Promise)", run: () => inputReader(paths) },
+      {
+        key: "InputReaderAhead",
+        name: "read+decode: InputReader, next input ahead",
+        run: () => inputReaderAhead(paths)
+      },
+      {
+        key: "InputReaderThread",
+        name: "read+decode: InputReader, source thread",
+        run: () => inputReader(paths, true)
+      },
+      {
+        key: "InputReaderThreadAhead",
+        name: "read+decode: InputReader, source thread, ahead",
+        run: () => inputReaderAhead(paths, true)
+      },
       { key: "Trace.open", name: "read+decode: Trace.open (Effect)", run: () => traceOpen(traceDir) },
       { key: "Trace.openFile", name: "read+decode: Trace.openFile (Effect)", run: () => traceOpenFile(paths) },
       { key: "decodeSync", name: "decoder alone (entries in memory)", run: decoderAlone(entries) },
@@ -297,6 +363,7 @@ const main = async () => {
     if (readAhead !== undefined) {
       const atDepth = (d: number, run: () => Promise<Pass>) => () => {
         ZlibPump.readAhead = d
+        SourceThread.readAhead = d
         return run()
       }
       phases.splice(
@@ -320,12 +387,20 @@ const main = async () => {
       only === undefined || readAhead !== undefined
         ? phases
         : phases.filter(
-            (p) => p.key === "floor" || p.key === only || (only === "Trace.open" && p.key === "floorUpFront")
+            (p) =>
+              p.key === "floor" ||
+              p.key === only ||
+              (only === "Trace.open" && p.key === "floorUpFront") ||
+              (only === "InputReaderAhead" && p.key === "floorAhead") ||
+              (only === "InputReaderThread" && p.key === "floorThread") ||
+              (only === "InputReaderThreadAhead" && p.key.startsWith("floor") && p.key.endsWith("Ahead"))
           )
     if (only !== undefined) {
       log(`only: ${chosen.map((p) => p.name).join(", ")} (the floor is always measured)`)
       phases.splice(0, phases.length, ...chosen)
     }
+    // Started before any pass, so that no pass includes its start (≈ 0.1 s).
+    await SourceThread.start()
     log(`${paths.length} inputs; 1 warm-up pass, then ${reps} repetitions of each phase in turn`)
     for (const p of phases) await p.run()
     const times = phases.map(() => [] as Array<number>)
@@ -417,12 +492,34 @@ const main = async () => {
         ])
       ])
     )
-    const row = (key: string) => rows[phases.findIndex((p) => p.key === key)]
-    const reader = row("InputReader")
-    if (reader !== undefined) {
+    const row = (key: string) => {
+      const i = phases.findIndex((p) => p.key === key)
+      return i < 0 ? undefined : rows[i]
+    }
+    const against = (readerKey: string, floorKey: string, what: string) => {
+      const r = row(readerKey)
+      const f = row(floorKey)
+      if (r !== undefined && f !== undefined) {
+        log(`  ${what}: ${(r.medianMs / f.medianMs).toFixed(2)} × (wall), ${(r.cpuMs / f.cpuMs).toFixed(2)} × (CPU)`)
+      }
+    }
+    log("\ngoal (issue #2): read+decode ≤ 1.5 × floor; each reader against the floor read the same way:")
+    against("InputReader", "floor", "InputReader, one input after another")
+    against("InputReaderAhead", "floorAhead", "InputReader, next input ahead")
+    against("InputReaderThread", "floorThread", "InputReader on the source thread")
+    against("InputReaderThreadAhead", "floorThreadAhead", "InputReader on the source thread, next input ahead")
+    const floors = rows.filter((_, i) => phases[i]!.key.startsWith("floor"))
+    const fastest = floors.reduce((a, b) => (b.medianMs < a.medianMs ? b : a), floors[0]!)
+    const best = rows
+      .filter((_, i) => phases[i]!.key.startsWith("InputReader"))
+      .reduce<(typeof rows)[number] | undefined>(
+        (a, b) => (a === undefined || b.medianMs < a.medianMs ? b : a),
+        undefined
+      )
+    if (best !== undefined) {
       log(
-        `\ngoal (issue #2): read+decode ≤ 1.5 × floor; InputReader is at ${reader.ratio.toFixed(2)} × (wall), ` +
-          `${reader.cpuRatio.toFixed(2)} × (CPU)`
+        `  the fastest reader (${best.phase}) against the fastest floor (${fastest.phase}): ` +
+          `${(best.medianMs / fastest.medianMs).toFixed(2)} × (wall)`
       )
     }
     const upFront = row("floorUpFront")
