@@ -134,6 +134,12 @@ export interface Options {
   /** Keep instruction encodings in batches (the view tool needs them). */
   readonly encodings?: boolean | undefined
   /**
+   * Read zip inputs the main thread opens on the source thread
+   * (`Trace.Options.sourceThread`; analysis worker threads read their own).
+   * Default false.
+   */
+  readonly sourceThread?: boolean | undefined
+  /**
    * Called when a worker's resource is released, after its output was set
    * inactive, with how the worker ended (diagnostics and the fault-injection
    * tests use it).
@@ -595,7 +601,8 @@ const runFiles = (
       const inputs = yield* opening.within(
         Trace.openFiles(files, {
           encodings: options.encodings,
-          batchCapacity: SEGMENT_BATCH_CAPACITY
+          batchCapacity: SEGMENT_BATCH_CAPACITY,
+          sourceThread: options.sourceThread
         })
       )
       scheduled = yield* makeSchedulerSource(inputs, p, scheduler, options.schedulingClock)
@@ -634,7 +641,7 @@ export const run = (
       const { files, workload } = yield* opening.within(selectFiles(paths, runOptions))
       if ((runOptions.backend ?? defaults.backend) === "threads")
         return yield* runFiles(files, workload, runOptions, opening)
-      const readOptions = { encodings: runOptions.encodings }
+      const readOptions = { encodings: runOptions.encodings, sourceThread: runOptions.sourceThread }
       // The first input is opened once, for its file type, and read on from there (standard input cannot be
       // opened twice); whoever takes it closes it, as a freshly opened input, or the run at its end.
       const firstScope = yield* Scope.fork(yield* Effect.scope)

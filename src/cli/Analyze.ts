@@ -364,6 +364,7 @@ export const runAnalysis = (
       maxLoadImbalance: mode === "core-sharded" ? options.maxLoadImbalance : undefined,
       ...schedulingOptions(options, mode),
       encodings: options.tools.includes("view"),
+      sourceThread: options.sourceThread,
       onProgress: (p) => hooks.progress.update(p),
       // The report draws the schedule; --json reports each output's statistics. A cluster run is
       // thread-sharded: it has no schedule (the report says so).

@@ -3,7 +3,8 @@
  * table it is built from: every DynamoRIO offline-analysis option memtrace
  * implements (same name, type and default as DynamoRIO's
  * `clients/drcachesim/common/options.cpp`) plus memtrace's own (`json`,
- * `quiet`, `failure`, `run_timeout`, `stall_timeout`, `report`, `backend`).
+ * `quiet`, `failure`, `run_timeout`, `stall_timeout`, `report`, `backend`,
+ * `source_thread`).
  *
  * **When to use**: front ends parse text into a {@link Parsed} (values plus
  * which options were given) with {@link table}, then call {@link resolve} to
@@ -403,6 +404,15 @@ export const table = [
     "fibers",
     "memtrace",
     "Run workers as fibers of the main thread, or on worker threads (a serial or core-serial run goes whole to one)",
+    ours
+  ),
+  spec(
+    "sourceThread",
+    "source_thread",
+    V.bool,
+    false,
+    "memtrace",
+    "Inflate zip inputs on a worker thread of their own, so the main thread only decodes (faster when it is the bottleneck and a core is free)",
     ours
   )
 ] as const

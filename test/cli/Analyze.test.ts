@@ -9,6 +9,7 @@ import * as DrArgs from "../../src/cli/DrArgs.ts"
 import type * as Options from "../../src/cli/Options.ts"
 import * as Progress from "../../src/cli/Progress.ts"
 import type { UsageError } from "../../src/cli/UsageError.ts"
+import { SourceThread } from "../../src/trace/internal/sourceThread.ts"
 
 const TRACES = "../shared/traces"
 const SMALL = `${TRACES}/drmemtrace.small.x64.trace`
@@ -186,6 +187,26 @@ describe("Analyze", () => {
           .filter((l) => !/idle markers|wait markers/.test(l))
       assert.deepStrictEqual(totals(out.text), totals(expected("threadsig.basic_counts")))
       assert.include(out.text, "Core 3 counts:")
+    })
+  )
+
+  it.live("-source_thread reads the zip inputs on the source thread, with the same results", () =>
+    Effect.gen(function* () {
+      yield* Effect.promise(() => SourceThread.start())
+      const dir = `${TRACES}/drmemtrace.threadsig.x64.tracedir`
+      for (const mode of ["", "-core_sharded"]) {
+        const line = `-indir ${dir} -tool basic_counts:reuse_distance ${mode}`
+        const before = SourceThread.opened
+        const there = yield* run(`${line} -source_thread`)
+        assert.strictEqual(SourceThread.opened - before, 9, mode)
+        const here = yield* run(line)
+        assert.strictEqual(SourceThread.opened - before, 9, mode)
+        // Idle and wait markers follow the wall clock while threads are blocked; nothing else does.
+        const steady = (text: string) => text.split("\n").filter((l) => !/idle markers|wait markers/.test(l))
+        assert.deepStrictEqual(steady(there.text), steady(here.text), mode)
+      }
+      assert.isTrue(options("-indir t -source_thread").sourceThread)
+      assert.isFalse(options("-indir t").sourceThread)
     })
   )
 

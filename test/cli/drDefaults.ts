@@ -81,5 +81,6 @@ export const drDefaults = (inputs: ReadonlyArray<Options.Input>): Options.Option
   runTimeout: 0,
   stallTimeout: 60_000,
   report: "",
-  backend: "fibers"
+  backend: "fibers",
+  sourceThread: false
 })
