@@ -105,17 +105,16 @@ interface Thread {
   /** Settles once the thread takes sources (or died before it did). */
   readonly started: Promise<void>
   ready: boolean
+  /** Opens, pulls and closes waiting on this thread: it is referenced exactly while this is not zero. */
+  waiting: number
 }
 
 /**
  * The process's source thread and the sources it serves.
- * Concurrency: touched only by this thread's event loop. `waiting` counts
- * opens and pulls that wait for the thread; the worker is referenced exactly
- * while it is not zero.
+ * Concurrency: touched only by this thread's event loop.
  */
 let thread: Thread | undefined
 let nextId = 0
-let waiting = 0
 
 /** Set when a thread died before it was ready: none is started again in this process. */
 let cannotStart = false
@@ -130,7 +129,8 @@ const connect = (): Thread | undefined => {
     started: new Promise<void>((resolve) => {
       started = resolve
     }),
-    ready: false
+    ready: false,
+    waiting: 0
   }
   worker.on("message", (m: FromSourceThread) => {
     if (m._tag === "Ready") {
@@ -155,11 +155,11 @@ const connect = (): Thread | undefined => {
 }
 
 const waitFor = async <A>(t: Thread, promise: Promise<A>): Promise<A> => {
-  if (waiting++ === 0) t.worker.ref()
+  if (t.waiting++ === 0) t.worker.ref()
   try {
     return await promise
   } finally {
-    if (--waiting === 0) t.worker.unref()
+    if (--t.waiting === 0) t.worker.unref()
   }
 }
 
