@@ -5,7 +5,7 @@
  * that cannot be met are refused, typed.
  */
 import { execFileSync, spawn } from "node:child_process"
-import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from "node:fs"
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -15,18 +15,9 @@ import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 import * as S from "../../src/trace/Synthetic.ts"
 import * as Trace from "../../src/trace/Trace.ts"
 import { TraceError } from "../../src/trace/TraceError.ts"
+import { openUnder } from "./container/fixtures.ts"
 
 const THREADSIG = "../shared/traces/drmemtrace.threadsig.x64.tracedir"
-
-/** Descriptors of this process open on files under `dir`. */
-const openUnder = (dir: string): number =>
-  readdirSync("/proc/self/fd").filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)
-    } catch {
-      return false
-    }
-  }).length
 
 describe("interrupted opens", () => {
   it.live("Trace.open interrupted at any point has closed every file it opened when its scope closes", () =>

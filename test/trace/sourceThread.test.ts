@@ -5,7 +5,7 @@
  * is replaced; and it neither keeps a process alive nor lets one end early.
  */
 import { spawnSync } from "node:child_process"
-import { copyFileSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
@@ -16,7 +16,7 @@ import { SourceThread } from "../../src/trace/internal/sourceThread.ts"
 import * as RecordBatch from "../../src/trace/RecordBatch.ts"
 import * as Trace from "../../src/trace/Trace.ts"
 import { TraceError } from "../../src/trace/TraceError.ts"
-import { drain, randomBytes, TRACES, tempDir, withinTime } from "./container/fixtures.ts"
+import { drain, openUnder, randomBytes, TRACES, tempDir, withinTime } from "./container/fixtures.ts"
 
 const { dir, cleanup } = tempDir()
 afterAll(cleanup)
@@ -84,16 +84,6 @@ const readOn = async (onThread: boolean, path: string, chunkSize?: number) => {
 /** The error, without its byte offset: where a fault is found depends on how the output was cut into chunks. */
 const describe_ = (e: unknown): string =>
   e instanceof TraceError ? `${e.reason} ${e.path} ${e.component}: ${e.detail}` : `untyped: ${String(e)}`
-
-/** Descriptors of this process open on files under `d`. */
-const openUnder = (d: string): number =>
-  readdirSync("/proc/self/fd").filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(d)
-    } catch {
-      return false
-    }
-  }).length
 
 /** Per input of `dir`: its record count, and an FNV-1a hash of every record's type, size, address and tid in order. */
 const recordsOf = (dir: string, sourceThread: boolean) =>

@@ -247,26 +247,29 @@ class Remote {
     return waitFor(this.thread, opening)
   }
 
-  private post(m: ToSourceThread): void {
-    this.thread.worker.postMessage(m)
+  private post(m: ToSourceThread, transfer?: ReadonlyArray<ArrayBuffer>): void {
+    this.thread.worker.postMessage(m, transfer)
   }
 
   private want(waitingForOne: boolean): number {
     return this.eager ? SourceThread.readAhead + 1 : waitingForOne ? 1 : 0
   }
 
+  /** Grants the chunks that top the credit up to what is wanted; how many. */
+  private grant(waiting: boolean): number {
+    const more = Math.max(0, this.want(waiting) - (this.granted - this.taken))
+    this.granted += more
+    return more
+  }
+
   /** Tops the credit up to the read-ahead; `waiting`: the consumer waits for a chunk. */
   private refill(waiting: boolean): void {
     if (this.ended || this.failure !== undefined) return
-    const more = Math.max(0, this.want(waiting) - (this.granted - this.taken))
+    const more = this.grant(waiting)
     if (more > 0 || waiting) {
-      this.granted += more
       const returned = this.returned
       this.returned = []
-      this.thread.worker.postMessage(
-        { _tag: "Credit", id: this.id, credit: more, urgent: waiting, returned } satisfies ToSourceThread,
-        returned
-      )
+      this.post({ _tag: "Credit", id: this.id, credit: more, urgent: waiting, returned }, returned)
     }
   }
 
@@ -299,9 +302,7 @@ class Remote {
   stream(): void {
     if (this.eager || this.ended || this.failure !== undefined) return
     this.eager = true
-    const more = Math.max(0, this.want(false) - (this.granted - this.taken))
-    this.granted += more
-    this.post({ _tag: "Stream", id: this.id, credit: more })
+    this.post({ _tag: "Stream", id: this.id, credit: this.grant(false) })
   }
 
   /** Lets the source go; resolves once the thread has closed its files. */

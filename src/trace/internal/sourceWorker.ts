@@ -14,6 +14,7 @@
  * then), and before a `Close` is acknowledged.
  */
 import { parentPort } from "node:worker_threads"
+import { isTraceError } from "./container/errors.ts"
 import { SyncInflate } from "./container/syncInflate.ts"
 import { type ByteSource, openSource } from "./source.ts"
 import type { EncodedError, FromSourceThread, ToSourceThread } from "./sourceThread.ts"
@@ -54,20 +55,10 @@ const calm = (s: Served) => {
 
 const send = (m: FromSourceThread, transfer?: Array<ArrayBuffer>) => port.postMessage(m, transfer)
 
-const encode = (cause: unknown): EncodedError => {
-  const e = cause as { _tag?: unknown; reason?: unknown; path?: unknown; detail?: unknown }
-  const where = cause as { component?: unknown; offset?: unknown }
-  if (e?._tag === "TraceError") {
-    return {
-      reason: e.reason as EncodedError["reason"],
-      path: String(e.path),
-      detail: String(e.detail),
-      component: typeof where.component === "string" ? where.component : undefined,
-      offset: typeof where.offset === "number" ? where.offset : undefined
-    }
-  }
-  return { reason: "IoError", path: "", detail: cause instanceof Error ? cause.message : String(cause) }
-}
+const encode = (cause: unknown): EncodedError =>
+  isTraceError(cause)
+    ? { reason: cause.reason, path: cause.path, detail: cause.detail, component: cause.component, offset: cause.offset }
+    : { reason: "IoError", path: "", detail: cause instanceof Error ? cause.message : String(cause) }
 
 /** Whether a chunk's memory can be handed over as it is: its own buffer, not a slice of Node's shared pool. */
 const transferable = (bytes: Uint8Array): boolean =>

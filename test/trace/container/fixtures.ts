@@ -5,7 +5,7 @@
  * failure.
  */
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { crc32, deflateRawSync } from "node:zlib"
@@ -21,6 +21,16 @@ export const tempDir = (): { readonly dir: string; readonly cleanup: () => void 
   const dir = mkdtempSync(join(tmpdir(), "memtrace-container-"))
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
+
+/** Descriptors of this process open on files under `dir`. */
+export const openUnder = (dir: string): number =>
+  readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)
+    } catch {
+      return false
+    }
+  }).length
 
 /** Deterministic pseudo-random bytes (xorshift32). */
 export const randomBytes = (length: number, seed: number): Uint8Array => {

@@ -86,11 +86,6 @@ export class SyncPump {
     }
   }
 
-  /** Always 0: nothing is inflated ahead of `next`. */
-  get buffered(): number {
-    return 0
-  }
-
   /** Nothing to start: every piece is inflated when it is asked for. */
   stream(): void {}
 
